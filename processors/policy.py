@@ -1,0 +1,63 @@
+"""Hard constraints: which catalogue models may serve this request at all.
+
+Each model gets a verdict with the first rule it breaks, so the reply can say
+why a cheaper model was passed over.
+"""
+
+from dataclasses import dataclass
+
+from processors.estimate import estimate_cost_usd
+from schemas.config import ModelSpec, TenantSpec
+from schemas.decision import CandidateVerdict
+from schemas.messages import DataClass, InferenceRequest
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What policy needs besides the request, resolved once per request."""
+
+    tenant: TenantSpec
+    data_class: DataClass
+    task: str
+    input_tokens: int
+    max_output_tokens: int
+
+
+def judge(model: ModelSpec, request: InferenceRequest, ctx: PolicyContext) -> CandidateVerdict:
+    cost = estimate_cost_usd(model, ctx.input_tokens, ctx.max_output_tokens)
+    reason = _first_violation(model, request, ctx, cost)
+    return CandidateVerdict(
+        model=model.name,
+        eligible=reason is None,
+        reason=reason or "eligible",
+        estimated_cost_usd=cost,
+        quality_score=model.quality_for(ctx.task),
+    )
+
+
+def _first_violation(
+    model: ModelSpec, request: InferenceRequest, ctx: PolicyContext, cost: float
+) -> str | None:
+    if request.model is not None and model.name != request.model:
+        return "not the pinned model"
+    if ctx.data_class not in model.data_classes:
+        return f"not cleared for {ctx.data_class} data"
+    for allowed, who in (
+        (request.allowed_providers, "request"),
+        (ctx.tenant.allowed_providers, "tenant"),
+    ):
+        if allowed is not None and model.provider not in allowed:
+            return f"provider {model.provider} not allowed by {who}"
+    for allowed, who in (
+        (request.allowed_regions, "request"),
+        (ctx.tenant.allowed_regions, "tenant"),
+    ):
+        if allowed is not None and model.region not in allowed:
+            return f"region {model.region} not allowed by {who}"
+    if ctx.input_tokens + ctx.max_output_tokens > model.context_window:
+        return f"context window {model.context_window} too small"
+    if request.max_cost_usd is not None and cost > request.max_cost_usd:
+        return f"estimated cost {cost:.6f} over max_cost_usd"
+    if request.max_latency_ms is not None and model.typical_latency_ms > request.max_latency_ms:
+        return f"typical latency {model.typical_latency_ms:.0f} ms over max_latency_ms"
+    return None

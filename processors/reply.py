@@ -1,0 +1,139 @@
+"""Building replies and telemetry rows from what happened to a job."""
+
+from datetime import datetime
+
+from processors.errors import SwitchyardError
+from schemas.decision import DispatchJob
+from schemas.messages import (
+    Attempt,
+    ChatMessage,
+    ErrorInfo,
+    InferenceReply,
+    InferenceRequest,
+    ReplyStatus,
+    RoutingExplanation,
+    Timings,
+    Usage,
+)
+from schemas.telemetry import AttemptRow, RequestRow, TelemetryEvent
+
+
+def _ms(start: datetime | None, end: datetime) -> float:
+    return max((end - start).total_seconds() * 1000, 0.0) if start else 0.0
+
+
+def completed_reply(
+    job: DispatchJob,
+    attempts: list[Attempt],
+    message: ChatMessage | None,
+    usage: Usage | None,
+    cost_usd: float,
+    error: ErrorInfo | None,
+    now: datetime,
+    *,
+    region: str | None,
+    provider: str | None,
+) -> InferenceReply:
+    """The reply for a dispatched job: answered by its last attempt, or failed."""
+    request = job.request
+    ok = message is not None
+    status: ReplyStatus = (
+        "ok" if ok else ("expired" if error and error.code == "deadline_expired" else "error")
+    )
+    timings = Timings(
+        queued_ms=_ms(request.submitted_at, job.received_at),
+        routing_ms=job.routing_ms,
+        provider_ms=sum(a.latency_ms for a in attempts),
+        total_ms=_ms(request.submitted_at or job.received_at, now),
+    )
+    return InferenceReply(
+        request_id=request.request_id,
+        tenant=request.tenant,
+        status=status,
+        message=message,
+        usage=usage,
+        cost_usd=cost_usd,
+        model=attempts[-1].model if ok and attempts else None,
+        provider=provider if ok else None,
+        region=region if ok else None,
+        attempts=attempts,
+        timings=timings,
+        routing=job.explanation,
+        error=None if ok else error,
+        finished_at=now,
+    )
+
+
+def rejected_reply(
+    request_id: str,
+    tenant: str,
+    error: SwitchyardError,
+    now: datetime,
+    explanation: RoutingExplanation | None = None,
+    submitted_at: datetime | None = None,
+) -> InferenceReply:
+    """The reply for a job the router refused (invalid, denied, over budget, expired)."""
+    status: ReplyStatus = "expired" if error.code == "deadline_expired" else "rejected"
+    return InferenceReply(
+        request_id=request_id,
+        tenant=tenant,
+        status=status,
+        routing=explanation,
+        error=error.info(),
+        timings=Timings(total_ms=_ms(submitted_at, now)),
+        finished_at=now,
+    )
+
+
+def telemetry_event(
+    reply: InferenceReply,
+    request: InferenceRequest,
+    job: DispatchJob | None,
+    data_class: str,
+) -> TelemetryEvent:
+    """Rows for ClickHouse: sizes, costs and timings, never prompt or completion text."""
+    routing = reply.routing
+    usage = reply.usage or Usage(input_tokens=0, output_tokens=0)
+    row = RequestRow(
+        request_id=reply.request_id,
+        tenant=reply.tenant,
+        team=request.team or "",
+        app=request.app or "",
+        task=routing.task if routing else "",
+        task_source=routing.task_source if routing else "",
+        quality=routing.quality if routing else "",
+        data_classification=data_class,
+        status=reply.status,
+        strategy=routing.strategy if routing else "",
+        model=reply.model or "",
+        provider=reply.provider or "",
+        region=reply.region or "",
+        attempts=len(reply.attempts),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost_usd=reply.cost_usd,
+        estimated_cost_usd=job.decision.estimated_cost_usd if job else 0.0,
+        queued_ms=reply.timings.queued_ms,
+        routing_ms=reply.timings.routing_ms,
+        provider_ms=reply.timings.provider_ms,
+        total_ms=reply.timings.total_ms,
+        error_code=reply.error.code if reply.error else "",
+        prompt_chars=request.prompt_chars(),
+        explanation=routing.model_dump_json() if routing else "",
+        finished_at=reply.finished_at,
+    )
+    attempts = [
+        AttemptRow(
+            request_id=reply.request_id,
+            attempt=i,
+            tenant=reply.tenant,
+            model=a.model,
+            provider=a.provider,
+            outcome=a.outcome,
+            error_code=a.error.code if a.error else "",
+            latency_ms=a.latency_ms,
+            finished_at=reply.finished_at,
+        )
+        for i, a in enumerate(reply.attempts)
+    ]
+    return TelemetryEvent(request=row, attempts=attempts)

@@ -1,0 +1,47 @@
+"""Choosing among eligible models: the cheapest that meets the quality tier.
+
+This is the ``cheapest-capable`` strategy; later strategies plug in beside it.
+"""
+
+from dataclasses import dataclass
+
+from schemas.decision import CandidateVerdict
+
+
+@dataclass(frozen=True)
+class Choice:
+    chosen: CandidateVerdict
+    fallbacks: list[CandidateVerdict]
+    reason: str
+
+
+def cheapest_capable(
+    verdicts: list[CandidateVerdict], quality_floor: float, max_fallbacks: int
+) -> Choice | None:
+    """Cheapest eligible model at or above the floor; None if nothing is eligible.
+
+    If no eligible model reaches the floor, the best-scoring one is chosen and
+    the reason says so: a visible downgrade, never a silent one. Fallbacks are
+    the next eligible models, capable ones first, then by cost.
+    """
+    eligible = [v for v in verdicts if v.eligible]
+    if not eligible:
+        return None
+    capable = sorted(
+        (v for v in eligible if v.quality_score >= quality_floor),
+        key=lambda v: (v.estimated_cost_usd, -v.quality_score, v.model),
+    )
+    if capable:
+        chosen = capable[0]
+        reason = f"cheapest of {len(capable)} eligible models with quality >= {quality_floor:.2f}"
+    else:
+        chosen = max(eligible, key=lambda v: (v.quality_score, -v.estimated_cost_usd))
+        reason = (
+            f"no eligible model reaches quality {quality_floor:.2f}; "
+            f"best available scores {chosen.quality_score:.2f}"
+        )
+    rest = capable[1:] + sorted(
+        (v for v in eligible if v not in capable and v is not chosen),
+        key=lambda v: (-v.quality_score, v.estimated_cost_usd),
+    )
+    return Choice(chosen=chosen, fallbacks=rest[:max_fallbacks], reason=reason)

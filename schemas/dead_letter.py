@@ -1,0 +1,24 @@
+"""A message the pipeline could not process, kept with the reason for it."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from schemas.messages import ErrorInfo
+
+
+class DeadLetter(BaseModel):
+    """A rejected input and why; ``payload`` is the original, truncated if oversized."""
+
+    error: ErrorInfo
+    stage: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    request_id: str | None = None
+    tenant: str | None = None
+    reply_to: str | None = None
+    payload: str
+    payload_bytes: int
+    payload_truncated: bool
+    dead_lettered_at: datetime

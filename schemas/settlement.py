@@ -1,0 +1,16 @@
+"""Actual spend reported back to the budget table once a provider has answered."""
+
+from pydantic import BaseModel
+
+
+class SpendSettlement(BaseModel):
+    """Replaces a request's reserved estimate with what it really cost.
+
+    Keyed by tenant on a topic co-partitioned with requests, so the budget
+    table partition that reserved the estimate is the one that settles it.
+    """
+
+    request_id: str
+    tenant: str
+    reserved_usd: float
+    actual_usd: float

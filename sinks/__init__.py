@@ -1,0 +1,1 @@
+"""All external writes: telemetry to ClickHouse, replies and side outputs to Kafka."""

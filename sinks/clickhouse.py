@@ -1,0 +1,129 @@
+"""Telemetry in ClickHouse, through clickhouse-connect only.
+
+``CLICKHOUSE_URL`` picks the target: ``http(s)://user:pass@host:port/db`` for a
+server, ``chdb:///absolute/path`` for the embedded engine. The embedded engine
+allows one open path per process and one process per path, so on the default
+the telemetry worker owns the database and serves reads for everyone else
+(see ``sinks.query_service``).
+"""
+
+import re
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
+
+from schemas.telemetry import AttemptRow, RequestRow, TelemetryEvent
+from sinks.base import BatchSink
+from sinks.migrations import MIGRATIONS
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+REQUEST_COLUMNS = list(RequestRow.model_fields)
+ATTEMPT_COLUMNS = list(AttemptRow.model_fields)
+
+
+class DatabaseLocked(RuntimeError):
+    """Another process holds the embedded database at this path."""
+
+
+def is_embedded(url: str) -> bool:
+    return url.startswith("chdb://")
+
+
+def open_client(url: str) -> Any:
+    """A clickhouse-connect client for ``url``; raises ``DatabaseLocked`` for a held chdb path."""
+    if is_embedded(url):
+        path = url.removeprefix("chdb://")
+        try:
+            return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        except ProgrammingError as exc:
+            if "lock" in str(exc).lower() or "already running" in str(exc).lower():
+                raise DatabaseLocked(f"{path} is held by another process") from exc
+            raise
+    parts = urlparse(url)
+    return clickhouse_connect.get_client(
+        host=parts.hostname or "localhost",
+        port=parts.port or (8443 if parts.scheme == "https" else 8123),
+        username=parts.username or "default",
+        password=parts.password or "",
+        secure=parts.scheme == "https",
+    )
+
+
+def database_of(url: str) -> str:
+    """The database named in a server URL's path, ``switchyard`` otherwise."""
+    if is_embedded(url):
+        return "switchyard"
+    return urlparse(url).path.strip("/") or "switchyard"
+
+
+def migrate(client: Any, database: str) -> list[int]:
+    """Apply pending migrations; return the versions applied now."""
+    if not _IDENTIFIER.match(database):
+        raise ValueError(f"database name {database!r} is not a plain identifier")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    versions = f"SELECT version FROM {database}.schema_migrations"  # noqa: S608 - checked name
+    done = {row[0] for row in client.query(versions).result_rows}
+    applied = []
+    for version, name, statements in MIGRATIONS:
+        if version in done:
+            continue
+        for statement in statements:
+            client.command(statement.format(db=database))
+        client.insert(
+            "schema_migrations",
+            [[version, name]],
+            column_names=["version", "name"],
+            database=database,
+        )
+        applied.append(version)
+    return applied
+
+
+class TelemetrySink(BatchSink[TelemetryEvent]):
+    """Writes telemetry events as rows of ``requests`` and ``attempts``.
+
+    Safe to repeat: both tables replace rows with the same key, so a batch
+    written twice (flush retried, or topic replayed) counts once under FINAL.
+    """
+
+    def __init__(self, client: Any, database: str, max_buffered: int = 10_000) -> None:
+        super().__init__(max_buffered)
+        self.client = client
+        self.database = database
+        # chdb's client is not safe across threads; inserts and reads share it.
+        self.lock = threading.Lock()
+
+    def write(self, batch: list[TelemetryEvent]) -> None:
+        requests = [[getattr(e.request, c) for c in REQUEST_COLUMNS] for e in batch]
+        attempts = [[getattr(a, c) for c in ATTEMPT_COLUMNS] for e in batch for a in e.attempts]
+        with self.lock:
+            self.client.insert(
+                "requests", requests, column_names=REQUEST_COLUMNS, database=self.database
+            )
+            if attempts:
+                self.client.insert(
+                    "attempts", attempts, column_names=ATTEMPT_COLUMNS, database=self.database
+                )
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.lock:
+            result = self.client.query(sql)
+        return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+
+__all__ = [
+    "ClickHouseError",
+    "DatabaseLocked",
+    "TelemetrySink",
+    "database_of",
+    "migrate",
+    "open_client",
+]

@@ -1,0 +1,42 @@
+"""Batched Kafka output for replies, telemetry, settlements and dead letters."""
+
+import asyncio
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+
+class KafkaPublisher:
+    """Queues sends without waiting; ``flush`` waits until all of them are acknowledged.
+
+    Workers call ``flush`` before committing their input offsets: that ordering
+    is what makes delivery at-least-once. A failed send raises from ``flush``
+    and the caller must not commit.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self._pending: list[asyncio.Future[Any]] = []
+
+    async def add(self, topic: str, key: str | None, value: bytes) -> None:
+        future = await self.producer.send(
+            topic, value=value, key=key.encode() if key is not None else None
+        )
+        self._pending.append(future)
+
+    async def flush(self) -> int:
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+        return len(pending)
+
+
+def producer_for(bootstrap: str, max_request_bytes: int) -> AIOKafkaProducer:
+    """Plain at-least-once producer: idempotence stays off (the embedded broker rejects it)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_request_size=max_request_bytes,
+        enable_idempotence=False,
+        acks="all",
+    )

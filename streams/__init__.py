@@ -1,0 +1,1 @@
+"""Kafka wiring: the topic catalogue, the embedded broker, the workers and the client."""

@@ -1,0 +1,347 @@
+"""The ``switchyard`` command. Run ``switchyard COMMAND --help`` for each command's options."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from schemas.config import SwitchyardConfig
+from schemas.config_file import ConfigError, load_config
+from schemas.messages import ChatMessage, InferenceRequest
+from streams.environment import Environment
+from streams.progress import say
+from streams.stack import WORKERS, Stack, StackError, find_bootstrap
+from streams.topics import TopicCatalogue
+
+log = logging.getLogger("switchyard")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.handler(args)
+        return result
+    except ConfigError as exc:
+        say(f"invalid config {exc.source}:")
+        for issue in exc.issues:
+            say(f"  {issue}")
+        return 2
+    except (StackError, LookupError, RuntimeError) as exc:
+        say(f"switchyard: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchyard", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at info level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("up", cmd_up, "run broker (if needed), simulator and all workers until Ctrl-C")
+    p.add_argument("--no-simulator", action="store_true", help="use the config's real endpoints")
+
+    p = command("demo", cmd_demo, "start what is missing, send sample jobs, report from ClickHouse")
+    p.add_argument("--requests", type=int, default=200, help="how many jobs (default 200)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for replies")
+
+    p = command("send", cmd_send, "submit one job and print its reply with the routing explanation")
+    p.add_argument("prompt")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--quality", choices=["economy", "balanced", "premium"])
+    p.add_argument("--task")
+    p.add_argument("--model", help="pin a model")
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument(
+        "--data-classification", choices=["public", "internal", "confidential", "restricted"]
+    )
+    p.add_argument("--timeout", type=float, default=60)
+
+    p = command("worker", cmd_worker, "run one worker in the foreground")
+    p.add_argument("kind", choices=WORKERS)
+    p.add_argument("--web-port", type=int, default=6066, help="router only: budget endpoint port")
+
+    p = command("topics", cmd_topics, "create or list the catalogue's topics")
+    p.add_argument("action", choices=["create", "list"])
+
+    p = command("simulate", cmd_simulate, "serve OpenAI-compatible fake models")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8811)
+
+    p = command("query", cmd_query, "run a read-only SQL query on the telemetry database")
+    p.add_argument("sql")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+
+    p = command("budget", cmd_budget, "show the router's per-tenant budget table")
+    p.add_argument("--web-port", type=int, default=6066)
+
+    p = command("broker", cmd_broker, "run the embedded broker in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+
+    p = command("config", cmd_config, "check a config file")
+    p.add_argument("action", choices=["validate"])
+    p.add_argument("file", type=Path)
+
+    p = command("schema", cmd_schema, "export JSON Schema of every message")
+    p.add_argument("action", choices=["export"])
+    p.add_argument("dir", type=Path)
+    return parser
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def _load(env: Environment) -> SwitchyardConfig:
+    return load_config(env.config_path)
+
+
+def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+    return 0
+
+
+def _ensure_topics(stack: Stack) -> None:
+    from streams.admin import ensure_topics
+
+    catalogue = TopicCatalogue(stack.env.namespace)
+    created = asyncio.run(
+        ensure_topics(stack.bootstrap, catalogue.all(), stack.env.replication_factor)
+    )
+    if created:
+        say(f"created {len(created)} topics")
+
+
+def _start_stack(env: Environment, simulator: bool) -> Stack:
+    stack = Stack.connect(env, start_broker=True)
+    try:
+        _ensure_topics(stack)
+        if simulator:
+            say(f"simulated providers on {stack.start_simulator()}")
+        for kind in WORKERS:
+            stack.start_worker(kind)
+        say(f"workers starting: {', '.join(WORKERS)} (logs in {env.state_dir / 'logs'})")
+        stack.wait_router_web()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    env = Environment.from_env()
+    _load(env)
+    stack = _start_stack(env, simulator=not args.no_simulator)
+    say(f"switchyard is up on {stack.bootstrap}; Ctrl-C stops it")
+    try:
+        while True:
+            stack.check_alive()
+            time.sleep(1)
+    finally:
+        stack.stop()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import format_summary, run_demo
+
+    if args.requests < 1:
+        raise StackError("--requests must be at least 1")
+    env = Environment.from_env()
+    config = _load(env)
+    stack = _start_stack(env, simulator=True)
+    try:
+        summary = run_demo(env, config, stack.bootstrap, args.requests, args.timeout)
+    finally:
+        stack.stop()
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        print(format_summary(summary))
+    return 0 if summary["lost"] == 0 else 1
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from streams.client import SwitchyardClient
+
+    env = Environment.from_env()
+    config = _load(env)
+    bootstrap = find_bootstrap(env)
+    if bootstrap is None:
+        raise StackError("no broker: set KAFKA_BOOTSTRAP, or run `switchyard up` first")
+    request = InferenceRequest(
+        request_id=f"cli-{uuid.uuid4().hex[:12]}",
+        tenant=args.tenant,
+        messages=[ChatMessage(role="user", content=args.prompt)],
+        quality=args.quality,
+        task=args.task,
+        model=args.model,
+        max_tokens=args.max_tokens,
+        data_classification=args.data_classification,
+    )
+
+    async def send() -> Any:
+        catalogue = TopicCatalogue(env.namespace)
+        async with SwitchyardClient(
+            bootstrap, catalogue, max_message_bytes=config.limits.max_message_bytes
+        ) as client:
+            return await client.request(request, timeout_s=args.timeout)
+
+    reply = asyncio.run(send())
+    sys.stdout.write(reply.model_dump_json(indent=2, exclude_none=True) + "\n")
+    return 0 if reply.status == "ok" else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    env = Environment.from_env()
+    config = _load(env)
+    bootstrap = find_bootstrap(env)
+    if bootstrap is None:
+        raise StackError("no broker: set KAFKA_BOOTSTRAP, or run `switchyard up`")
+    catalogue = TopicCatalogue(env.namespace)
+    if args.kind == "router":
+        import faust
+
+        from streams.router_worker import build_router_app
+
+        app = build_router_app(config, bootstrap, catalogue, args.web_port, env.replication_factor)
+        worker = faust.Worker(app, loglevel="INFO" if args.verbose else "WARNING", quiet=True)
+        worker.execute_from_commandline()
+        return 0
+    if args.kind == "provider":
+        from streams.provider_worker import ProviderWorker
+
+        return _run_until_signal(ProviderWorker(config, bootstrap, catalogue).run)
+    from streams.telemetry_worker import run_telemetry_worker
+
+    return _run_until_signal(
+        lambda stop: run_telemetry_worker(
+            bootstrap, catalogue, env.clickhouse_url, env.state_dir, stop
+        )
+    )
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    env = Environment.from_env()
+    catalogue = TopicCatalogue(env.namespace)
+    if args.action == "list":
+        print(f"{'topic':<44}{'partitions':>11}  {'cleanup':<8} {'key':<11} purpose")
+        for spec in catalogue.all():
+            print(
+                f"{spec.name:<44}{spec.partitions:>11}  {spec.cleanup_policy:<8} "
+                f"{spec.key:<11} {spec.purpose}"
+            )
+        return 0
+    stack = Stack.connect(env, start_broker=False)
+    _ensure_topics(stack)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator import SimulatorSettings, run_simulator
+
+    env = Environment.from_env()
+    settings = SimulatorSettings()
+    if env.config_path.exists():
+        settings = _load(env).simulator or settings
+    ready = lambda url: say(f"simulated models {', '.join(settings.models)} on {url}")  # noqa: E731
+    return _run_until_signal(
+        lambda stop: _until(stop, run_simulator(settings, args.host, args.port, ready))
+    )
+
+
+async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    for t in (task, waiter):
+        t.cancel()
+    await asyncio.gather(task, waiter, return_exceptions=True)
+    if task.done() and not task.cancelled() and task.exception():
+        raise task.exception()  # type: ignore[misc]
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from streams.telemetry_reader import run_query
+
+    columns, rows = run_query(Environment.from_env(), args.sql)
+    if args.json:
+        for row in rows:
+            sys.stdout.write(
+                orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode() + "\n"
+            )
+        return 0
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join(str(v) for v in row))
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    import httpx
+
+    data = httpx.get(f"http://127.0.0.1:{args.web_port}/budget/", timeout=5).json()
+    print(f"{'tenant':<20}{'period':<10}{'spent USD':>14}{'reserved USD':>14}{'requests':>10}")
+    for tenant, snap in sorted(data.items()):
+        print(
+            f"{tenant:<20}{snap['period']:<10}{snap['spent_usd']:>14.6f}"
+            f"{snap['reserved_usd']:>14.6f}{snap['requests']:>10}"
+        )
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker
+    from streams.stack import broker_state_file
+
+    env = Environment.from_env()
+    broker = EmbeddedBroker.start(state_file=broker_state_file(env), port=args.port)
+    say(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it")
+    try:
+        while broker.process.poll() is None:
+            time.sleep(1)
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: valid ({len(config.models)} models, {len(config.tenants)} tenants)")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from schemas.export import export_json_schemas
+
+    written = export_json_schemas(args.dir)
+    print(f"wrote {len(written)} schemas to {args.dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

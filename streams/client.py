@@ -1,0 +1,139 @@
+"""The two sides of the bus for backends: submit jobs, await or consume replies.
+
+    async with SwitchyardClient(bootstrap) as client:
+        reply = await client.request(InferenceRequest(...), timeout_s=30)
+
+Replies are matched by request_id; a request_id answered more than once (a
+redelivery) resolves its future once and counts in ``duplicate_replies``.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from types import TracebackType
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.codec import dumps
+from schemas.messages import InferenceReply, InferenceRequest
+from sinks.kafka_out import producer_for
+from streams.topics import TopicCatalogue
+
+
+class SwitchyardClient:
+    def __init__(
+        self,
+        bootstrap: str,
+        catalogue: TopicCatalogue | None = None,
+        reply_topic: str | None = None,
+        max_message_bytes: int = 1_000_000,
+    ) -> None:
+        self.catalogue = catalogue or TopicCatalogue()
+        self.bootstrap = bootstrap
+        self.reply_topic = reply_topic or self.catalogue.replies.name
+        self.max_message_bytes = max_message_bytes
+        self.producer = producer_for(bootstrap, max(4 * max_message_bytes, 1_048_576))
+        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[str, asyncio.Future[InferenceReply]] = {}
+        self._answered: set[str] = set()
+        self.duplicate_replies = 0
+
+    async def __aenter__(self) -> "SwitchyardClient":
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self, listen: bool = True) -> None:
+        await self.producer.start()
+        if listen:
+            self._consumer = await _tail(self.bootstrap, self.reply_topic)
+            self._reader = asyncio.create_task(self._read_replies(self._consumer))
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._consumer is not None:
+            await self._consumer.stop()
+        await self.producer.stop()
+
+    async def submit(self, request: InferenceRequest) -> asyncio.Future[InferenceReply]:
+        """Publish a job (keyed by tenant) and return a future for its reply."""
+        request = request.model_copy(
+            update={
+                "reply_to": request.reply_to or self.reply_topic,
+                "submitted_at": request.submitted_at or datetime.now(UTC),
+            }
+        )
+        future = self._waiting.setdefault(
+            request.request_id, asyncio.get_running_loop().create_future()
+        )
+        await self.send_raw(dumps(request), key=request.tenant)
+        return future
+
+    async def send_raw(self, value: bytes, key: str | None = None) -> None:
+        """Publish bytes as they are to the requests topic (tests use it for bad input)."""
+        await self.producer.send(
+            self.catalogue.requests.name, value=value, key=key.encode() if key else None
+        )
+
+    async def flush(self) -> None:
+        await self.producer.flush()
+
+    async def request(self, request: InferenceRequest, timeout_s: float = 60) -> InferenceReply:
+        future = await self.submit(request)
+        await self.producer.flush()
+        return await asyncio.wait_for(future, timeout_s)
+
+    async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
+        async for reply in _replies(consumer):
+            if reply.request_id in self._answered:
+                self.duplicate_replies += 1
+                continue
+            future = self._waiting.pop(reply.request_id, None)
+            if future is not None:
+                self._answered.add(reply.request_id)
+                if not future.done():
+                    future.set_result(reply)
+
+
+async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    """A group-less consumer positioned at the current end of every partition of ``topic``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    # topics() lists the cluster's topics; asking for one by name would auto-create it.
+    if topic not in await consumer.topics():
+        await consumer.stop()
+        raise LookupError(f"reply topic {topic!r} does not exist: create it first")
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:  # resolve positions now, before any job is sent
+        await consumer.position(tp)
+    return consumer
+
+
+async def _replies(consumer: AIOKafkaConsumer) -> AsyncIterator[InferenceReply]:
+    while True:
+        batch = await consumer.getmany(timeout_ms=500)
+        for records in batch.values():
+            for record in records:
+                yield InferenceReply.model_validate_json(record.value)
+
+
+async def consume_replies(bootstrap: str, topic: str) -> AsyncIterator[InferenceReply]:
+    """Every reply published to ``topic`` from now on, for consumers that only read."""
+    consumer = await _tail(bootstrap, topic)
+    try:
+        async for reply in _replies(consumer):
+            yield reply
+    finally:
+        await consumer.stop()

@@ -1,0 +1,27 @@
+"""aiokafka consumers for the raw (non-faust) workers, with the group settings they share."""
+
+from aiokafka import AIOKafkaConsumer
+
+# Short timeouts: the embedded broker makes a group join wait about half the
+# rebalance timeout, so the defaults would add tens of seconds to every start.
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 1_000
+REBALANCE_TIMEOUT_MS = 4_000
+
+
+def group_consumer(
+    bootstrap: str, topic: str, group_id: str, max_fetch_bytes: int = 4_000_000
+) -> AIOKafkaConsumer:
+    """A manually committed consumer: callers commit only after their outputs are flushed."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+        rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
+        max_partition_fetch_bytes=max_fetch_bytes,
+        fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
+    )

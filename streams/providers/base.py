@@ -1,0 +1,78 @@
+"""What every provider client promises, and the HTTP round trip they share."""
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from processors.errors import ProviderUnavailable
+from schemas.config import ModelSpec
+from schemas.messages import ChatMessage, InferenceRequest, Usage
+from streams.providers.errors import error_for_status, map_transport_errors
+
+
+@dataclass(frozen=True)
+class Completion:
+    message: ChatMessage
+    usage: Usage
+    finish_reason: str | None
+
+
+class ProviderClient(ABC):
+    """One model behind one HTTP endpoint.
+
+    Subclasses say where to post (``path``), what to send (``body``) and how to
+    read the answer (``parse``); the round trip and its error mapping are here.
+    """
+
+    path: str
+
+    def __init__(self, model: ModelSpec, http: httpx.AsyncClient) -> None:
+        self.model = model
+        self.http = http
+        self.url = str(model.base_url).rstrip("/") + self.path
+        self.endpoint = f"{model.provider}/{model.name}"
+        # The key lives only in these headers: never logged, never in telemetry.
+        self.headers = {"content-type": "application/json", **self.auth_headers(api_key(model))}
+
+    @abstractmethod
+    def auth_headers(self, key: str | None) -> dict[str, str]: ...
+
+    @abstractmethod
+    def body(self, request: InferenceRequest, max_tokens: int) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def parse(self, data: Any) -> Completion:
+        """Read a 2xx answer; raise KeyError/TypeError/ValueError if it is malformed."""
+
+    async def complete(self, request: InferenceRequest, max_tokens: int) -> Completion:
+        """Ask the model once; raise a ``SwitchyardError`` subclass on any failure."""
+        with map_transport_errors(self.endpoint):
+            response = await self.http.post(
+                self.url,
+                content=orjson.dumps(self.body(request, max_tokens)),
+                headers=self.headers,
+                timeout=self.model.timeout_s,
+            )
+        if response.status_code >= 300:
+            raise error_for_status(self.endpoint, response)
+        try:
+            return self.parse(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ProviderUnavailable(f"{self.endpoint}: malformed answer ({exc!r})") from exc
+
+
+def api_key(model: ModelSpec) -> str | None:
+    return os.environ.get(model.api_key_env) if model.api_key_env else None
+
+
+def client_for(model: ModelSpec, http: httpx.AsyncClient) -> ProviderClient:
+    from streams.providers.anthropic import AnthropicClient
+    from streams.providers.openai_compat import OpenAICompatibleClient
+
+    if model.api == "anthropic":
+        return AnthropicClient(model, http)
+    return OpenAICompatibleClient(model, http)

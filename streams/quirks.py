@@ -1,0 +1,92 @@
+"""Workarounds for measured defects of the embedded broker and faust 0.15.3.
+
+Each has a test in tests/streams/test_quirks.py that fails if it stops working.
+
+1. End offsets (tansu 0.6): ListOffsets reports the end of a partition as the
+   base offset of its last record batch plus one, so it is too small after any
+   multi-record batch. faust's table recovery reads the changelog only up to
+   that offset and silently restores stale values. ``true_end_offsets`` asks a
+   fetch instead: a Fetch response's high watermark is right, so recovery reads
+   to it. On a correct broker both agree and the probe costs one fetch per
+   changelog partition at start-up.
+2. Headers (faust 0.15.3 + aiokafka 0.14): ``Producer.supports_headers`` reads
+   ``client.api_version``, which aiokafka 0.14 removed. aiokafka 0.14 only
+   speaks record-batch (v2) message formats, which always carry headers.
+3. Idempotent and transactional producers fail on tansu (InitProducerId answers
+   an unknown error). Nothing here enables them: the router runs faust's
+   at_least_once guarantee and makes its effects idempotent instead.
+"""
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+_applied = False
+
+
+async def true_end_offsets(
+    bootstrap: str | list[str], reported: Mapping[Any, int | None], timeout_s: float = 10.0
+) -> dict[Any, int | None]:
+    """Correct reported end offsets with the high watermark of a real fetch.
+
+    ``reported`` maps TopicPartition-like keys (topic, partition) to the
+    ListOffsets answer; partitions reported empty need no probe.
+    """
+    result: dict[Any, int | None] = dict(reported)
+    probe_from = {tp: end for tp, end in reported.items() if end}
+    if not probe_from:
+        return result
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await probe.start()
+    try:
+        keys = {TopicPartition(tp.topic, tp.partition): tp for tp in probe_from}
+        probe.assign(list(keys))
+        for ktp, tp in keys.items():
+            probe.seek(ktp, max(int(probe_from[tp]) - 1, 0))
+        pending = set(keys)
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            await probe.getmany(*pending, timeout_ms=200, max_records=1)
+            for ktp in list(pending):
+                watermark = probe.highwater(ktp)
+                if watermark is not None:
+                    tp = keys[ktp]
+                    result[tp] = max(int(watermark), int(probe_from[tp]))
+                    pending.discard(ktp)
+        if pending:
+            raise TimeoutError(f"no fetch high watermark for {sorted(map(str, pending))}")
+    finally:
+        await probe.stop()
+    return result
+
+
+def apply() -> None:
+    """Patch faust once per process; idempotent."""
+    global _applied
+    if _applied:
+        return
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
+    original = thread_cls._highwaters
+
+    async def _highwaters(self: Any, partitions: Iterable[Any]) -> Mapping[Any, int | None]:
+        partitions = list(partitions)
+        reported = await original(self, partitions)
+        if self.consumer.in_transaction:
+            return reported  # type: ignore[no-any-return]
+        consumer = self._ensure_consumer()
+        bootstrap = consumer._client._bootstrap_servers
+        return await true_end_offsets(bootstrap, reported)
+
+    def supports_headers(self: Any) -> bool:
+        return True
+
+    thread_cls._highwaters = _highwaters
+    faust_aiokafka.Producer.supports_headers = supports_headers
+    _applied = True
+
+
+__all__ = ["apply", "true_end_offsets"]

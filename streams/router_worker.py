@@ -1,0 +1,210 @@
+"""The routing agent: validate -> classify -> policy -> budget -> route, one hop per job.
+
+A faust app with two agents over co-partitioned topics (requests and
+settlements, both keyed by tenant) and one table, ``budget``, holding each
+tenant's ``BudgetSnapshot``. All decisions are made by ``processors``; this
+module reads and writes Kafka and the table.
+"""
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from processors import budget
+from processors.errors import DeadlineExpired, InvalidRequest
+from processors.reply import rejected_reply, telemetry_event
+from processors.router import Routed, route_request
+from processors.validate import parse_request, salvage_address
+from schemas.codec import dumps
+from schemas.config import SwitchyardConfig
+from schemas.dead_letter import DeadLetter
+from schemas.decision import DispatchJob
+from schemas.messages import InferenceReply, InferenceRequest
+from schemas.settlement import SpendSettlement
+from streams import quirks
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+
+log = logging.getLogger(__name__)
+
+# Short group timeouts: the embedded broker makes a join wait about half the
+# rebalance timeout, and faust's default (60 s) would stall every start.
+GROUP_TIMEOUTS = {
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 4.0,
+}
+
+
+def build_router_app(
+    config: SwitchyardConfig,
+    bootstrap: str,
+    catalogue: TopicCatalogue,
+    web_port: int,
+    replication_factor: int = 1,
+) -> faust.App:
+    quirks.apply()
+    app = faust.App(
+        catalogue.router_app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_partitions=ROUTING_PARTITIONS,
+        topic_replication_factor=replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        producer_linger=0.005,
+        producer_max_request_size=4 * config.limits.max_message_bytes,
+        consumer_max_fetch_size=4 * config.limits.max_message_bytes,
+        web_enabled=True,
+        web_bind="127.0.0.1",
+        web_port=web_port,
+        web_host="127.0.0.1",
+        autodiscover=False,
+        **GROUP_TIMEOUTS,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    requests_topic = app.topic(catalogue.requests.name, **raw)
+    settlements_topic = app.topic(catalogue.settlements.name, **raw)
+    outputs = _Outputs(app, catalogue)
+    budget_table = app.Table(
+        "budget",
+        default=None,
+        partitions=ROUTING_PARTITIONS,
+        key_serializer="json",
+        value_serializer="json",
+        changelog_topic=app.topic(
+            catalogue.budget_changelog.name, key_serializer="json", value_serializer="json"
+        ),
+    )
+
+    def snapshot_of(tenant: str) -> budget.BudgetSnapshot | None:
+        stored = budget_table.get(tenant)
+        return budget.BudgetSnapshot.model_validate(stored) if stored else None
+
+    @app.agent(requests_topic)
+    async def route(stream: Any) -> None:
+        async for event in stream.events():
+            await _route_one(event, config, snapshot_of, budget_table, outputs)
+
+    @app.agent(settlements_topic)
+    async def settle(stream: Any) -> None:
+        async for event in stream.events():
+            settlement = SpendSettlement.model_validate_json(event.value)
+            tenant = config.tenants.get(settlement.tenant)
+            if tenant is None:
+                continue
+            after = budget.settle(
+                snapshot_of(settlement.tenant),
+                tenant,
+                settlement,
+                event.message.offset,
+                datetime.now(UTC),
+            )
+            budget_table[settlement.tenant] = after.model_dump()
+
+    @app.page("/budget/")
+    async def budget_page(web: Any, request: Any) -> Any:
+        return web.json({k: v for k, v in budget_table.items()})
+
+    return app
+
+
+class _Outputs:
+    """Sends through faust's producer, so sends are flushed before offsets commit."""
+
+    def __init__(self, app: faust.App, catalogue: TopicCatalogue) -> None:
+        self.app = app
+        self.catalogue = catalogue
+        self._topics: dict[str, Any] = {}
+
+    def topic(self, name: str) -> Any:
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
+        return self._topics[name]
+
+    async def send(self, name: str, key: str | None, value: bytes) -> None:
+        await self.topic(name).send(key=key.encode() if key else None, value=value)
+
+    async def reply(self, reply: InferenceReply, reply_to: str | None) -> None:
+        await self.send(reply_to or self.catalogue.replies.name, reply.request_id, dumps(reply))
+
+
+async def _route_one(
+    event: Any,
+    config: SwitchyardConfig,
+    snapshot_of: Any,
+    budget_table: Any,
+    outputs: _Outputs,
+) -> None:
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    message = event.message
+    try:
+        request = parse_request(event.value, config)
+    except InvalidRequest as exc:
+        await _dead_letter(event, exc, config, outputs, now)
+        return
+    if request.deadline is not None and request.deadline <= now:
+        error = DeadlineExpired(f"deadline {request.deadline.isoformat()} passed before routing")
+        await _finish_rejected(request, error, None, outputs, now)
+        return
+    result = route_request(request, config, snapshot_of(request.tenant), message.offset, now)
+    if result.snapshot is not None:
+        budget_table[request.tenant] = result.snapshot.model_dump()
+    if isinstance(result, Routed):
+        job = DispatchJob(
+            request=request,
+            decision=result.decision,
+            explanation=result.explanation,
+            received_at=now,
+            routing_ms=(time.perf_counter() - started) * 1000,
+        )
+        await outputs.send(outputs.catalogue.dispatch.name, request.request_id, dumps(job))
+    else:
+        await _finish_rejected(request, result.error, result.explanation, outputs, now)
+
+
+async def _finish_rejected(
+    request: InferenceRequest, error: Any, explanation: Any, outputs: _Outputs, now: datetime
+) -> None:
+    reply = rejected_reply(
+        request.request_id, request.tenant, error, now, explanation, request.submitted_at
+    )
+    await outputs.reply(reply, request.reply_to)
+    data_class = request.data_classification or "internal"
+    event = telemetry_event(reply, request, None, data_class)
+    await outputs.send(outputs.catalogue.telemetry.name, request.request_id, dumps(event))
+
+
+async def _dead_letter(
+    event: Any, exc: InvalidRequest, config: SwitchyardConfig, outputs: _Outputs, now: datetime
+) -> None:
+    """Park a bad message with its reason, and tell its producer if we can find them."""
+    raw: bytes | None = event.value
+    limit = config.limits.max_message_bytes
+    request_id, tenant, reply_to = salvage_address(raw, limit)
+    payload = raw or b""
+    letter = DeadLetter(
+        error=exc.info(),
+        stage="validate",
+        source_topic=event.message.topic,
+        source_partition=event.message.partition,
+        source_offset=event.message.offset,
+        request_id=request_id,
+        tenant=tenant,
+        reply_to=reply_to,
+        payload=payload[:limit].decode("utf-8", errors="replace"),
+        payload_bytes=len(payload),
+        payload_truncated=len(payload) > limit,
+        dead_lettered_at=now,
+    )
+    await outputs.send(outputs.catalogue.dead_letter.name, request_id, dumps(letter))
+    if request_id is not None:
+        reply = rejected_reply(request_id, tenant or "", exc, now)
+        await outputs.reply(reply, reply_to)
+
+
+__all__ = ["build_router_app"]

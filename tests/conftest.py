@@ -1,0 +1,36 @@
+"""Real parts for tests: one embedded broker and one embedded ClickHouse per session.
+
+The chdb engine can open one path per process, so every test in this process
+shares one path and isolates itself with its own database name. End-to-end
+tests start their own workers as subprocesses, each with its own state folder.
+"""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.broker import EmbeddedBroker
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    embedded = EmbeddedBroker.start()
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from sinks.clickhouse import open_client
+
+    path: Path = tmp_path_factory.mktemp("chdb")
+    return open_client(f"chdb://{path}")
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh topic namespace, so tests sharing the broker never see each other's messages."""
+    return f"t{uuid.uuid4().hex[:10]}"

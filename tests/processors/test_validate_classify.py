@@ -1,0 +1,86 @@
+import orjson
+import pytest
+
+from processors.classify import classify
+from processors.errors import InvalidRequest, MessageTooLarge, UnknownTenant
+from processors.validate import parse_request, salvage_address
+from tests.helpers import make_request, sample_config
+
+
+@pytest.fixture(scope="module")
+def config():  # type: ignore[no-untyped-def]
+    return sample_config()
+
+
+def body(**fields: object) -> bytes:
+    base: dict[str, object] = {
+        "request_id": "r-1",
+        "tenant": "acme",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    base.update(fields)
+    return orjson.dumps(base)
+
+
+def test_valid_request_parses(config) -> None:  # type: ignore[no-untyped-def]
+    request = parse_request(body(quality="premium"), config)
+    assert request.quality == "premium"
+
+
+@pytest.mark.parametrize(
+    ("raw", "error", "fragment"),
+    [
+        (b"{not json", InvalidRequest, "not valid JSON"),
+        (body(max_tokens="many"), InvalidRequest, "max_tokens"),
+        (
+            orjson.dumps({"request_id": "r", "tenant": "acme"}),
+            InvalidRequest,
+            "messages: Field required",
+        ),
+        (body(tenant="nobody"), UnknownTenant, "'nobody' is not configured"),
+        (body(deadline="2026-01-01T00:00:00"), InvalidRequest, "timezone"),
+        (None, InvalidRequest, "empty"),
+    ],
+)
+def test_bad_input_says_why(config, raw, error, fragment) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error) as caught:
+        parse_request(raw, config)
+    assert fragment in caught.value.message
+
+
+def test_oversized_message_is_refused_before_parsing(config) -> None:  # type: ignore[no-untyped-def]
+    raw = body(messages=[{"role": "user", "content": "x" * 2_000_000}])
+    with pytest.raises(MessageTooLarge):
+        parse_request(raw, config)
+
+
+def test_error_text_never_echoes_the_prompt(config) -> None:  # type: ignore[no-untyped-def]
+    raw = body(messages=[{"role": "robot", "content": "my secret plan"}])
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(raw, config)
+    assert "secret" not in caught.value.message
+
+
+def test_salvage_finds_reply_address() -> None:
+    raw = orjson.dumps({"request_id": "r-9", "tenant": "acme", "reply_to": "my.replies", "x": 1})
+    assert salvage_address(raw, 1000) == ("r-9", "acme", "my.replies")
+    assert salvage_address(b"[1, 2]", 1000) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task"),
+    [
+        ("Write a python function to parse dates", "code"),
+        ("Solve 12 * 7 = ?", "math"),
+        ("Summarize this article", "summarization"),
+        ("Translate this into French", "translation"),
+        ("Explain why the moon has phases", "reasoning"),
+        ("good morning!", "chat"),
+    ],
+)
+def test_classifier(prompt: str, task: str) -> None:
+    assert classify(make_request(prompt), "chat")[0] == task
+
+
+def test_task_hint_wins() -> None:
+    assert classify(make_request("Write python code", task="math"), "chat") == ("math", "hint")

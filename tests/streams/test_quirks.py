@@ -1,0 +1,112 @@
+"""One test per embedded-broker defect: each fails if its workaround stops working."""
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from sinks.kafka_out import KafkaPublisher, producer_for
+from streams import quirks
+from streams.admin import ensure_topics
+from streams.broker import EmbeddedBroker
+from streams.client import SwitchyardClient
+from streams.topics import TopicCatalogue
+
+
+async def _fill_one_batch(bootstrap: str, topic: str, n: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=200)
+    await producer.start()
+    try:
+        for i in range(n):
+            await producer.send(topic, value=str(i).encode(), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.asyncio
+async def test_end_offsets_are_corrected_by_fetch_high_watermark(
+    broker: EmbeddedBroker, namespace: str
+) -> None:
+    catalogue = TopicCatalogue(namespace)
+    await ensure_topics(broker.bootstrap, [catalogue.budget_changelog])
+    topic = catalogue.budget_changelog.name
+    await _fill_one_batch(broker.bootstrap, topic, 100)
+    tp = TopicPartition(topic, 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+    await consumer.start()
+    try:
+        reported = await consumer.end_offsets([tp])
+    finally:
+        await consumer.stop()
+    # The defect: the broker reports the last batch's base offset + 1, not 100.
+    assert reported[tp] < 100
+    corrected = await quirks.true_end_offsets(broker.bootstrap, reported)
+    assert corrected[tp] == 100
+
+
+@pytest.mark.asyncio
+async def test_faust_highwaters_patched_and_headers_supported() -> None:
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    quirks.apply()
+    assert faust_aiokafka.AIOKafkaConsumerThread._highwaters.__module__ == quirks.__name__
+    assert faust_aiokafka.Producer.supports_headers(object()) is True
+
+
+@pytest.mark.asyncio
+async def test_idempotent_producer_fails_so_switchyard_uses_plain_acks(
+    broker: EmbeddedBroker, namespace: str
+) -> None:
+    catalogue = TopicCatalogue(namespace)
+    await ensure_topics(broker.bootstrap, [catalogue.requests])
+    idempotent = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True)
+    with pytest.raises(KafkaError):
+        await asyncio.wait_for(idempotent.start(), 20)
+        await idempotent.send_and_wait(catalogue.requests.name, b"x")
+    await idempotent.stop()
+
+    producer = producer_for(broker.bootstrap, 1_000_000)
+    await producer.start()
+    try:
+        publisher = KafkaPublisher(producer)
+        await publisher.add(catalogue.requests.name, "acme", b"{}")
+        assert await publisher.flush() == 1
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.asyncio
+async def test_topics_are_created_with_catalogue_partitions(
+    broker: EmbeddedBroker, namespace: str
+) -> None:
+    catalogue = TopicCatalogue(namespace)
+    created = await ensure_topics(broker.bootstrap, catalogue.all())
+    assert sorted(created) == sorted(s.name for s in catalogue.all())
+    assert await ensure_topics(broker.bootstrap, catalogue.all()) == []
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([s.name for s in catalogue.all()])
+    finally:
+        await admin.close()
+    counts = {d["topic"]: len(d["partitions"]) for d in described}
+    assert counts == {s.name: s.partitions for s in catalogue.all()}
+
+
+@pytest.mark.asyncio
+async def test_client_refuses_missing_reply_topic_without_creating_it(
+    broker: EmbeddedBroker, namespace: str
+) -> None:
+    client = SwitchyardClient(broker.bootstrap, TopicCatalogue(namespace))
+    with pytest.raises(LookupError, match="does not exist"):
+        await client.start()
+    await client.producer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        assert f"{namespace}.replies" not in await admin.list_topics()
+    finally:
+        await admin.close()

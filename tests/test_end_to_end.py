@@ -1,0 +1,200 @@
+"""The whole pipeline as separate OS processes on the real broker and real embedded ClickHouse."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from schemas.messages import InferenceReply
+from streams.admin import ensure_topics
+from streams.broker import EmbeddedBroker
+from streams.client import SwitchyardClient
+from streams.demo import demo_requests, publish_and_collect, wait_for_telemetry
+from streams.environment import Environment
+from streams.stack import WORKERS, Stack
+from streams.topics import TopicCatalogue
+from tests.helpers import SAMPLE_CONFIG, sample_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+    env = Environment(
+        kafka_bootstrap=broker.bootstrap,
+        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
+        config_path=SAMPLE_CONFIG,
+        state_dir=tmp_path,
+        namespace=namespace,
+        replication_factor=1,
+    )
+    running = Stack(env=env, bootstrap=broker.bootstrap)
+    asyncio.run(ensure_topics(broker.bootstrap, TopicCatalogue(namespace).all()))
+    running.start_simulator()
+    for kind in WORKERS:
+        running.start_worker(kind)
+    running.wait_router_web()
+    yield running
+    running.stop()
+
+
+def collect(stack: Stack, n: int, run_id: str) -> tuple[dict[str, InferenceReply], int]:
+    requests = demo_requests(sample_config(), n, run_id)
+    catalogue = TopicCatalogue(stack.env.namespace)
+    return asyncio.run(publish_and_collect(stack.bootstrap, catalogue, requests, timeout_s=180))
+
+
+def test_500_requests_answered_once_each_with_telemetry(stack: Stack) -> None:
+    replies, duplicates = collect(stack, 500, "e2e")
+    assert len(replies) == 500
+    assert set(replies) == {f"e2e-{i:06d}" for i in range(500)}
+    assert duplicates == 0
+    assert {r.status for r in replies.values()} == {"ok"}
+    assert {r.tenant for r in replies.values()} == {"acme", "globex", "initech"}
+    assert all(r.routing is not None and r.routing.chosen == r.model for r in replies.values())
+    assert wait_for_telemetry(stack.env, "e2e", 500, timeout_s=60) == 500
+    stack.check_alive()
+
+
+async def _send_bad_inputs(stack: Stack) -> dict[str, InferenceReply]:
+    catalogue = TopicCatalogue(stack.env.namespace)
+    good = demo_requests(sample_config(), 1, "after-bad")[0]
+    async with SwitchyardClient(stack.bootstrap, catalogue, max_message_bytes=8_000_000) as client:
+        waiting = {
+            "wrong-types": client._waiting.setdefault("wrong-types", asyncio.Future()),
+            "unknown-tenant": client._waiting.setdefault("unknown-tenant", asyncio.Future()),
+        }
+        reply_to = catalogue.replies.name
+        await client.send_raw(b"this is not json {", key="acme")
+        await client.send_raw(
+            orjson.dumps(
+                {
+                    "request_id": "wrong-types",
+                    "tenant": "acme",
+                    "reply_to": reply_to,
+                    "messages": "hello",
+                    "max_tokens": "lots",
+                }
+            )
+        )
+        await client.send_raw(orjson.dumps({"tenant": "acme"}))  # no request_id, no messages
+        await client.send_raw(
+            orjson.dumps(
+                {
+                    "request_id": "too-big",
+                    "tenant": "acme",
+                    "messages": [{"role": "user", "content": "x" * 5_000_000}],
+                }
+            )
+        )
+        await client.send_raw(
+            orjson.dumps(
+                {
+                    "request_id": "unknown-tenant",
+                    "tenant": "nobody",
+                    "reply_to": reply_to,
+                    "messages": [{"role": "user", "content": "hi"}],
+                }
+            )
+        )
+        good_reply = await client.request(good, timeout_s=60)
+        replies = {k: await asyncio.wait_for(f, 30) for k, f in waiting.items()}
+        replies["good"] = good_reply
+        return replies
+
+
+async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict[str, object]]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=10_000_000,
+    )
+    await consumer.start()
+    letters: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(letters) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            letters += [orjson.loads(r.value) for rs in batch.values() for r in rs]
+    finally:
+        await consumer.stop()
+    return letters
+
+
+def test_malformed_input_is_dead_lettered_and_the_worker_keeps_going(stack: Stack) -> None:
+    replies = asyncio.run(_send_bad_inputs(stack))
+    assert replies["good"].status == "ok"
+    assert replies["wrong-types"].status == "rejected"
+    assert replies["wrong-types"].error is not None
+    assert replies["wrong-types"].error.code == "invalid_request"
+    assert "max_tokens" in replies["wrong-types"].error.message
+    assert replies["unknown-tenant"].error is not None
+    assert replies["unknown-tenant"].error.code == "unknown_tenant"
+
+    topic = TopicCatalogue(stack.env.namespace).dead_letter.name
+    letters = asyncio.run(_read_dead_letters(stack.bootstrap, topic, 5))
+    codes = sorted(str(letter["error"]["code"]) for letter in letters)  # type: ignore[index]
+    assert codes == sorted(
+        [
+            "invalid_request",
+            "invalid_request",
+            "invalid_request",
+            "message_too_large",
+            "unknown_tenant",
+        ]
+    )
+    too_big = next(x for x in letters if x["error"]["code"] == "message_too_large")  # type: ignore[index]
+    assert too_big["payload_truncated"] is True
+    assert int(too_big["payload_bytes"]) > 5_000_000  # type: ignore[call-overload]
+    stack.check_alive()  # no worker died on any of it
+
+
+def _settled(
+    stack: Stack, expected_requests: dict[str, int], timeout_s: float
+) -> dict[str, dict[str, float]]:
+    """Poll the router's in-memory budget until every reservation is settled."""
+    deadline = time.monotonic() + timeout_s
+    budget: dict[str, dict[str, float]] = {}
+    while time.monotonic() < deadline:
+        try:
+            budget = stack.budget()
+        except Exception:
+            budget = {}
+        counts = {t: int(s["requests"]) for t, s in budget.items()}
+        if counts == expected_requests and all(s["reserved_usd"] < 1e-12 for s in budget.values()):
+            return budget
+        time.sleep(0.5)
+    return budget
+
+
+def test_router_restart_recovers_exact_budget_state(stack: Stack) -> None:
+    first, _ = collect(stack, 300, "before")
+    assert len(first) == 300
+    per_tenant = {
+        t: sum(1 for r in first.values() if r.tenant == t) for t in ("acme", "globex", "initech")
+    }
+    before = _settled(stack, per_tenant, timeout_s=60)
+    assert {t: int(s["requests"]) for t, s in before.items()} == per_tenant
+    for tenant, snap in before.items():
+        spent = sum(r.cost_usd for r in first.values() if r.tenant == tenant)
+        assert snap["spent_usd"] == pytest.approx(spent, rel=1e-9)
+
+    stack.stop_process("router")
+    stack.start_worker("router")
+    stack.wait_router_web()
+    after = _settled(stack, per_tenant, timeout_s=60)
+    assert after == before  # every field, offsets included: nothing lost, nothing replayed twice
+
+    second, _ = collect(stack, 150, "after")
+    assert len(second) == 150
+    every = {**first, **second}
+    totals = {t: sum(1 for r in every.values() if r.tenant == t) for t in per_tenant}
+    final = _settled(stack, totals, timeout_s=60)
+    for tenant, snap in final.items():
+        spent = sum(r.cost_usd for r in every.values() if r.tenant == tenant)
+        assert snap["spent_usd"] == pytest.approx(spent, rel=1e-9)
