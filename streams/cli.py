@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         for issue in exc.issues:
             say(f"  {issue}")
         return 2
+    except TimeoutError:
+        say("switchyard: no reply in time (are the workers running? `switchyard up`)")
+        return 1
     except (StackError, LookupError, RuntimeError) as exc:
         say(f"switchyard: {exc}")
         return 1

@@ -69,15 +69,13 @@ def build_router_app(
     requests_topic = app.topic(catalogue.requests.name, **raw)
     settlements_topic = app.topic(catalogue.settlements.name, **raw)
     outputs = _Outputs(app, catalogue)
+    json_schema = faust.Schema(key_serializer="json", value_serializer="json")
     budget_table = app.Table(
         "budget",
         default=None,
         partitions=ROUTING_PARTITIONS,
-        key_serializer="json",
-        value_serializer="json",
-        changelog_topic=app.topic(
-            catalogue.budget_changelog.name, key_serializer="json", value_serializer="json"
-        ),
+        schema=json_schema,
+        changelog_topic=app.topic(catalogue.budget_changelog.name, schema=json_schema),
     )
 
     def snapshot_of(tenant: str) -> budget.BudgetSnapshot | None:
