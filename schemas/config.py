@@ -12,6 +12,14 @@ from schemas.messages import ID_PATTERN, DataClass, Quality
 from simulator.settings import SimulatorSettings
 
 
+def _default_data_classes() -> list[DataClass]:
+    return ["public", "internal"]
+
+
+def _default_quality_floor() -> dict[Quality, float]:
+    return {"economy": 0.5, "balanced": 0.7, "premium": 0.85}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,7 +38,7 @@ class ModelSpec(_Strict):
     context_window: int = Field(gt=0)
     region: str
     data_classes: list[DataClass] = Field(
-        default_factory=lambda: ["public", "internal"],
+        default_factory=_default_data_classes,
         description="data classifications this model is cleared to receive",
     )
     tasks: dict[str, float] = Field(
@@ -71,9 +79,7 @@ class RoutingDefaults(_Strict):
     quality: Quality = "balanced"
     default_task: str = "chat"
     data_classification: DataClass = "internal"
-    quality_floor: dict[Quality, float] = Field(
-        default_factory=lambda: {"economy": 0.5, "balanced": 0.7, "premium": 0.85}
-    )
+    quality_floor: dict[Quality, float] = Field(default_factory=_default_quality_floor)
     max_fallbacks: int = Field(default=2, ge=0)
     default_max_tokens: int = Field(default=512, gt=0)
 

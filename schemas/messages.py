@@ -55,7 +55,7 @@ class InferenceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     request_id: str = Field(pattern=ID_PATTERN)
     tenant: str = Field(pattern=ID_PATTERN)
     team: str | None = None
@@ -137,7 +137,7 @@ class RoutingExplanation(BaseModel):
 class InferenceReply(BaseModel):
     """What the producer reads back on its ``reply_to`` topic, once per request_id."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     request_id: str
     tenant: str
     status: ReplyStatus

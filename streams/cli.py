@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # SIGTERM unwinds like Ctrl-C, so commands that own processes stop them
+    # (workers replace this with their own graceful handlers).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         result: int = args.handler(args)
         return result
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,7 +238,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         from streams.router_worker import build_router_app
 
-        app = build_router_app(config, bootstrap, catalogue, args.web_port, env.replication_factor)
+        app = build_router_app(
+            config, bootstrap, catalogue, args.web_port, env.state_dir, env.replication_factor
+        )
         worker = faust.Worker(app, loglevel="INFO" if args.verbose else "WARNING", quiet=True)
         worker.execute_from_commandline()
         return 0

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from schemas.config import SwitchyardConfig
-from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
+from schemas.messages import ChatMessage, InferenceReply, InferenceRequest, Quality
 from streams.client import SwitchyardClient
 from streams.environment import Environment
 from streams.progress import Progress, say
@@ -24,7 +24,7 @@ PROMPTS: list[tuple[str | None, str]] = [
     ("extraction", "Pull the sender, date and amount out of: 'Paid 40 EUR to Ana on 3 May'."),
     ("classification", "Is this review positive or negative: 'Arrived broken, no refund.'"),
 ]
-QUALITIES = ["economy", "balanced", "premium", None]
+QUALITIES: list[Quality | None] = ["economy", "balanced", "premium", None]
 
 
 def demo_requests(config: SwitchyardConfig, n: int, run_id: str) -> list[InferenceRequest]:
@@ -40,7 +40,7 @@ def demo_requests(config: SwitchyardConfig, n: int, run_id: str) -> list[Inferen
                 app=run_id,
                 messages=[ChatMessage(role="user", content=prompt)],
                 task=task,
-                quality=quality,  # type: ignore[arg-type]
+                quality=quality,
                 max_tokens=128,
             )
         )
@@ -105,6 +105,9 @@ def run_demo(
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
     catalogue = TopicCatalogue(env.namespace)
     requests = demo_requests(config, n, run_id)
+    # One job through the whole path first, so start-up time is not counted as latency.
+    warm_up = demo_requests(config, 1, f"{run_id}-warmup")
+    asyncio.run(publish_and_collect(bootstrap, catalogue, warm_up, timeout_s, "warm-up"))
     say(f"publishing {n} requests over {len(config.tenants)} tenants (run {run_id})")
     replies, duplicates = asyncio.run(
         publish_and_collect(bootstrap, catalogue, requests, timeout_s)

@@ -9,6 +9,7 @@ module reads and writes Kafka and the table.
 import logging
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -25,17 +26,10 @@ from schemas.decision import DispatchJob
 from schemas.messages import InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
 from streams import quirks
+from streams.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 
 log = logging.getLogger(__name__)
-
-# Short group timeouts: the embedded broker makes a join wait about half the
-# rebalance timeout, and faust's default (60 s) would stall every start.
-GROUP_TIMEOUTS = {
-    "broker_session_timeout": 10.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 4.0,
-}
 
 
 def build_router_app(
@@ -43,6 +37,7 @@ def build_router_app(
     bootstrap: str,
     catalogue: TopicCatalogue,
     web_port: int,
+    state_dir: Path,
     replication_factor: int = 1,
 ) -> faust.App:
     quirks.apply()
@@ -50,6 +45,7 @@ def build_router_app(
         catalogue.router_app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=str(state_dir / "faust"),
         processing_guarantee="at_least_once",
         topic_partitions=ROUTING_PARTITIONS,
         topic_replication_factor=replication_factor,
@@ -63,13 +59,19 @@ def build_router_app(
         web_port=web_port,
         web_host="127.0.0.1",
         autodiscover=False,
-        **GROUP_TIMEOUTS,
+        # Short group timeouts: the embedded broker makes a join wait about half
+        # the rebalance timeout, and faust's default (60 s) would stall every start.
+        broker_session_timeout=SESSION_TIMEOUT_MS / 1000,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_MS / 1000,
+        broker_rebalance_timeout=REBALANCE_TIMEOUT_MS / 1000,
     )
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    requests_topic = app.topic(catalogue.requests.name, **raw)
-    settlements_topic = app.topic(catalogue.settlements.name, **raw)
+    raw: faust.Schema[Any, Any] = faust.Schema(key_serializer="raw", value_serializer="raw")
+    requests_topic = app.topic(catalogue.requests.name, schema=raw)
+    settlements_topic = app.topic(catalogue.settlements.name, schema=raw)
     outputs = _Outputs(app, catalogue)
-    json_schema = faust.Schema(key_serializer="json", value_serializer="json")
+    json_schema: faust.Schema[Any, Any] = faust.Schema(
+        key_serializer="json", value_serializer="json"
+    )
     budget_table = app.Table(
         "budget",
         default=None,

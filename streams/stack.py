@@ -14,7 +14,13 @@ from pathlib import Path
 
 import httpx
 
-from streams.broker import EmbeddedBroker, free_port, running_embedded_broker, wait_for_port
+from streams.broker import (
+    BrokerError,
+    EmbeddedBroker,
+    free_port,
+    running_embedded_broker,
+    wait_for_port,
+)
 from streams.environment import Environment
 from streams.progress import say
 
@@ -71,9 +77,8 @@ class Stack:
         return child
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log_dir = self.log_dir or self.env.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log = (log_dir / f"{name}.log").open("ab")
+        self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path(name).open("ab")
         process = subprocess.Popen(  # noqa: S603 - our own entry point
             [sys.executable, "-m", "streams.cli", *args],
             env=self.child_env(),
@@ -87,7 +92,17 @@ class Stack:
     def start_simulator(self) -> str:
         port = free_port()
         self.spawn("simulator", "simulate", "--port", str(port))
-        wait_for_port("127.0.0.1", port, timeout_s=30)
+        deadline = time.monotonic() + 30
+        while True:
+            self.check_alive()
+            try:
+                wait_for_port("127.0.0.1", port, timeout_s=0.5)
+                break
+            except BrokerError:
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"simulator did not listen on port {port} within 30s"
+                    ) from None
         self.simulator_url = f"http://127.0.0.1:{port}/v1"
         return self.simulator_url
 
@@ -117,10 +132,18 @@ class Stack:
         data: dict[str, dict[str, float]] = httpx.get(url, timeout=5).json()
         return data
 
+    def log_path(self, name: str) -> Path:
+        return (self.log_dir or self.env.state_dir / "logs") / f"{name}.log"
+
     def check_alive(self) -> None:
-        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
-        if dead:
-            raise StackError(f"component(s) exited: {dead}; logs in {self.env.state_dir}/logs")
+        """Raise with the tail of its log if any component has exited."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                lines = self.log_path(name).read_text(errors="replace").splitlines()[-8:]
+                raise StackError(
+                    f"{name} exited with code {process.returncode}; last lines of "
+                    f"{self.log_path(name)}:\n  " + "\n  ".join(lines)
+                )
 
     def stop_process(self, name: str, kill: bool = False) -> None:
         process = self.processes.pop(name)

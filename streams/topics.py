@@ -36,7 +36,7 @@ class TopicSpec:
     purpose: str
 
     def broker_config(self) -> dict[str, str]:
-        config = {"cleanup.policy": self.cleanup_policy}
+        config: dict[str, str] = {"cleanup.policy": self.cleanup_policy}
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
         return config
