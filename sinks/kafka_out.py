@@ -5,6 +5,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+# Kafka record headers, e.g. a W3C ``traceparent`` set by the producer of a job.
+Headers = list[tuple[str, bytes]]
+
 
 class KafkaPublisher:
     """Queues sends without waiting; ``flush`` waits until all of them are acknowledged.
@@ -18,9 +21,14 @@ class KafkaPublisher:
         self.producer = producer
         self._pending: list[asyncio.Future[Any]] = []
 
-    async def add(self, topic: str, key: str | None, value: bytes) -> None:
+    async def add(
+        self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
+    ) -> None:
         future = await self.producer.send(
-            topic, value=value, key=key.encode() if key is not None else None
+            topic,
+            value=value,
+            key=key.encode() if key is not None else None,
+            headers=list(headers) if headers else None,
         )
         self._pending.append(future)
 

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import dumps
 from schemas.messages import InferenceReply, InferenceRequest
-from sinks.kafka_out import producer_for
+from sinks.kafka_out import Headers, producer_for
 from streams.topics import TopicCatalogue
 
 
@@ -64,8 +64,13 @@ class SwitchyardClient:
             await self._consumer.stop()
         await self.producer.stop()
 
-    async def submit(self, request: InferenceRequest) -> asyncio.Future[InferenceReply]:
-        """Publish a job (keyed by tenant) and return a future for its reply."""
+    async def submit(
+        self, request: InferenceRequest, headers: Headers | None = None
+    ) -> asyncio.Future[InferenceReply]:
+        """Publish a job (keyed by tenant) and return a future for its reply.
+
+        ``headers`` (a ``traceparent``, say) travel with the job and come back on its reply.
+        """
         request = request.model_copy(
             update={
                 "reply_to": request.reply_to or self.reply_topic,
@@ -75,20 +80,27 @@ class SwitchyardClient:
         future = self._waiting.setdefault(
             request.request_id, asyncio.get_running_loop().create_future()
         )
-        await self.send_raw(dumps(request), key=request.tenant)
+        await self.send_raw(dumps(request), key=request.tenant, headers=headers)
         return future
 
-    async def send_raw(self, value: bytes, key: str | None = None) -> None:
+    async def send_raw(
+        self, value: bytes, key: str | None = None, headers: Headers | None = None
+    ) -> None:
         """Publish bytes as they are to the requests topic (tests use it for bad input)."""
         await self.producer.send(
-            self.catalogue.requests.name, value=value, key=key.encode() if key else None
+            self.catalogue.requests.name,
+            value=value,
+            key=key.encode() if key else None,
+            headers=headers,
         )
 
     async def flush(self) -> None:
         await self.producer.flush()
 
-    async def request(self, request: InferenceRequest, timeout_s: float = 60) -> InferenceReply:
-        future = await self.submit(request)
+    async def request(
+        self, request: InferenceRequest, timeout_s: float = 60, headers: Headers | None = None
+    ) -> InferenceReply:
+        future = await self.submit(request, headers)
         await self.producer.flush()
         return await asyncio.wait_for(future, timeout_s)
 

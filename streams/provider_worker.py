@@ -28,7 +28,7 @@ from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.messages import Attempt, AttemptOutcome, ChatMessage, ErrorInfo, Usage
 from schemas.settlement import SpendSettlement
-from sinks.kafka_out import KafkaPublisher, producer_for
+from sinks.kafka_out import Headers, KafkaPublisher, producer_for
 from streams.consumers import group_consumer
 from streams.providers import ProviderClient, client_for
 from streams.topics import TopicCatalogue
@@ -89,7 +89,10 @@ class ProviderWorker:
                 if not records:
                     continue
                 await asyncio.gather(
-                    *(self._handle(r.value, clients, gates, publisher) for r in records)
+                    *(
+                        self._handle(r.value, list(r.headers), clients, gates, publisher)
+                        for r in records
+                    )
                 )
                 await publisher.flush()
                 await consumer.commit()
@@ -102,6 +105,7 @@ class ProviderWorker:
     async def _handle(
         self,
         raw: bytes,
+        headers: Headers,
         clients: dict[str, ProviderClient],
         gates: dict[str, asyncio.Semaphore],
         publisher: KafkaPublisher,
@@ -137,7 +141,7 @@ class ProviderWorker:
             actual_usd=answer.cost_usd,
         )
         reply_to = request.reply_to or self.catalogue.replies.name
-        await publisher.add(reply_to, request.request_id, dumps(reply))
+        await publisher.add(reply_to, request.request_id, dumps(reply), headers)
         await publisher.add(self.catalogue.telemetry.name, request.request_id, dumps(event))
         await publisher.add(self.catalogue.settlements.name, request.tenant, dumps(settlement))
 

@@ -125,11 +125,14 @@ class _Outputs:
             self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
         return self._topics[name]
 
-    async def send(self, name: str, key: str | None, value: bytes) -> None:
-        await self.topic(name).send(key=key.encode() if key else None, value=value)
+    async def send(self, name: str, key: str | None, value: bytes, headers: Any = None) -> None:
+        await self.topic(name).send(
+            key=key.encode() if key else None, value=value, headers=headers or None
+        )
 
-    async def reply(self, reply: InferenceReply, reply_to: str | None) -> None:
-        await self.send(reply_to or self.catalogue.replies.name, reply.request_id, dumps(reply))
+    async def reply(self, reply: InferenceReply, reply_to: str | None, headers: Any) -> None:
+        topic = reply_to or self.catalogue.replies.name
+        await self.send(topic, reply.request_id, dumps(reply), headers)
 
 
 async def _route_one(
@@ -149,7 +152,7 @@ async def _route_one(
         return
     if request.deadline is not None and request.deadline <= now:
         error = DeadlineExpired(f"deadline {request.deadline.isoformat()} passed before routing")
-        await _finish_rejected(request, error, None, outputs, now)
+        await _finish_rejected(request, error, None, outputs, now, event.headers)
         return
     result = route_request(request, config, snapshot_of(request.tenant), message.offset, now)
     if result.snapshot is not None:
@@ -162,18 +165,26 @@ async def _route_one(
             received_at=now,
             routing_ms=(time.perf_counter() - started) * 1000,
         )
-        await outputs.send(outputs.catalogue.dispatch.name, request.request_id, dumps(job))
+        dispatch = outputs.catalogue.dispatch.name
+        await outputs.send(dispatch, request.request_id, dumps(job), event.headers)
     else:
-        await _finish_rejected(request, result.error, result.explanation, outputs, now)
+        await _finish_rejected(
+            request, result.error, result.explanation, outputs, now, event.headers
+        )
 
 
 async def _finish_rejected(
-    request: InferenceRequest, error: Any, explanation: Any, outputs: _Outputs, now: datetime
+    request: InferenceRequest,
+    error: Any,
+    explanation: Any,
+    outputs: _Outputs,
+    now: datetime,
+    headers: Any,
 ) -> None:
     reply = rejected_reply(
         request.request_id, request.tenant, error, now, explanation, request.submitted_at
     )
-    await outputs.reply(reply, request.reply_to)
+    await outputs.reply(reply, request.reply_to, headers)
     data_class = request.data_classification or "internal"
     event = telemetry_event(reply, request, None, data_class)
     await outputs.send(outputs.catalogue.telemetry.name, request.request_id, dumps(event))
@@ -204,7 +215,7 @@ async def _dead_letter(
     await outputs.send(outputs.catalogue.dead_letter.name, request_id, dumps(letter))
     if request_id is not None:
         reply = rejected_reply(request_id, tenant or "", exc, now)
-        await outputs.reply(reply, reply_to)
+        await outputs.reply(reply, reply_to, event.headers)
 
 
 __all__ = ["build_router_app"]

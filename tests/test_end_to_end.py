@@ -21,6 +21,8 @@ from tests.helpers import SAMPLE_CONFIG, sample_config
 
 pytestmark = pytest.mark.slow
 
+TRACE = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 
 @pytest.fixture
 def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
@@ -101,10 +103,25 @@ async def _send_bad_inputs(stack: Stack) -> dict[str, InferenceReply]:
                 }
             )
         )
-        good_reply = await client.request(good, timeout_s=60)
+        good_reply = await client.request(good, timeout_s=60, headers=[("traceparent", TRACE)])
         replies = {k: await asyncio.wait_for(f, 30) for k, f in waiting.items()}
         replies["good"] = good_reply
         return replies
+
+
+async def _reply_headers(bootstrap: str, topic: str, request_id: str) -> list[tuple[str, bytes]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for record in (r for rs in batch.values() for r in rs):
+                if record.key == request_id.encode():
+                    return list(record.headers)
+    finally:
+        await consumer.stop()
+    return []
 
 
 async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict[str, object]]:
@@ -129,6 +146,11 @@ async def _read_dead_letters(bootstrap: str, topic: str, expected: int) -> list[
 def test_malformed_input_is_dead_lettered_and_the_worker_keeps_going(stack: Stack) -> None:
     replies = asyncio.run(_send_bad_inputs(stack))
     assert replies["good"].status == "ok"
+    # Headers survive the router (faust) and the provider worker onto the reply.
+    reply_topic = TopicCatalogue(stack.env.namespace).replies.name
+    assert asyncio.run(_reply_headers(stack.bootstrap, reply_topic, "after-bad-000000")) == [
+        ("traceparent", TRACE)
+    ]
     assert replies["wrong-types"].status == "rejected"
     assert replies["wrong-types"].error is not None
     assert replies["wrong-types"].error.code == "invalid_request"
