@@ -18,7 +18,7 @@ from schemas.config_file import ConfigError, load_config
 from schemas.messages import ChatMessage, InferenceRequest
 from streams.environment import Environment
 from streams.progress import say
-from streams.stack import WORKERS, Stack, StackError, find_bootstrap
+from streams.stack import WORKERS, Stack, StackError, find_bootstrap, running_stack
 from streams.topics import TopicCatalogue
 
 log = logging.getLogger("switchyard")
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per row")
 
     p = command("budget", cmd_budget, "show the router's per-tenant budget table")
-    p.add_argument("--web-port", type=int, default=6066)
+    p.add_argument("--web-port", type=int, help="default: the running stack's router, else 6066")
 
     p = command("broker", cmd_broker, "run the embedded broker in the foreground")
     p.add_argument("--port", type=int, default=9092)
@@ -148,6 +148,11 @@ def _ensure_topics(stack: Stack) -> None:
 
 
 def _start_stack(env: Environment, simulator: bool) -> Stack:
+    """Start what is missing; a stack that `switchyard up` runs is reused whole."""
+    running = running_stack(env)
+    if running is not None and running["bootstrap"] == find_bootstrap(env):
+        say(f"reusing the stack `switchyard up` runs (pid {running['pid']})")
+        return Stack(env=env, bootstrap=running["bootstrap"])
     stack = Stack.connect(env, start_broker=True)
     try:
         _ensure_topics(stack)
@@ -166,7 +171,10 @@ def _start_stack(env: Environment, simulator: bool) -> Stack:
 def cmd_up(args: argparse.Namespace) -> int:
     env = Environment.from_env()
     _load(env)
+    if running_stack(env) is not None:
+        raise StackError(f"a stack already runs for {env.state_dir}; stop it first")
     stack = _start_stack(env, simulator=not args.no_simulator)
+    stack.publish_state()
     say(f"switchyard is up on {stack.bootstrap}; Ctrl-C stops it")
     try:
         while True:
@@ -316,7 +324,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_budget(args: argparse.Namespace) -> int:
     import httpx
 
-    data = httpx.get(f"http://127.0.0.1:{args.web_port}/budget/", timeout=5).json()
+    running = running_stack(Environment.from_env())
+    port = args.web_port or (running or {}).get("router_web_port") or 6066
+    data = httpx.get(f"http://127.0.0.1:{port}/budget/", timeout=5).json()
     print(f"{'tenant':<20}{'period':<10}{'spent USD':>14}{'reserved USD':>14}{'requests':>10}")
     for tenant, snap in sorted(data.items()):
         print(

@@ -2,6 +2,8 @@
 
 from aiokafka import AIOKafkaConsumer
 
+from streams.quirks import FETCH_MAX_WAIT_MS
+
 # Short timeouts: the embedded broker makes a group join wait about half the
 # rebalance timeout, so the defaults would add tens of seconds to every start.
 SESSION_TIMEOUT_MS = 10_000
@@ -23,5 +25,6 @@ def group_consumer(
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
         max_partition_fetch_bytes=max_fetch_bytes,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
     )

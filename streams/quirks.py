@@ -12,7 +12,11 @@ Each has a test in tests/streams/test_quirks.py that fails if it stops working.
 2. Headers (faust 0.15.3 + aiokafka 0.14): ``Producer.supports_headers`` reads
    ``client.api_version``, which aiokafka 0.14 removed. aiokafka 0.14 only
    speaks record-batch (v2) message formats, which always carry headers.
-3. Idempotent and transactional producers fail on tansu (InitProducerId answers
+3. Fetch wait (tansu 0.6): a fetch waiting for data is not woken when data
+   arrives; it returns only at ``fetch_max_wait_ms``. Measured delivery latency
+   is up to that wait (faust hard-codes 1.5 s). Every consumer here waits at
+   most ``FETCH_MAX_WAIT_MS``, trading idle fetches for latency.
+4. Idempotent and transactional producers fail on tansu (InitProducerId answers
    an unknown error). Nothing here enables them: the router runs faust's
    at_least_once guarantee and makes its effects idempotent instead.
 """
@@ -22,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+FETCH_MAX_WAIT_MS = 50
 
 _applied = False
 
@@ -84,8 +90,16 @@ def apply() -> None:
     def supports_headers(self: Any) -> bool:
         return True
 
+    create_consumer = thread_cls._create_worker_consumer
+
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create_consumer(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+        return consumer
+
     setattr(thread_cls, "_highwaters", _highwaters)  # noqa: B010 - patching a method
     setattr(faust_aiokafka.Producer, "supports_headers", supports_headers)  # noqa: B010
+    setattr(thread_cls, "_create_worker_consumer", _create_worker_consumer)  # noqa: B010
     _applied = True
 
 

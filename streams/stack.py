@@ -11,13 +11,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 
 from streams.broker import (
     BrokerError,
     EmbeddedBroker,
     free_port,
+    pid_alive,
     running_embedded_broker,
     wait_for_port,
 )
@@ -33,6 +36,19 @@ class StackError(RuntimeError):
 
 def broker_state_file(env: Environment) -> Path:
     return env.state_dir / "broker.json"
+
+
+def stack_state_file(env: Environment) -> Path:
+    return env.state_dir / "stack.json"
+
+
+def running_stack(env: Environment) -> dict[str, Any] | None:
+    """What ``switchyard up`` published about the stack it runs, if it still runs."""
+    try:
+        state: dict[str, Any] = orjson.loads(stack_state_file(env).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return state if pid_alive(int(state["pid"])) else None
 
 
 def find_bootstrap(env: Environment) -> str | None:
@@ -62,6 +78,16 @@ class Stack:
         broker = EmbeddedBroker.start(state_file=broker_state_file(env))
         say(f"embedded broker (tansu) on {broker.bootstrap}")
         return cls(env=env, bootstrap=broker.bootstrap, broker=broker)
+
+    def publish_state(self) -> None:
+        """Let later commands (demo, budget) reuse this stack instead of starting another."""
+        state = {
+            "pid": os.getpid(),
+            "bootstrap": self.bootstrap,
+            "simulator_url": self.simulator_url,
+            "router_web_port": self.router_web_port,
+        }
+        stack_state_file(self.env).write_bytes(orjson.dumps(state))
 
     def child_env(self) -> dict[str, str]:
         child = dict(os.environ)
@@ -162,3 +188,6 @@ class Stack:
                 self.stop_process(name)
         if self.broker is not None:
             self.broker.stop()
+        state = running_stack(self.env)
+        if state is not None and state["pid"] == os.getpid():
+            stack_state_file(self.env).unlink()

@@ -110,3 +110,20 @@ async def test_client_refuses_missing_reply_topic_without_creating_it(
         assert f"{namespace}.replies" not in await admin.list_topics()
     finally:
         await admin.close()
+
+
+@pytest.mark.asyncio
+async def test_fetch_wait_is_short_everywhere(broker: EmbeddedBroker, namespace: str) -> None:
+    # tansu answers a waiting fetch only when fetch_max_wait_ms runs out, so that
+    # wait is the delivery latency floor: every consumer must use the short one.
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from streams.consumers import group_consumer
+
+    quirks.apply()
+    assert faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer.__module__ == (
+        quirks.__name__
+    )
+    consumer = group_consumer(broker.bootstrap, f"{namespace}.x", f"{namespace}-g")
+    assert consumer._fetch_max_wait_ms == quirks.FETCH_MAX_WAIT_MS <= 100
+    await consumer.stop()
