@@ -124,6 +124,13 @@ def _load(env: Environment) -> SwitchyardConfig:
     return load_config(env.config_path)
 
 
+def _require_bootstrap(env: Environment) -> str:
+    bootstrap = find_bootstrap(env)
+    if bootstrap is None:
+        raise StackError("no broker: set KAFKA_BOOTSTRAP, or run `switchyard up` first")
+    return bootstrap
+
+
 def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
     async def runner() -> None:
         stop = asyncio.Event()
@@ -208,9 +215,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     env = Environment.from_env()
     config = _load(env)
-    bootstrap = find_bootstrap(env)
-    if bootstrap is None:
-        raise StackError("no broker: set KAFKA_BOOTSTRAP, or run `switchyard up` first")
+    bootstrap = _require_bootstrap(env)
     request = InferenceRequest(
         request_id=f"cli-{uuid.uuid4().hex[:12]}",
         tenant=args.tenant,
@@ -237,9 +242,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     env = Environment.from_env()
     config = _load(env)
-    bootstrap = find_bootstrap(env)
-    if bootstrap is None:
-        raise StackError("no broker: set KAFKA_BOOTSTRAP, or run `switchyard up`")
+    bootstrap = _require_bootstrap(env)
     catalogue = TopicCatalogue(env.namespace)
     if args.kind == "router":
         import faust

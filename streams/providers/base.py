@@ -36,7 +36,9 @@ class ProviderClient(ABC):
         self.url = str(model.base_url).rstrip("/") + self.path
         self.endpoint = f"{model.provider}/{model.name}"
         # The key lives only in these headers: never logged, never in telemetry.
-        self.headers = {"content-type": "application/json", **self.auth_headers(api_key(model))}
+        key = api_key(model)
+        self.headers = {"content-type": "application/json", **self.auth_headers(key)}
+        self._secrets = (key,) if key else ()
 
     @abstractmethod
     def auth_headers(self, key: str | None) -> dict[str, str]: ...
@@ -58,10 +60,17 @@ class ProviderClient(ABC):
                 timeout=self.model.timeout_s,
             )
         if response.status_code >= 300:
-            raise error_for_status(self.endpoint, response)
+            raise error_for_status(self.endpoint, response, self._secrets)
         try:
             return self.parse(orjson.loads(response.content))
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        except (
+            orjson.JSONDecodeError,
+            AttributeError,
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+        ) as exc:
             raise ProviderUnavailable(f"{self.endpoint}: malformed answer ({exc!r})") from exc
 
 

@@ -1,7 +1,7 @@
 """The one place where HTTP failures become Switchyard errors."""
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -28,11 +28,24 @@ def map_transport_errors(endpoint: str) -> Iterator[None]:
         raise ProviderUnavailable(f"{endpoint}: {type(exc).__name__}") from exc
 
 
-def error_for_status(endpoint: str, response: httpx.Response) -> SwitchyardError:
-    """The error a non-2xx provider answer stands for (OpenAI and Anthropic shapes)."""
+# Markers of "your prompt does not fit": OpenAI's code and wording, Anthropic's wording.
+_TOO_LONG = ("context length", "context_length", "prompt is too long", "too many tokens")
+
+
+def error_for_status(
+    endpoint: str, response: httpx.Response, secrets: Sequence[str] = ()
+) -> SwitchyardError:
+    """The error a non-2xx provider answer stands for (OpenAI and Anthropic shapes).
+
+    The provider's own message is kept (it says what was wrong) with every
+    ``secrets`` value masked: some providers echo the credential they refused.
+    """
     status = response.status_code
     detail = _error_detail(response)
-    message = f"{endpoint} answered {status}: {detail['message'][:200]}"
+    said = detail["message"]
+    for secret in secrets:
+        said = said.replace(secret, "***")
+    message = f"{endpoint} answered {status}: {said[:200]}"
     if status == 429:
         return RateLimited(message, retry_after_s=_retry_after(response))
     if status in (408, 504):
@@ -40,7 +53,7 @@ def error_for_status(endpoint: str, response: httpx.Response) -> SwitchyardError
     if status >= 500 or status == 529:  # 529: Anthropic "overloaded"
         return ProviderUnavailable(message)
     code = detail.get("code") or ""
-    if code == "context_length_exceeded" or "context length" in detail["message"].lower():
+    if code == "context_length_exceeded" or any(m in said.lower() for m in _TOO_LONG):
         return ContextTooLong(message)
     return ProviderRejected(message)
 
