@@ -24,13 +24,26 @@ class KafkaPublisher:
     async def add(
         self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
     ) -> None:
-        future = await self.producer.send(
+        self._pending.append(await self._send(topic, key, value, headers))
+
+    async def deliver(self, *messages: tuple[str, str | None, bytes, Headers | None]) -> None:
+        """Send ``(topic, key, value, headers)`` messages together and wait for all acks.
+
+        For callers that finish work item by item rather than in batches; the
+        producer still batches these sends with everyone else's.
+        """
+        await asyncio.gather(*[await self._send(*message) for message in messages])
+
+    async def _send(
+        self, topic: str, key: str | None, value: bytes, headers: Headers | None
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await self.producer.send(
             topic,
             value=value,
             key=key.encode() if key is not None else None,
             headers=list(headers) if headers else None,
         )
-        self._pending.append(future)
+        return future
 
     async def flush(self) -> int:
         pending, self._pending = self._pending, []
