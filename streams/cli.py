@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for replies")
 
+    p = command("bench", cmd_bench, "measure router and provider-worker throughput")
+    p.add_argument("--jobs", type=int, default=3000, help="how many jobs (default 3000)")
+
     p = command("send", cmd_send, "submit one job and print its reply with the routing explanation")
     p.add_argument("prompt")
     p.add_argument("--tenant", required=True)
@@ -208,6 +211,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return 0 if summary["lost"] == 0 else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from streams.bench import run_bench
+
+    if args.jobs < 1:
+        raise StackError("--jobs must be at least 1")
+    env = Environment.from_env()
+    result = run_bench(env, _load(env), args.jobs)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0
 
 
 def cmd_send(args: argparse.Namespace) -> int:
