@@ -1,4 +1,4 @@
-"""Batched Kafka output for replies, telemetry, settlements and dead letters."""
+"""Kafka output for the provider worker: replies, telemetry and settlements, acknowledged."""
 
 import asyncio
 from typing import Any
@@ -10,21 +10,15 @@ Headers = list[tuple[str, bytes]]
 
 
 class KafkaPublisher:
-    """Queues sends without waiting; ``flush`` waits until all of them are acknowledged.
+    """Sends one job's outputs together and waits for the broker's acknowledgements.
 
-    Workers call ``flush`` before committing their input offsets: that ordering
-    is what makes delivery at-least-once. A failed send raises from ``flush``
-    and the caller must not commit.
+    Workers mark a job finished (and so let its offset be committed) only after
+    ``deliver`` returns: that ordering is what makes delivery at-least-once. A
+    failed send raises from ``deliver`` and the job must not count as finished.
     """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        self._pending: list[asyncio.Future[Any]] = []
-
-    async def add(
-        self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
-    ) -> None:
-        self._pending.append(await self._send(topic, key, value, headers))
 
     async def deliver(self, *messages: tuple[str, str | None, bytes, Headers | None]) -> None:
         """Send ``(topic, key, value, headers)`` messages together and wait for all acks.
@@ -44,12 +38,6 @@ class KafkaPublisher:
             headers=list(headers) if headers else None,
         )
         return future
-
-    async def flush(self) -> int:
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-        return len(pending)
 
 
 def producer_for(bootstrap: str, max_request_bytes: int) -> AIOKafkaProducer:

@@ -72,8 +72,7 @@ async def test_idempotent_producer_fails_so_switchyard_uses_plain_acks(
     await producer.start()
     try:
         publisher = KafkaPublisher(producer)
-        await publisher.add(catalogue.requests.name, "acme", b"{}")
-        assert await publisher.flush() == 1
+        await publisher.deliver((catalogue.requests.name, "acme", b"{}", None))
     finally:
         await producer.stop()
 
