@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from processors.errors import SwitchyardError
+from processors.errors import DeadlineExpired, SwitchyardError
 from schemas.decision import DispatchJob
 from schemas.messages import (
     Attempt,
@@ -38,7 +38,7 @@ def completed_reply(
     request = job.request
     ok = message is not None
     status: ReplyStatus = (
-        "ok" if ok else ("expired" if error and error.code == "deadline_expired" else "error")
+        "ok" if ok else ("expired" if error and error.code == DeadlineExpired.code else "error")
     )
     timings = Timings(
         queued_ms=_ms(request.submitted_at, job.received_at),
@@ -73,7 +73,7 @@ def rejected_reply(
     submitted_at: datetime | None = None,
 ) -> InferenceReply:
     """The reply for a job the router refused (invalid, denied, over budget, expired)."""
-    status: ReplyStatus = "expired" if error.code == "deadline_expired" else "rejected"
+    status: ReplyStatus = "expired" if error.code == DeadlineExpired.code else "rejected"
     return InferenceReply(
         request_id=request_id,
         tenant=tenant,

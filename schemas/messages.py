@@ -5,12 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
-
 Quality = Literal["economy", "balanced", "premium"]
-# Ordered from least to most sensitive; a model is cleared up to some level.
 DataClass = Literal["public", "internal", "confidential", "restricted"]
-DATA_CLASS_ORDER: tuple[DataClass, ...] = ("public", "internal", "confidential", "restricted")
 ReplyStatus = Literal["ok", "error", "rejected", "expired"]
 AttemptOutcome = Literal["ok", "error", "timeout", "rate_limited", "unavailable"]
 

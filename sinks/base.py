@@ -29,10 +29,6 @@ class BatchSink(ABC, Generic[T]):
             raise SinkBackpressure(f"{len(self._buffer)} items waiting to be flushed")
         self._buffer.append(item)
 
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
-
     def flush(self) -> int:
         """Write the buffer; return how many items were written."""
         if not self._buffer:

@@ -71,7 +71,6 @@ class ProviderWorker:
         self.config = config
         self.bootstrap = bootstrap
         self.catalogue = catalogue
-        self.jobs_done = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         limit = self.config.limits.max_message_bytes
@@ -109,7 +108,6 @@ class ProviderWorker:
                 failures.append(task.exception() or asyncio.CancelledError())
                 return
             tracker.finished(tp, offset)
-            self.jobs_done += 1
 
         committed: dict[TopicPartition, int] = {}
         next_commit = time.monotonic() + COMMIT_INTERVAL_S

@@ -64,7 +64,6 @@ class Stack:
     simulator_url: str | None = None
     router_web_port: int | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    log_dir: Path | None = None
 
     @classmethod
     def connect(cls, env: Environment, start_broker: bool = True) -> "Stack":
@@ -159,7 +158,7 @@ class Stack:
         return data
 
     def log_path(self, name: str) -> Path:
-        return (self.log_dir or self.env.state_dir / "logs") / f"{name}.log"
+        return self.env.state_dir / "logs" / f"{name}.log"
 
     def check_alive(self) -> None:
         """Raise with the tail of its log if any component has exited."""
