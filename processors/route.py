@@ -3,6 +3,7 @@
 This is the ``cheapest-capable`` strategy; later strategies plug in beside it.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from schemas.decision import CandidateVerdict
@@ -16,13 +17,17 @@ class Choice:
 
 
 def cheapest_capable(
-    verdicts: list[CandidateVerdict], quality_floor: float, max_fallbacks: int
+    verdicts: list[CandidateVerdict],
+    quality_floor: float,
+    max_fallbacks: int,
+    chains: Mapping[str, list[str]] | None = None,
 ) -> Choice | None:
     """Cheapest eligible model at or above the floor; None if nothing is eligible.
 
     If no eligible model reaches the floor, the best-scoring one is chosen and
     the reason says so: a visible downgrade, never a silent one. Fallbacks are
-    the next eligible models, capable ones first, then by cost.
+    the chosen model's configured chain (``chains``) where those models are
+    eligible too, then the other eligible models, capable ones first, by cost.
     """
     eligible = [v for v in verdicts if v.eligible]
     if not eligible:
@@ -44,4 +49,7 @@ def cheapest_capable(
         (v for v in eligible if v not in capable and v is not chosen),
         key=lambda v: (-v.quality_score, v.estimated_cost_usd),
     )
+    preferred = (chains or {}).get(chosen.model, [])
+    rank = {name: i for i, name in enumerate(preferred)}
+    rest.sort(key=lambda v: rank.get(v.model, len(rank)))  # stable: the rest keep their order
     return Choice(chosen=chosen, fallbacks=rest[:max_fallbacks], reason=reason)

@@ -52,7 +52,10 @@ def route_request(
         max_output_tokens=request.max_tokens or routing.default_max_tokens,
     )
     verdicts = [policy.judge(model, request, ctx) for model in config.models]
-    choice = route.cheapest_capable(verdicts, routing.quality_floor[quality], routing.max_fallbacks)
+    chains = {m.name: m.fallbacks for m in config.models if m.fallbacks}
+    choice = route.cheapest_capable(
+        verdicts, routing.quality_floor[quality], routing.max_fallbacks, chains
+    )
 
     def explain(chosen: str | None, reason: str) -> RoutingExplanation:
         return RoutingExplanation(

@@ -46,8 +46,16 @@ class ModelSpec(_Strict):
     )
     default_quality: float = Field(default=0.5, ge=0, le=1)
     typical_latency_ms: float = Field(default=1000, gt=0)
-    timeout_s: float = Field(default=60, gt=0)
-    max_concurrency: int = Field(default=64, gt=0)
+    timeout_s: float = Field(default=60, gt=0, description="total time for one call")
+    connect_timeout_s: float = Field(default=5, gt=0)
+    first_byte_timeout_s: float | None = Field(
+        default=None, gt=0, description="time to the first response byte; none = timeout_s"
+    )
+    max_concurrency: int = Field(default=64, gt=0, description="calls in flight per worker")
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="preferred alternatives, in order; used when they pass the same policy",
+    )
 
     @property
     def wire_model(self) -> str:
@@ -84,6 +92,37 @@ class RoutingDefaults(_Strict):
     default_max_tokens: int = Field(default=512, gt=0)
 
 
+class RetryPolicy(_Strict):
+    """Retries through delay topics once every model of a job's chain has failed."""
+
+    base_delay_s: float = Field(default=1.0, gt=0, description="first round's backoff")
+    max_delay_s: float = Field(default=120, gt=0)
+    max_rounds: int = Field(
+        default=4, ge=1, description="passes over the fallback chain before giving up"
+    )
+    max_parked_s: float = Field(
+        default=600, gt=0, description="longest a rate-limited job waits for its turn"
+    )
+
+
+class BreakerPolicy(_Strict):
+    """Per-endpoint circuit breaker, shared by all workers through the health topic."""
+
+    failure_threshold: int = Field(default=5, ge=1, description="consecutive failures to open")
+    open_s: float = Field(default=5.0, gt=0, description="how long open before a probe")
+
+
+class DispatchSettings(_Strict):
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    dedup_window_s: float = Field(
+        default=3600, gt=0, description="a request_id re-sent within this gets the same reply"
+    )
+    drain_timeout_s: float = Field(
+        default=15, ge=0, description="SIGTERM: wait this long for calls in flight"
+    )
+
+
 class Limits(_Strict):
     """Limits the broker does not enforce itself."""
 
@@ -95,6 +134,7 @@ class SwitchyardConfig(_Strict):
     tenants: dict[str, TenantSpec] = Field(min_length=1)
     routing: RoutingDefaults = Field(default_factory=RoutingDefaults)
     limits: Limits = Field(default_factory=Limits)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     simulator: SimulatorSettings | None = None
 
     @model_validator(mode="after")
@@ -103,6 +143,10 @@ class SwitchyardConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"model names must be unique, repeated: {', '.join(dupes)}")
+        for m in self.models:
+            unknown = [f for f in m.fallbacks if f not in names or f == m.name]
+            if unknown:
+                raise ValueError(f"model {m.name}: unknown fallbacks {', '.join(unknown)}")
         return self
 
     def model(self, name: str) -> ModelSpec | None:

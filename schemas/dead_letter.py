@@ -2,13 +2,18 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from schemas.messages import ErrorInfo
+from schemas.messages import Attempt, ErrorInfo
 
 
 class DeadLetter(BaseModel):
-    """A rejected input and why; ``payload`` is the original, truncated if oversized."""
+    """A rejected input and why; ``payload`` is the original, truncated if oversized.
+
+    ``stage`` is ``validate`` (the router could not read it) or ``dispatch``
+    (every provider attempt failed); ``attempts`` lists the calls made.
+    ``switchyard dlq replay`` publishes ``payload`` back to the requests topic.
+    """
 
     error: ErrorInfo
     stage: str
@@ -22,3 +27,4 @@ class DeadLetter(BaseModel):
     payload_bytes: int
     payload_truncated: bool
     dead_lettered_at: datetime
+    attempts: list[Attempt] = Field(default_factory=list)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from schemas.messages import InferenceRequest, RoutingExplanation
+from schemas.messages import Attempt, InferenceRequest, RoutingExplanation
 
 
 class CandidateVerdict(BaseModel):
@@ -35,11 +35,29 @@ class RoutingDecision(BaseModel):
     decided_at: datetime
 
 
+class SourcePosition(BaseModel):
+    """Where the request was read: one submission of a request_id, for telling a
+    redelivery of that submission (skip) from the producer sending it again."""
+
+    partition: int
+    offset: int
+
+
 class DispatchJob(BaseModel):
-    """A routed request on the dispatch topic: the request plus its decision."""
+    """A routed request on the dispatch topic, or parked on a retry topic.
+
+    ``attempts`` and ``round`` travel with the job through retry topics, so the
+    reply records every call made for it; ``not_before`` is when a parked job
+    may run again.
+    """
 
     request: InferenceRequest
     decision: RoutingDecision
     explanation: RoutingExplanation
     received_at: datetime
     routing_ms: float
+    source: SourcePosition | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    round: int = 0
+    not_before: datetime | None = None
+    parked_s: float = 0.0

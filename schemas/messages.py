@@ -8,7 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 Quality = Literal["economy", "balanced", "premium"]
 DataClass = Literal["public", "internal", "confidential", "restricted"]
 ReplyStatus = Literal["ok", "error", "rejected", "expired"]
-AttemptOutcome = Literal["ok", "error", "timeout", "rate_limited", "unavailable"]
+AttemptOutcome = Literal[
+    "ok", "error", "timeout", "rate_limited", "unavailable", "circuit_open", "throttled"
+]
 
 # Topic names as Kafka allows them; ids are what a producer can safely use as a key.
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
@@ -99,13 +101,19 @@ class ErrorInfo(BaseModel):
 
 
 class Attempt(BaseModel):
-    """One call to one provider endpoint."""
+    """One call to one provider endpoint, or one skipped because its circuit was open.
+
+    ``round`` counts passes over the fallback chain: a job that found every model
+    failing waits on a retry topic and comes back for the next round.
+    """
 
     model: str
     provider: str
     outcome: AttemptOutcome
     latency_ms: float = Field(ge=0)
     error: ErrorInfo | None = None
+    round: int = Field(default=0, ge=0)
+    retry_after_s: float | None = Field(default=None, ge=0)
 
 
 class Timings(BaseModel):

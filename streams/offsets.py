@@ -21,7 +21,16 @@ class CommitTracker(Generic[P]):
         self._next[partition] = max(self._next.get(partition, 0), offset + 1)
 
     def finished(self, partition: P, offset: int) -> None:
-        self._in_flight[partition].discard(offset)
+        # A partition forgotten on revocation may still see its jobs finish.
+        self._in_flight.get(partition, set()).discard(offset)
+
+    def forget(self, partition: P) -> None:
+        """Drop a revoked partition: its next owner starts from the committed offset."""
+        self._in_flight.pop(partition, None)
+        self._next.pop(partition, None)
+
+    def pending(self, partition: P) -> int:
+        return len(self._in_flight.get(partition, ()))
 
     def positions(self) -> dict[P, int]:
         """Per partition, the offset to commit: everything before it has finished."""

@@ -1,59 +1,81 @@
-"""The provider worker: dispatch topic -> model API -> reply, telemetry and settlement.
+"""The provider worker: dispatch and retry topics -> model APIs -> reply, telemetry, settlement.
 
-Up to ``MAX_IN_FLIGHT`` jobs run at once (each model also capped by its
-``max_concurrency``); fetching pauses while the worker is full, so slow
-providers slow consumption instead of filling memory. A job counts as finished
-once its reply, telemetry and settlement are acknowledged by the broker, and
-offsets are committed up to the oldest unfinished job of each partition. A
-crash replays everything after the last commit: at-least-once.
+Per job, ``processors.dispatch.next_step`` says what to do: call a model
+(the chosen one, then its fallbacks, skipping endpoints whose circuit is open
+or that a 429 asked to wait), park the job on a retry topic until an endpoint
+can take it again, or finish it with a reply. Parking is a produce to a delay
+topic, so a waiting job never holds its dispatch partition or a slot here.
+
+Delivery: a job counts as finished once its outputs are acknowledged by the
+broker (reply, telemetry, settlement and answer-ledger entry, or the parked
+copy), and offsets are committed up to the oldest unfinished job of each
+partition. A crash replays everything after the last commit; the answer
+ledger (written in the same produce request as the reply) turns a replay of
+an answered job into a no-op, so the producer sees one reply per submission.
+
+Backpressure: at most ``MAX_IN_FLIGHT`` jobs run at once and each model has
+its own ``max_concurrency`` gate; fetching pauses while the worker is full.
+A retry partition whose head is not due yet is paused until it is.
 """
 
 import asyncio
 import contextlib
 import functools
 import logging
+import os
+import random
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from processors.dispatch import next_model
+from processors.dispatch import Call, Finish, Park, next_step, retry_tier
 from processors.errors import (
-    DeadlineExpired,
+    InvalidRequest,
     ProviderTimeout,
     RateLimited,
     RetryableError,
     SwitchyardError,
 )
+from processors.idempotency import duplicate_action
 from processors.reply import completed_reply, telemetry_event
+from schemas.answer import AnsweredRequest
 from schemas.codec import dumps
 from schemas.config import ModelSpec, SwitchyardConfig
+from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
-from schemas.messages import Attempt, AttemptOutcome, ChatMessage, ErrorInfo, Usage
+from schemas.messages import Attempt, AttemptOutcome, ErrorInfo
 from schemas.settlement import SpendSettlement
 from sinks.kafka_out import Headers, KafkaPublisher, producer_for
+from streams.answers import AnswerLedger
 from streams.consumers import group_consumer
+from streams.health import HealthBoard
 from streams.offsets import CommitTracker
 from streams.providers import ProviderClient, client_for
+from streams.providers.base import Completion
 from streams.topics import TopicCatalogue
 
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 128
 COMMIT_INTERVAL_S = 0.5
+# Rebalance: how long a revoked partition's jobs get to finish before it is
+# handed over (under the group's 4 s rebalance timeout).
+REVOKE_WAIT_S = 2.0
+
+Message = tuple[str, str | None, bytes, Headers | None]
 
 
 @dataclass
-class _Answer:
-    message: ChatMessage | None = None
-    usage: Usage | None = None
-    cost_usd: float = 0.0
-    error: ErrorInfo | None = None
-    model: ModelSpec | None = None
+class _Answered:
+    completion: Completion
+    spec: ModelSpec
 
 
 def _outcome(error: SwitchyardError) -> AttemptOutcome:
@@ -66,20 +88,26 @@ def _outcome(error: SwitchyardError) -> AttemptOutcome:
     return "error"
 
 
+def _epoch(at: datetime | None) -> float | None:
+    return at.timestamp() if at is not None else None
+
+
 class ProviderWorker:
     def __init__(self, config: SwitchyardConfig, bootstrap: str, catalogue: TopicCatalogue) -> None:
         self.config = config
         self.bootstrap = bootstrap
         self.catalogue = catalogue
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.rng = random.Random()  # noqa: S311 - jitter, not security
+        self.retry_topics = [t.name for t in catalogue.retry]
+        self.tracker: CommitTracker[TopicPartition] = CommitTracker()
+        self.committed: dict[TopicPartition, int] = {}
+        self.resume_at: dict[TopicPartition, float] = {}
+        # request_id -> finished when the job running for it is done
+        self.in_flight: dict[str, asyncio.Future[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         limit = self.config.limits.max_message_bytes
-        consumer = group_consumer(
-            self.bootstrap,
-            self.catalogue.dispatch.name,
-            f"{self.catalogue.namespace}-providers",
-            max_fetch_bytes=4 * limit,
-        )
         producer = producer_for(self.bootstrap, 4 * limit)
         # One connection pool per model, sized to its concurrency cap: httpcore's pool
         # scans every connection for every request, so one big shared pool made
@@ -92,12 +120,31 @@ class ProviderWorker:
             )
             for m in self.config.models
         }
-        clients = {m.name: client_for(m, pools[m.name]) for m in self.config.models}
-        gates = {m.name: asyncio.Semaphore(m.max_concurrency) for m in self.config.models}
+        self.clients: dict[str, ProviderClient] = {
+            m.name: client_for(m, pools[m.name]) for m in self.config.models
+        }
+        self.gates = {m.name: asyncio.Semaphore(m.max_concurrency) for m in self.config.models}
         await producer.start()
+        self.publisher = KafkaPublisher(producer)
+        self.board = HealthBoard(
+            self.config, self.bootstrap, self.catalogue.health.name, producer, self.worker_id
+        )
+        self.ledger = AnswerLedger(
+            self.bootstrap, self.catalogue.answers.name, self.config.dispatch.dedup_window_s
+        )
+        await self.board.start()
+        await self.ledger.start()
+        consumer = group_consumer(
+            self.bootstrap,
+            self.catalogue.dispatch.name,
+            f"{self.catalogue.namespace}-providers",
+            max_fetch_bytes=4 * limit,
+        )
+        consumer.subscribe(
+            [self.catalogue.dispatch.name, *self.retry_topics],
+            listener=_Rebalance(self, consumer),
+        )
         await consumer.start()
-        publisher = KafkaPublisher(producer)
-        tracker: CommitTracker[TopicPartition] = CommitTracker()
         running: set[asyncio.Task[None]] = set()
         failures: list[BaseException] = []
 
@@ -107,155 +154,332 @@ class ProviderWorker:
                 # Not marked finished: its offset is never committed, so it is replayed.
                 failures.append(task.exception() or asyncio.CancelledError())
                 return
-            tracker.finished(tp, offset)
+            self.tracker.finished(tp, offset)
 
-        committed: dict[TopicPartition, int] = {}
         next_commit = time.monotonic() + COMMIT_INTERVAL_S
         try:
             while not stop.is_set():
                 if failures:
                     raise RuntimeError("a job failed outside the provider call") from failures[0]
+                self._resume_due(consumer)
                 room = MAX_IN_FLIGHT - len(running)
                 if room <= 0:
-                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                 else:
                     batch = await consumer.getmany(timeout_ms=50, max_records=room)
                     for tp, records in batch.items():
                         for record in records:
-                            tracker.started(tp, record.offset)
-                            task = asyncio.create_task(
-                                self._handle(
-                                    record.value, list(record.headers), clients, gates, publisher
-                                )
+                            job = self._job_or_park(consumer, tp, record.offset, record.value)
+                            if job is False:
+                                break  # partition paused until its head is due
+                            self.tracker.started(tp, record.offset)
+                            work = (
+                                self._handle(job, list(record.headers))
+                                if job is not None
+                                else self._dead_letter_undecodable(tp, record.offset, record.value)
                             )
+                            task = asyncio.create_task(work)
                             task.add_done_callback(functools.partial(finished, tp, record.offset))
                             running.add(task)
                 if time.monotonic() >= next_commit:
-                    await _commit(consumer, tracker, committed)
+                    await self._commit(consumer)
                     next_commit = time.monotonic() + COMMIT_INTERVAL_S
         finally:
-            if running:  # let calls under way finish and be committed, briefly
-                await asyncio.wait(running, timeout=10)
+            # SIGTERM: fetch nothing more, let calls under way finish and be
+            # committed; anything still running after the drain is handed back
+            # uncommitted and replayed by the next owner of its partition.
+            if running:
+                await asyncio.wait(running, timeout=self.config.dispatch.drain_timeout_s)
             with contextlib.suppress(KafkaError):
-                await _commit(consumer, tracker, committed)
+                await self._commit(consumer)
+            for task in running:
+                task.cancel()
             await consumer.stop()
+            await self.ledger.stop()
+            await self.board.stop()
             await producer.stop()
             for pool in pools.values():
                 await pool.aclose()
 
-    async def _handle(
-        self,
-        raw: bytes,
-        headers: Headers,
-        clients: dict[str, ProviderClient],
-        gates: dict[str, asyncio.Semaphore],
-        publisher: KafkaPublisher,
-    ) -> None:
+    # --- fetching --------------------------------------------------------------
+
+    def _job_or_park(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, raw: bytes | None
+    ) -> DispatchJob | Literal[False] | None:
+        """The job to run; None if undecodable; False if the partition's head is not due."""
         try:
-            job = DispatchJob.model_validate_json(raw)
+            job = DispatchJob.model_validate_json(raw or b"")
         except ValidationError:
-            # Only the router writes this topic; a bad job means a version skew.
-            log.error("undecodable dispatch job (%d bytes) skipped", len(raw))
+            return None
+        due = _epoch(job.not_before)
+        if due is not None and tp.topic in self.retry_topics and due > time.time():
+            consumer.pause(tp)
+            consumer.seek(tp, offset)
+            self.resume_at[tp] = due
+            return False
+        return job
+
+    def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.time()
+        for tp, due in list(self.resume_at.items()):
+            if due <= now:
+                del self.resume_at[tp]
+                if tp in consumer.assignment():
+                    consumer.resume(tp)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit positions that moved, for partitions this worker still owns."""
+        assigned = consumer.assignment()
+        moved = {
+            tp: offset
+            for tp, offset in self.tracker.positions().items()
+            if tp in assigned and self.committed.get(tp) != offset
+        }
+        if not moved:
             return
-        attempts: list[Attempt] = []
-        answer = await self._call_until_answered(job, attempts, clients, gates)
+        try:
+            await consumer.commit(moved)
+        except CommitFailedError:
+            log.warning("commit refused (group rebalanced); uncommitted jobs will be replayed")
+            return
+        self.committed.update(moved)
+
+    # --- one job ---------------------------------------------------------------
+
+    async def _handle(self, job: DispatchJob, headers: Headers) -> None:
+        request_id = job.request.request_id
+        running = self.in_flight.get(request_id)
+        if running is not None:  # the same request_id is being answered right now
+            await asyncio.shield(running)
+        action = duplicate_action(
+            self.ledger.get(request_id), job, datetime.now(UTC), self.config.dispatch.dedup_window_s
+        )
+        if action == "skip":
+            return
+        if action == "resend":
+            await self._resend(job, headers)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight[request_id] = done
+        try:
+            await self._process(job, headers)
+        finally:
+            if self.in_flight.get(request_id) is done:
+                del self.in_flight[request_id]
+            done.set_result(None)
+
+    async def _process(self, job: DispatchJob, headers: Headers) -> None:
+        decision = job.decision
+        chain = [decision.chosen_model, *decision.fallback_models]
+        deadline = _epoch(job.request.deadline)
+        attempts = list(job.attempts)
+        answered: _Answered | None = None
+        policy = self.config.dispatch.retry
+        gates = self.board.gates
+        while True:
+            now = time.time()
+            step = next_step(
+                chain, attempts, job.round, job.parked_s, now, deadline, gates, policy, self.rng
+            )
+            if isinstance(step, Call):
+                attempts.extend(step.skipped)
+                if step.wait_s > 0:
+                    await asyncio.sleep(step.wait_s)
+                attempt, completion = await self._call(step.model, job, deadline)
+                attempts.append(attempt)
+                await self.board.record(attempt, time.time())
+                if completion is not None:
+                    answered = _Answered(completion, self.config.model(step.model))  # type: ignore[arg-type]
+                continue
+            if isinstance(step, Park):
+                await self._park(job, attempts, step, now, headers)
+                return
+            await self._finish(job, attempts, answered, step, headers)
+            return
+
+    async def _call(
+        self, name: str, job: DispatchJob, deadline: float | None
+    ) -> tuple[Attempt, Completion | None]:
+        spec = self.config.model(name)
+        assert spec is not None  # next_step only offers models that have gates  # noqa: S101
+        request = job.request
+        max_tokens = request.max_tokens or self.config.routing.default_max_tokens
+        started = time.perf_counter()
+        try:
+            async with self.gates[name]:
+                remaining = deadline - time.time() if deadline is not None else None
+                if remaining is not None and remaining <= 0:
+                    raise ProviderTimeout(f"{spec.provider}/{name}: deadline reached in queue")
+                completion = await self.clients[name].complete(request, max_tokens, remaining)
+        except SwitchyardError as exc:
+            return Attempt(
+                model=name,
+                provider=spec.provider,
+                outcome=_outcome(exc),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                error=exc.info(),
+                round=job.round,
+                retry_after_s=exc.retry_after_s if isinstance(exc, RateLimited) else None,
+            ), None
+        return Attempt(
+            model=name,
+            provider=spec.provider,
+            outcome="ok",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            round=job.round,
+        ), completion
+
+    async def _park(
+        self, job: DispatchJob, attempts: list[Attempt], step: Park, now: float, headers: Headers
+    ) -> None:
+        wait_s = max(step.resume_at - now, 0.0)
+        parked = job.model_copy(
+            update={
+                "attempts": attempts,
+                "round": step.next_round,
+                "not_before": datetime.fromtimestamp(step.resume_at, UTC),
+                "parked_s": job.parked_s + wait_s,
+            }
+        )
+        topic = self.retry_topics[retry_tier(wait_s)]
+        await self.publisher.deliver((topic, job.request.request_id, dumps(parked), headers))
+
+    async def _finish(
+        self,
+        job: DispatchJob,
+        attempts: list[Attempt],
+        answered: _Answered | None,
+        step: Finish,
+        headers: Headers,
+    ) -> None:
+        request = job.request
         now = datetime.now(UTC)
-        spec = answer.model
+        spec = answered.spec if answered else None
+        usage = answered.completion.usage if answered else None
+        cost = spec.cost_usd(usage.input_tokens, usage.output_tokens) if spec and usage else 0.0
         reply = completed_reply(
             job,
             attempts,
-            answer.message,
-            answer.usage,
-            answer.cost_usd,
-            answer.error,
+            answered.completion.message if answered else None,
+            usage,
+            cost,
+            step.error,
             now,
             region=spec.region if spec else None,
             provider=spec.provider if spec else None,
         )
-        request = job.request
         data_class = request.data_classification or self.config.routing.data_classification
         event = telemetry_event(reply, request, job, data_class)
         settlement = SpendSettlement(
             request_id=request.request_id,
             tenant=request.tenant,
             reserved_usd=job.decision.estimated_cost_usd,
-            actual_usd=answer.cost_usd,
+            actual_usd=cost,
         )
-        reply_to = request.reply_to or self.catalogue.replies.name
-        await publisher.deliver(
-            (reply_to, request.request_id, dumps(reply), headers),
+        ledger_entry = AnsweredRequest(
+            request_id=request.request_id,
+            sources=[job.source] if job.source else [],
+            reply=reply,
+            answered_at=now,
+        )
+        # Reply and ledger entry first and together: they go out in one produce
+        # request, so a crash leaves both or neither.
+        messages: list[Message] = [
+            (
+                request.reply_to or self.catalogue.replies.name,
+                request.request_id,
+                dumps(reply),
+                headers,
+            ),
+            (self.catalogue.answers.name, request.request_id, dumps(ledger_entry), None),
             (self.catalogue.telemetry.name, request.request_id, dumps(event), None),
             (self.catalogue.settlements.name, request.tenant, dumps(settlement), None),
-        )
+        ]
+        if step.exhausted and step.error is not None:
+            letter = DeadLetter(
+                error=step.error,
+                stage="dispatch",
+                source_topic=self.catalogue.requests.name,
+                source_partition=job.source.partition if job.source else -1,
+                source_offset=job.source.offset if job.source else -1,
+                request_id=request.request_id,
+                tenant=request.tenant,
+                reply_to=request.reply_to,
+                payload=dumps(request).decode(),
+                payload_bytes=len(dumps(request)),
+                payload_truncated=False,
+                dead_lettered_at=now,
+                attempts=attempts,
+            )
+            messages.append(
+                (self.catalogue.dead_letter.name, request.request_id, dumps(letter), None)
+            )
+        self.ledger.remember(ledger_entry)
+        await self.publisher.deliver(*messages)
 
-    async def _call_until_answered(
-        self,
-        job: DispatchJob,
-        attempts: list[Attempt],
-        clients: dict[str, ProviderClient],
-        gates: dict[str, asyncio.Semaphore],
-    ) -> _Answer:
+    async def _resend(self, job: DispatchJob, headers: Headers) -> None:
+        """The producer sent an answered request_id again: same reply, no provider call."""
         request = job.request
-        error: ErrorInfo | None = None
-        max_tokens = request.max_tokens or self.config.routing.default_max_tokens
-        while (name := next_model(job.decision, attempts)) is not None:
-            spec = self.config.model(name)
-            if spec is None:  # config changed under a queued job
-                attempts.append(Attempt(model=name, provider="?", outcome="error", latency_ms=0))
-                continue
-            if request.deadline is not None and request.deadline <= datetime.now(UTC):
-                return _Answer(error=DeadlineExpired("deadline passed before the call").info())
-            started = time.perf_counter()
-            try:
-                async with gates[name]:
-                    completion = await clients[name].complete(request, max_tokens)
-            except SwitchyardError as exc:
-                error = exc.info()
-                attempts.append(
-                    Attempt(
-                        model=name,
-                        provider=spec.provider,
-                        outcome=_outcome(exc),
-                        latency_ms=(time.perf_counter() - started) * 1000,
-                        error=error,
-                    )
-                )
-                continue
-            attempts.append(
-                Attempt(
-                    model=name,
-                    provider=spec.provider,
-                    outcome="ok",
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                )
-            )
-            usage = completion.usage
-            return _Answer(
-                message=completion.message,
-                usage=usage,
-                model=spec,
-                cost_usd=spec.cost_usd(usage.input_tokens, usage.output_tokens),
-            )
-        return _Answer(error=error or ErrorInfo(code="no_model", message="no model left to try"))
+        answered = self.ledger.get(request.request_id)
+        assert answered is not None and job.source is not None  # noqa: S101 - by duplicate_action
+        entry = answered.model_copy(update={"sources": [*answered.sources, job.source]})
+        release = SpendSettlement(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            reserved_usd=job.decision.estimated_cost_usd,
+            actual_usd=0.0,
+        )
+        self.ledger.remember(entry)
+        await self.publisher.deliver(
+            (request.reply_to or self.catalogue.replies.name, request.request_id,
+             dumps(answered.reply), headers),
+            (self.catalogue.answers.name, request.request_id, dumps(entry), None),
+            (self.catalogue.settlements.name, request.tenant, dumps(release), None),
+        )  # fmt: skip
+
+    async def _dead_letter_undecodable(
+        self, tp: TopicPartition, offset: int, raw: bytes | None
+    ) -> None:
+        # Only the router writes these topics; a bad job means a version skew.
+        payload = raw or b""
+        limit = self.config.limits.max_message_bytes
+        letter = DeadLetter(
+            error=InvalidRequest("undecodable dispatch job").info(),
+            stage="dispatch",
+            source_topic=tp.topic,
+            source_partition=tp.partition,
+            source_offset=offset,
+            payload=payload[:limit].decode("utf-8", errors="replace"),
+            payload_bytes=len(payload),
+            payload_truncated=len(payload) > limit,
+            dead_lettered_at=datetime.now(UTC),
+        )
+        await self.publisher.deliver((self.catalogue.dead_letter.name, None, dumps(letter), None))
 
 
-async def _commit(
-    consumer: AIOKafkaConsumer,
-    tracker: CommitTracker[TopicPartition],
-    committed: dict[TopicPartition, int],
-) -> None:
-    """Commit positions that moved, for partitions this worker still owns."""
-    assigned = consumer.assignment()
-    moved = {
-        tp: offset
-        for tp, offset in tracker.positions().items()
-        if tp in assigned and committed.get(tp) != offset
-    }
-    if not moved:
-        return
-    try:
-        await consumer.commit(moved)
-    except CommitFailedError:
-        log.warning("commit refused (group rebalanced); uncommitted jobs will be replayed")
-        return
-    committed.update(moved)
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hand partitions over cleanly: finish and commit what we can, then forget them."""
+
+    def __init__(self, worker: ProviderWorker, consumer: AIOKafkaConsumer) -> None:
+        self.worker = worker
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        worker = self.worker
+        deadline = time.monotonic() + REVOKE_WAIT_S
+        # Polling: the counts change in task callbacks, which have no event to wait on.
+        while any(worker.tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(KafkaError):
+            await worker._commit(self.consumer)
+        for tp in revoked:
+            worker.tracker.forget(tp)
+            worker.committed.pop(tp, None)
+            worker.resume_at.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # Answers the previous owner wrote must be known before its jobs replay.
+        await self.worker.ledger.catch_up()
+
+
+__all__ = ["ErrorInfo", "ProviderWorker"]

@@ -22,7 +22,7 @@ from processors.validate import parse_request, salvage_address
 from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
-from schemas.decision import DispatchJob
+from schemas.decision import DispatchJob, SourcePosition
 from schemas.messages import InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
 from streams import quirks
@@ -164,6 +164,7 @@ async def _route_one(
             explanation=result.explanation,
             received_at=now,
             routing_ms=(time.perf_counter() - started) * 1000,
+            source=SourcePosition(partition=message.partition, offset=message.offset),
         )
         dispatch = outputs.catalogue.dispatch.name
         await outputs.send(dispatch, request.request_id, dumps(job), event.headers)

@@ -12,13 +12,20 @@ from typing import Literal
 from pydantic import BaseModel
 
 from processors.budget import BudgetSnapshot
+from processors.dispatch import RETRY_TIERS_S
+from schemas.answer import AnsweredRequest
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
+from schemas.health import EndpointHealth
 from schemas.messages import InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import TelemetryEvent
 
 DAY_MS = 24 * 3600 * 1000
+
+# Dispatch and the answer ledger are both keyed by request_id with the same
+# partition count, so a dispatch partition's answers sit in one ledger partition.
+DISPATCH_PARTITIONS = 8
 
 # Requests, settlements and the budget changelog must agree: the budget table is
 # partitioned like its source topics, and a tenant's key lands on one partition.
@@ -32,7 +39,7 @@ class TopicSpec:
     schema: type[BaseModel]
     partitions: int
     retention_ms: int | None
-    cleanup_policy: Literal["delete", "compact"]
+    cleanup_policy: Literal["delete", "compact", "compact,delete"]
     purpose: str
 
     def broker_config(self) -> dict[str, str]:
@@ -60,7 +67,7 @@ class TopicCatalogue:
         purpose: str,
         partitions: int = 4,
         retention_ms: int | None = DAY_MS,
-        cleanup_policy: Literal["delete", "compact"] = "delete",
+        cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete",
     ) -> TopicSpec:
         return TopicSpec(
             f"{self.namespace}{suffix}",
@@ -90,7 +97,44 @@ class TopicCatalogue:
             "request_id",
             DispatchJob,
             "routed jobs for provider workers",
-            partitions=8,
+            partitions=DISPATCH_PARTITIONS,
+        )
+
+    @property
+    def retry(self) -> list[TopicSpec]:
+        """Delay topics, one per tier: jobs parked until their ``not_before``."""
+        return [
+            self._topic(
+                f".retry.{_duration(tier_s)}",
+                "request_id",
+                DispatchJob,
+                f"jobs waiting about {_duration(tier_s)} before their next round",
+            )
+            for tier_s in RETRY_TIERS_S
+        ]
+
+    @property
+    def health(self) -> TopicSpec:
+        return self._topic(
+            ".health",
+            "model",
+            EndpointHealth,
+            "circuit state per model endpoint, shared by all provider workers",
+            partitions=1,
+            retention_ms=None,
+            cleanup_policy="compact",
+        )
+
+    @property
+    def answers(self) -> TopicSpec:
+        return self._topic(
+            ".answers",
+            "request_id",
+            AnsweredRequest,
+            "the reply each request_id got (dedup and crash recovery)",
+            partitions=DISPATCH_PARTITIONS,
+            # compacted to one record per request_id, and dropped after a day
+            cleanup_policy="compact,delete",
         )
 
     @property
@@ -163,6 +207,9 @@ class TopicCatalogue:
         return [
             self.requests,
             self.dispatch,
+            *self.retry,
+            self.health,
+            self.answers,
             self.replies,
             self.settlements,
             self.telemetry,
@@ -170,3 +217,7 @@ class TopicCatalogue:
             self.budget_changelog,
             self.router_leader,
         ]
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds >= 60 and seconds % 60 == 0 else f"{seconds}s"

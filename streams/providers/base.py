@@ -1,5 +1,6 @@
 """What every provider client promises, and the HTTP round trip they share."""
 
+import asyncio
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from processors.errors import ProviderUnavailable
+from processors.errors import ProviderTimeout, ProviderUnavailable
 from schemas.config import ModelSpec
 from schemas.messages import ChatMessage, InferenceRequest, Usage
 from streams.providers.errors import error_for_status, map_transport_errors
@@ -50,15 +51,33 @@ class ProviderClient(ABC):
     def parse(self, data: Any) -> Completion:
         """Read a 2xx answer; raise KeyError/TypeError/ValueError if it is malformed."""
 
-    async def complete(self, request: InferenceRequest, max_tokens: int) -> Completion:
-        """Ask the model once; raise a ``SwitchyardError`` subclass on any failure."""
+    async def complete(
+        self, request: InferenceRequest, max_tokens: int, total_s: float | None = None
+    ) -> Completion:
+        """Ask the model once; raise a ``SwitchyardError`` subclass on any failure.
+
+        Three limits: connecting, the first byte of the answer (httpx's read
+        timeout, as the body is not streamed), and the whole call, which is
+        ``total_s`` when given (a job's remaining deadline) else the model's.
+        """
+        model = self.model
+        total = min(total_s, model.timeout_s) if total_s is not None else model.timeout_s
+        timeout = httpx.Timeout(
+            total,
+            connect=min(model.connect_timeout_s, total),
+            read=min(model.first_byte_timeout_s or total, total),
+        )
         with map_transport_errors(self.endpoint):
-            response = await self.http.post(
-                self.url,
-                content=orjson.dumps(self.body(request, max_tokens)),
-                headers=self.headers,
-                timeout=self.model.timeout_s,
-            )
+            try:
+                async with asyncio.timeout(total):
+                    response = await self.http.post(
+                        self.url,
+                        content=orjson.dumps(self.body(request, max_tokens)),
+                        headers=self.headers,
+                        timeout=timeout,
+                    )
+            except TimeoutError as exc:
+                raise ProviderTimeout(f"{self.endpoint}: no answer within {total:.1f}s") from exc
         if response.status_code >= 300:
             raise error_for_status(self.endpoint, response, self._secrets)
         try:
