@@ -10,7 +10,7 @@ A remote state (another worker's transition) is applied as it comes.
 
 Pacer: a 429 stops calls until its Retry-After has passed and lowers the
 call rate to what the provider let through (multiplicative decrease); quiet
-seconds raise it again by 20% each, and after
+seconds (after two) raise it again by 10% each, and after
 ``_FORGET_S`` without a 429 the limit is dropped.
 """
 
@@ -81,7 +81,9 @@ class CircuitBreaker:
     def apply_remote(self, state: CircuitState, open_until: float | None) -> None:
         """Adopt another worker's transition (idempotent; later opens win)."""
         if state == "open" and open_until is not None:
-            if self.state != "open" or open_until > self.open_until:
+            # Compare times, not states: a repeat of an opening already applied
+            # (at-least-once, compacted topic) must not re-arm a second probe.
+            if open_until > self.open_until:
                 self.state = "open"
                 self.open_until = open_until
                 self._probing = False
@@ -93,6 +95,7 @@ class CircuitBreaker:
 
 _WINDOW_S = 2.0
 _MIN_RATE = 0.5
+_QUIET_S = 2.0
 _FORGET_S = 10.0
 
 
@@ -136,19 +139,21 @@ class CallPacer:
             return
         if now - self._last_429 > _FORGET_S:
             self.rate = None
-        elif now - self._last_429 > 1.0 and now - self._last_raise >= 1.0:
-            self.rate *= 1.2
+            self._next_park = 0.0
+        elif now - self._last_429 > _QUIET_S and now - self._last_raise >= 1.0:
+            self.rate *= 1.1
             self._last_raise = now
 
     def record_rate_limited(self, now: float, retry_after_s: float | None) -> None:
-        self.cool_until = max(self.cool_until, now + (retry_after_s or 1.0))
+        wait = retry_after_s if retry_after_s is not None else 1.0
+        self.cool_until = max(self.cool_until, now + wait)
         while self._ok_times and self._ok_times[0] < now - _WINDOW_S:
             self._ok_times.popleft()
         # Calls in flight when the limit hit all come back 429 together: lower
         # the rate once per second, not once per call.
         if now - self._last_429 >= 1.0:
             let_through = len(self._ok_times) / _WINDOW_S
-            ceiling = self.rate * 0.8 if self.rate is not None else float("inf")
+            ceiling = self.rate * 0.7 if self.rate is not None else float("inf")
             self.rate = max(_MIN_RATE, min(ceiling, let_through or _MIN_RATE))
         self._last_429 = now
 

@@ -141,7 +141,13 @@ def next_step(
 
 def _ready_at(gate: EndpointGate, now: float) -> float:
     """When this endpoint could take a call (no side effects)."""
-    breaker_at = gate.breaker.retry_at() if gate.breaker.state == "open" else now
+    if gate.breaker.state == "open":
+        breaker_at = gate.breaker.retry_at()
+    elif gate.breaker.state == "half_open":
+        # Another job holds the probe: its answer comes within one call.
+        breaker_at = now + RETRY_TIERS_S[0]
+    else:
+        breaker_at = now
     return max(breaker_at, now + gate.pacer.wait_s(now))
 
 

@@ -17,6 +17,7 @@ class EndpointHealth(BaseModel):
     """
 
     model: str
+    kind: Literal["circuit", "rate_limit"] = "circuit"  # rate_limit: only cool_until is news
     state: CircuitState
     open_until: datetime | None = None
     cool_until: datetime | None = None  # a 429's Retry-After: no calls before then

@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     p = command("bench", cmd_bench, "measure router and provider-worker throughput")
     p.add_argument("--jobs", type=int, default=3000, help="how many jobs (default 3000)")
 
+    p = command("chaos", cmd_chaos, "run the real pipeline under a named fault and count")
+    p.add_argument("scenario", choices=_chaos_scenarios(), metavar="SCENARIO",
+                   help="one of: " + ", ".join(_chaos_scenarios()))  # fmt: skip
+    p.add_argument("--jobs", type=int, default=2000, help="how many jobs (default 2000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
     p = command("send", cmd_send, "submit one job and print its reply with the routing explanation")
     p.add_argument("prompt")
     p.add_argument("--tenant", required=True)
@@ -113,6 +119,25 @@ def _parser() -> argparse.ArgumentParser:
     p = command("config", cmd_config, "check a config file")
     p.add_argument("action", choices=["validate"])
     p.add_argument("file", type=Path)
+
+    p = command("dlq", cmd_dlq, "list dead letters, or replay them to the requests topic")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("list", help="print the dead letters, oldest first")
+    p.add_argument("--json", action="store_true", help="one JSON object per letter")
+    p.add_argument("--code", help="only letters with this error code")
+    p.add_argument("--stage", choices=["validate", "dispatch"], help="only letters of this stage")
+    p.add_argument("--limit", type=int, help="print at most N letters (the oldest)")
+    p = actions.add_parser("replay", help="publish letters' original payloads to requests")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--offset", type=int, action="append", dest="offsets", metavar="N", help="repeatable"
+    )
+    which.add_argument(
+        "--request-id", action="append", dest="request_ids", metavar="ID", help="repeatable"
+    )
+    which.add_argument("--code", help="every letter with this error code")
+    which.add_argument("--all", action="store_true", help="every letter")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
 
     p = command("schema", cmd_schema, "export JSON Schema of every message")
     p.add_argument("action", choices=["export"])
@@ -222,6 +247,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = run_bench(env, _load(env), args.jobs)
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
+
+
+def _chaos_scenarios() -> list[str]:
+    from streams.chaos import SCENARIOS
+
+    return list(SCENARIOS)
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from streams.chaos import format_summary, run_chaos
+
+    if args.jobs < 1:
+        raise StackError("--jobs must be at least 1")
+    env = Environment.from_env()
+    summary = run_chaos(env, _load(env), args.scenario, args.jobs)
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        print(format_summary(summary))
+    return 0 if summary["ok"] else 1
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -372,6 +417,50 @@ def cmd_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid ({len(config.models)} models, {len(config.tenants)} tenants)")
     return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    if args.action == "list" and args.limit is not None and args.limit < 1:
+        raise StackError("--limit must be at least 1")
+    env = Environment.from_env()
+    bootstrap = _require_bootstrap(env)
+    catalogue = TopicCatalogue(env.namespace)
+    if args.action == "replay":
+        return _dlq_replay(args, bootstrap, catalogue)
+    return _dlq_list(args, bootstrap, catalogue)
+
+
+def _dlq_list(args: argparse.Namespace, bootstrap: str, catalogue: TopicCatalogue) -> int:
+    from streams import dlq
+
+    keep = dlq.letter_filter(args.code, args.stage)
+    found = asyncio.run(dlq.read_letters(bootstrap, catalogue.dead_letter.name, keep, args.limit))
+    if found.unreadable:
+        say(f"skipped records that are not dead letters at offsets {found.unreadable}")
+    if args.json:
+        for stored in found.letters:
+            sys.stdout.write(dlq.letter_json(stored) + "\n")
+        return 0
+    print(dlq.LIST_HEADER)
+    for stored in found.letters:
+        print(dlq.format_letter(stored))
+    return 0
+
+
+def _dlq_replay(args: argparse.Namespace, bootstrap: str, catalogue: TopicCatalogue) -> int:
+    from streams import dlq
+
+    selection = dlq.Selection(
+        offsets=tuple(args.offsets or ()),
+        request_ids=tuple(args.request_ids or ()),
+        code=args.code,
+        all=args.all,
+    )
+    report = asyncio.run(dlq.replay_letters(bootstrap, catalogue, selection, args.dry_run))
+    for line in dlq.format_problems(report):
+        say(line)
+    print("\n".join(dlq.format_report(report)))
+    return 0 if report.complete else 1
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

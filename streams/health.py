@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
@@ -92,7 +93,7 @@ class HealthBoard:
             until = gate.pacer.cool_until
             if until - self._announced_cool.get(attempt.model, 0.0) > _COOL_DOWN_NEWS_S:
                 self._announced_cool[attempt.model] = until
-                await self._publish(attempt.model, gate, "rate limited (Retry-After)")
+                await self._publish(attempt.model, gate, "rate limited (Retry-After)", "rate_limit")
         elif attempt.error is not None and attempt.error.retryable:
             transition = gate.breaker.record_failure(now, attempt.error.code)
         elif attempt.error is not None:
@@ -102,9 +103,16 @@ class HealthBoard:
             log.warning("circuit %s for %s: %s", transition.state, attempt.model, transition.reason)
             await self._publish(attempt.model, gate, transition.reason)
 
-    async def _publish(self, model: str, gate: EndpointGate, reason: str) -> None:
+    async def _publish(
+        self,
+        model: str,
+        gate: EndpointGate,
+        reason: str,
+        kind: Literal["circuit", "rate_limit"] = "circuit",
+    ) -> None:
         health = EndpointHealth(
             model=model,
+            kind=kind,
             state=gate.breaker.state,
             open_until=_at(gate.breaker.open_until) if gate.breaker.state == "open" else None,
             cool_until=_at(gate.pacer.cool_until),
@@ -132,7 +140,8 @@ class HealthBoard:
         gate = self.gates.get(health.model)
         if gate is None or health.worker == self.worker_id:
             return
-        gate.breaker.apply_remote(health.state, _ts(health.open_until))
+        if health.kind == "circuit":
+            gate.breaker.apply_remote(health.state, _ts(health.open_until))
         cool_until = _ts(health.cool_until)
         if cool_until:
             gate.pacer.cool_down(cool_until)

@@ -189,7 +189,10 @@ class ProviderWorker:
             # committed; anything still running after the drain is handed back
             # uncommitted and replayed by the next owner of its partition.
             if running:
+                log.info("stopping: draining %d jobs in flight", len(running))
                 await asyncio.wait(running, timeout=self.config.dispatch.drain_timeout_s)
+                if running:
+                    log.warning("%d jobs still running after the drain: handed back", len(running))
             with contextlib.suppress(KafkaError):
                 await self._commit(consumer)
             for task in running:
@@ -472,6 +475,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             await asyncio.sleep(0.05)
         with contextlib.suppress(KafkaError):
             await worker._commit(self.consumer)
+        log.info("revoked %d partitions", len(revoked))
         for tp in revoked:
             worker.tracker.forget(tp)
             worker.committed.pop(tp, None)
@@ -480,6 +484,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # Answers the previous owner wrote must be known before its jobs replay.
         await self.worker.ledger.catch_up()
+        log.info("assigned %d partitions", len(assigned))
 
 
 __all__ = ["ErrorInfo", "ProviderWorker"]

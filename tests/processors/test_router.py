@@ -1,9 +1,13 @@
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from processors.budget import BudgetSnapshot
+from processors.route import cheapest_capable
 from processors.router import Rejected, Routed, route_request
+from schemas.config import SwitchyardConfig
+from schemas.decision import CandidateVerdict
 from tests.helpers import make_request, sample_config
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -86,3 +90,112 @@ def test_reservation_is_applied_once_per_offset(config) -> None:  # type: ignore
     assert isinstance(later, Routed)
     assert later.snapshot.requests == 2
     assert later.snapshot.reserved_usd == pytest.approx(2 * first.snapshot.reserved_usd)
+
+
+# --- configured fallback chains (cheapest_capable's ``chains``) -----------------
+
+
+def verdict(model: str, cost: float, score: float, eligible: bool = True) -> CandidateVerdict:
+    reason = "ok" if eligible else "not allowed"
+    return CandidateVerdict(
+        model=model,
+        eligible=eligible,
+        reason=reason,
+        estimated_cost_usd=cost,
+        quality_score=score,
+    )
+
+
+# "a" is the cheapest capable; without a chain the fallbacks go b, c (capable,
+# by cost), then d and e (below the 0.7 floor, best first).
+VERDICTS = [
+    verdict("a", 0.01, 0.75),
+    verdict("b", 0.02, 0.80),
+    verdict("c", 0.05, 0.90),
+    verdict("d", 0.001, 0.60),
+    verdict("e", 0.002, 0.50),
+    verdict("x", 0.0001, 0.99, eligible=False),
+]
+
+
+def fallbacks(choice_chains: dict[str, list[str]] | None, max_fallbacks: int = 4) -> list[str]:
+    choice = cheapest_capable(VERDICTS, 0.7, max_fallbacks, choice_chains)
+    assert choice is not None
+    assert choice.chosen.model == "a"
+    return [v.model for v in choice.fallbacks]
+
+
+def test_without_chains_fallbacks_are_capable_by_cost_then_the_rest() -> None:
+    assert fallbacks(None) == ["b", "c", "d", "e"]
+    assert fallbacks({}) == ["b", "c", "d", "e"]
+
+
+def test_chosen_models_chain_comes_first_in_configured_order() -> None:
+    assert fallbacks({"a": ["c", "e"]}) == ["c", "e", "b", "d"]
+
+
+def test_chain_may_prefer_a_model_below_the_floor() -> None:
+    assert fallbacks({"a": ["d", "b"]}) == ["d", "b", "c", "e"]
+
+
+def test_ineligible_chain_models_are_left_out() -> None:
+    assert fallbacks({"a": ["x", "c"]}) == ["c", "b", "d", "e"]
+    assert fallbacks({"a": ["x"]}) == ["b", "c", "d", "e"]
+
+
+def test_chain_of_a_model_not_chosen_is_ignored() -> None:
+    assert fallbacks({"b": ["e", "d"], "c": ["d"]}) == ["b", "c", "d", "e"]
+
+
+def test_max_fallbacks_caps_the_chain() -> None:
+    assert fallbacks({"a": ["e", "d", "c"]}, max_fallbacks=2) == ["e", "d"]
+    assert fallbacks({"a": ["e", "d", "c"]}, max_fallbacks=0) == []
+
+
+def test_downgraded_choice_uses_its_own_chain() -> None:
+    verdicts = [verdict("lo", 0.01, 0.4), verdict("mid", 0.02, 0.6), verdict("hi", 0.03, 0.5)]
+    choice = cheapest_capable(verdicts, 0.9, 2, {"mid": ["lo", "hi"]})
+    assert choice is not None
+    assert choice.chosen.model == "mid"
+    assert "no eligible model reaches quality 0.90" in choice.reason
+    assert [v.model for v in choice.fallbacks] == ["lo", "hi"]
+
+
+def test_nothing_eligible_gives_no_choice_even_with_chains() -> None:
+    only_x = [verdict("x", 0.1, 0.9, eligible=False)]
+    assert cheapest_capable(only_x, 0.7, 2, {"x": []}) is None
+
+
+def with_fallbacks(config: SwitchyardConfig, **chains: list[str]) -> SwitchyardConfig:
+    data = config.model_dump(mode="json")
+    for model in data["models"]:
+        model["fallbacks"] = chains.get(model["name"].replace("-", "_"), [])
+    return SwitchyardConfig.model_validate(data)
+
+
+def test_route_request_follows_the_configured_chain(config) -> None:  # type: ignore[no-untyped-def]
+    plain = route_request(make_request(), config, None, 0, NOW)
+    assert isinstance(plain, Routed)
+    assert plain.decision.chosen_model == "sim-small"
+    assert plain.decision.fallback_models == ["sim-medium", "sim-large"]
+    chained = with_fallbacks(config, sim_small=["sim-large", "sim-medium"])
+    result = route_request(make_request(), chained, None, 0, NOW)
+    assert isinstance(result, Routed)
+    assert result.decision.chosen_model == "sim-small"
+    assert result.decision.fallback_models == ["sim-large", "sim-medium"]
+    assert result.explanation.fallbacks == ["sim-large", "sim-medium"]
+
+
+def test_route_request_leaves_out_chain_models_the_policy_rejects(config) -> None:  # type: ignore[no-untyped-def]
+    # globex may not use region us: sim-large is dropped from sim-medium's chain.
+    chained = with_fallbacks(config, sim_medium=["sim-large", "sim-local"])
+    result = route_request(make_request(tenant="globex", quality="balanced"), chained, None, 0, NOW)
+    assert isinstance(result, Routed)
+    assert result.decision.chosen_model == "sim-medium"
+    assert result.decision.fallback_models == ["sim-local"]
+
+
+@pytest.mark.parametrize("bad", [["sim-huge"], ["sim-small"], ["sim-large", "nope"]])
+def test_config_rejects_unknown_or_self_fallbacks(config, bad: list[str]) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError, match="model sim-small: unknown fallbacks"):
+        with_fallbacks(config, sim_small=bad)
