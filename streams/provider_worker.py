@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from processors.dispatch import Call, Finish, Park, next_step, retry_tier
 from processors.errors import (
+    DeadlineExpired,
     InvalidRequest,
     ProviderTimeout,
     RateLimited,
@@ -360,13 +361,20 @@ class ProviderWorker:
         spec = answered.spec if answered else None
         usage = answered.completion.usage if answered else None
         cost = spec.cost_usd(usage.input_tokens, usage.output_tokens) if spec and usage else 0.0
+        message = answered.completion.message if answered else None
+        error = step.error
+        if message is not None and request.deadline is not None and now > request.deadline:
+            # The producer asked for nothing after its deadline: an answer that
+            # lands later is reported expired (its cost is still settled).
+            message = None
+            error = DeadlineExpired("the answer arrived after the deadline").info()
         reply = completed_reply(
             job,
             attempts,
-            answered.completion.message if answered else None,
+            message,
             usage,
             cost,
-            step.error,
+            error,
             now,
             region=spec.region if spec else None,
             provider=spec.provider if spec else None,

@@ -1,0 +1,41 @@
+"""Every chaos scenario against the real pipeline: separate worker processes,
+the embedded broker, simulated providers and embedded ClickHouse.
+
+Each run publishes 2,000 jobs while its fault is applied, then accounts for
+every one; the scenario's own checks (circuits opened and closed, calls
+within the rate limit, rows exactly once, dead-letter reasons...) must hold.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from schemas.config_file import load_config
+from streams.broker import EmbeddedBroker
+from streams.chaos import SCENARIOS, run_chaos
+from streams.environment import DEFAULT_CONFIG, Environment
+
+JOBS = 2000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_chaos_scenario(scenario: str, broker: EmbeddedBroker, tmp_path: Path) -> None:
+    env = Environment(
+        kafka_bootstrap=broker.bootstrap,
+        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
+        config_path=DEFAULT_CONFIG,
+        state_dir=tmp_path,
+        namespace="unused",
+        replication_factor=1,
+    )
+    summary = run_chaos(env, load_config(DEFAULT_CONFIG), scenario, JOBS)
+
+    assert summary["sent"] == JOBS
+    assert summary["lost"] == 0, summary["statuses"]
+    assert summary["duplicate_replies"] == 0
+    assert summary["answered"] == JOBS
+    failed = [name for name, held in summary["checks"].items() if not held]
+    assert failed == [], {k: summary[k] for k in ("statuses", "circuits", "events")}
+    assert summary["ok"] is True
