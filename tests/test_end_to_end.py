@@ -5,6 +5,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -241,3 +242,29 @@ def test_router_restart_mid_run_recovers_exact_budget_state(stack: Stack) -> Non
     assert {t: int(s["requests"]) for t, s in final.items()} == expected
     assert all(s["reserved_usd"] < 1e-12 for s in final.values())
     assert all(s["spent_usd"] > settled[t]["spent_usd"] for t, s in final.items())
+
+
+def _provider_calls(stack: Stack) -> int:
+    admin = (stack.simulator_url or "").removesuffix("/v1")
+    models = httpx.get(f"{admin}/admin/stats", timeout=5).json()["models"]
+    return sum(int(m["requests"]) for m in models.values())
+
+
+def test_resent_request_id_gets_the_same_reply_without_a_second_provider_call(
+    stack: Stack,
+) -> None:
+    request = demo_requests(sample_config(), 1, "resend")[0]
+    catalogue = TopicCatalogue(stack.env.namespace)
+
+    async def ask() -> InferenceReply:
+        # A fresh client each time: one client treats a second reply as a duplicate.
+        async with SwitchyardClient(stack.bootstrap, catalogue) as client:
+            return await client.request(request, timeout_s=60)
+
+    first = asyncio.run(ask())
+    calls_after_first = _provider_calls(stack)
+    second = asyncio.run(ask())
+
+    assert first.status == "ok"
+    assert _provider_calls(stack) == calls_after_first
+    assert second.model_dump() == first.model_dump()  # the stored reply, byte for byte
