@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.answer import AnsweredRequest
-from streams.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
+from streams.consumers import standalone_consumer
+from streams.quirks import true_end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,7 @@ class AnswerLedger:
         self._next_prune = time.monotonic() + _PRUNE_EVERY_S
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        consumer = standalone_consumer(self.bootstrap)
         await consumer.start()
         # topics() lists the cluster's topics; asking for one by name would auto-create it.
         if self.topic not in await consumer.topics():

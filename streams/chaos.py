@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import HttpUrl
 
 from schemas.config import SwitchyardConfig
@@ -33,11 +33,12 @@ from schemas.health import EndpointHealth
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.admin import ensure_topics
 from streams.client import SwitchyardClient
+from streams.consumers import standalone_consumer
 from streams.demo import PROMPTS, QUALITIES
 from streams.environment import Environment
 from streams.progress import Progress, say
 from streams.provider_worker import MAX_IN_FLIGHT
-from streams.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
+from streams.quirks import true_end_offsets
 from streams.stack import Stack
 from streams.telemetry_reader import run_query, telemetry_table
 from streams.topics import TopicCatalogue
@@ -597,9 +598,7 @@ def _telemetry_rows(run: Run, expected: int) -> dict[str, int]:
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every record value of ``topic`` from its start to its current end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
-    )
+    consumer = standalone_consumer(bootstrap)
     await consumer.start()
     try:
         if topic not in await consumer.topics():

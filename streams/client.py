@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas.codec import dumps
 from schemas.messages import InferenceReply, InferenceRequest
 from sinks.kafka_out import Headers, producer_for
-from streams.quirks import FETCH_MAX_WAIT_MS
+from streams.consumers import standalone_consumer
 from streams.topics import TopicCatalogue
 
 
@@ -119,9 +119,7 @@ class SwitchyardClient:
 
 async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     """A group-less consumer positioned at the current end of every partition of ``topic``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
-    )
+    consumer = standalone_consumer(bootstrap)
     await consumer.start()
     # topics() lists the cluster's topics; asking for one by name would auto-create it.
     if topic not in await consumer.topics():

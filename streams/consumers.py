@@ -28,3 +28,10 @@ def group_consumer(
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
     )
+
+
+def standalone_consumer(bootstrap: str) -> AIOKafkaConsumer:
+    """A group-less consumer for reading or following topics the caller assigns itself."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
+    )

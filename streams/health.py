@@ -23,7 +23,7 @@ from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.health import EndpointHealth
 from schemas.messages import Attempt
-from streams.quirks import FETCH_MAX_WAIT_MS
+from streams.consumers import standalone_consumer
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,7 @@ class HealthBoard:
         self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        consumer = standalone_consumer(self.bootstrap)
         await consumer.start()
         tp = TopicPartition(self.topic, 0)
         consumer.assign([tp])
