@@ -7,7 +7,6 @@ just before it died are known before their jobs are replayed.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.answer import AnsweredRequest
-from streams.consumers import standalone_consumer
+from streams.consumers import standalone_consumer, stop_follower
 from streams.quirks import true_end_offsets
 
 log = logging.getLogger(__name__)
@@ -51,12 +50,7 @@ class AnswerLedger:
         await self.catch_up()
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_follower(self._follower, self._consumer)
 
     def get(self, request_id: str) -> AnsweredRequest | None:
         return self._entries.get(request_id)

@@ -1,5 +1,8 @@
 """aiokafka consumers for the raw (non-faust) workers, with the group settings they share."""
 
+import asyncio
+import contextlib
+
 from aiokafka import AIOKafkaConsumer
 
 from streams.quirks import FETCH_MAX_WAIT_MS
@@ -35,3 +38,15 @@ def standalone_consumer(bootstrap: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
     )
+
+
+async def stop_follower(
+    follower: "asyncio.Task[None] | None", consumer: AIOKafkaConsumer | None
+) -> None:
+    """Stop a task that follows a topic, then its consumer (either may not have started)."""
+    if follower is not None:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    if consumer is not None:
+        await consumer.stop()

@@ -9,7 +9,6 @@ everywhere by the first successful probe.
 """
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Literal
@@ -23,7 +22,7 @@ from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.health import EndpointHealth
 from schemas.messages import Attempt
-from streams.consumers import standalone_consumer
+from streams.consumers import standalone_consumer, stop_follower
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +67,7 @@ class HealthBoard:
         self._follower = asyncio.create_task(self._follow(consumer))
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_follower(self._follower, self._consumer)
 
     async def record(self, attempt: Attempt, now: float) -> None:
         """Feed one call's outcome to its endpoint's breaker and pacer."""

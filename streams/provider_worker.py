@@ -51,7 +51,7 @@ from schemas.codec import dumps
 from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
-from schemas.messages import Attempt, AttemptOutcome, ErrorInfo
+from schemas.messages import Attempt, AttemptOutcome
 from schemas.settlement import SpendSettlement
 from sinks.kafka_out import Headers, KafkaPublisher, producer_for
 from streams.answers import AnswerLedger
@@ -289,11 +289,9 @@ class ProviderWorker:
                 attempts.extend(step.skipped)
                 if step.wait_s > 0:
                     await asyncio.sleep(step.wait_s)
-                attempt, completion = await self._call(step.model, job, deadline)
+                attempt, answered = await self._call(step.model, job, deadline)
                 attempts.append(attempt)
                 await self.board.record(attempt, time.time())
-                if completion is not None:
-                    answered = _Answered(completion, self.config.model(step.model))  # type: ignore[arg-type]
                 continue
             if isinstance(step, Park):
                 await self._park(job, attempts, step, now, headers)
@@ -303,7 +301,7 @@ class ProviderWorker:
 
     async def _call(
         self, name: str, job: DispatchJob, deadline: float | None
-    ) -> tuple[Attempt, Completion | None]:
+    ) -> tuple[Attempt, _Answered | None]:
         spec = self.config.model(name)
         assert spec is not None  # next_step only offers models that have gates  # noqa: S101
         request = job.request
@@ -331,7 +329,7 @@ class ProviderWorker:
             outcome="ok",
             latency_ms=(time.perf_counter() - started) * 1000,
             round=job.round,
-        ), completion
+        ), _Answered(completion, spec)
 
     async def _park(
         self, job: DispatchJob, attempts: list[Attempt], step: Park, now: float, headers: Headers
@@ -495,4 +493,4 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("assigned %d partitions", len(assigned))
 
 
-__all__ = ["ErrorInfo", "ProviderWorker"]
+__all__ = ["ProviderWorker"]

@@ -1,8 +1,6 @@
 """The ``switchyard`` command, run in-process through ``streams.cli.main``."""
 
 import re
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +26,6 @@ models:
 tenants:
   acme: {}
 """
-
-
-@pytest.fixture(autouse=True)
-def _restore_sigterm() -> Iterator[None]:
-    """main() installs its own SIGTERM handler; put pytest's back afterwards."""
-    previous = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture

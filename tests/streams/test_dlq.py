@@ -1,8 +1,6 @@
 """``switchyard dlq list`` and ``replay`` against the real broker, run through ``cli.main``."""
 
 import asyncio
-import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,14 +66,6 @@ LETTERS = [
     _letter("invalid_request", NOT_JSON, None, None),
     _letter("provider_unavailable", DISPATCH, "r-dispatch", "globex", stage="dispatch"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _restore_sigterm() -> Iterator[None]:
-    """main() installs its own SIGTERM handler; put pytest's back afterwards."""
-    previous = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture
