@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from schemas.messages import ID_PATTERN, DataClass, Quality
+from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
+from schemas.plan import AnswerCheck
 from simulator.settings import SimulatorSettings
 
 
@@ -70,20 +71,83 @@ class ModelSpec(_Strict):
         ) / 1_000_000
 
 
+StrategyName = Literal["rules", "cheapest-capable", "learned", "cascade"]
+TASK_PATTERN = r"^([a-z_]{1,32}|\*)$"
+
+
+class CacheSettings(_Strict):
+    """Exact-match response cache: opt-in per tenant."""
+
+    enabled: bool = False
+    ttl_s: float = Field(default=3600, gt=0, description="how long a cached answer serves")
+
+
 class TenantSpec(_Strict):
-    """A tenant's budget and the providers and regions it may use."""
+    """A tenant's budget, the providers and regions it may use, and how it is routed."""
 
     budget_usd: float | None = Field(default=None, ge=0, description="per period; none = no cap")
     budget_period: Literal["day", "month", "total"] = "month"
     allowed_providers: list[str] | None = None
     allowed_regions: list[str] | None = None
     default_quality: Quality | None = None
+    strategy: StrategyName | None = Field(default=None, description="none = routing.strategy")
+    strategy_by_task: dict[str, StrategyName] = Field(default_factory=dict)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    pre_step_topic: str | None = Field(
+        default=None,
+        pattern=TOPIC_PATTERN,
+        description="a service of yours reads jobs here and publishes them to the prepared topic",
+    )
+
+
+class LearnedSettings(_Strict):
+    """The ``learned`` strategy: a quality model trained by ``switchyard router train``."""
+
+    artifact: str | None = Field(default=None, description="router directory; none = priors only")
+    aliases: dict[str, str] = Field(
+        default_factory=dict, description="catalogue model name -> model name in the artifact"
+    )
+
+
+class CascadeSettings(_Strict):
+    """The ``cascade`` strategy: cheapest first, escalate when the answer fails ``check``."""
+
+    max_rungs: int = Field(default=2, ge=2, description="models tried at most, cheapest first")
+    check: AnswerCheck = Field(default_factory=AnswerCheck)
+
+
+class ShadowSettings(_Strict):
+    """Shadow routing: also send a share of traffic to the runner-up, recording its answer."""
+
+    share: float = Field(default=0.0, ge=0, le=1)
+
+
+class LatencySettings(_Strict):
+    """Latency learned from the workers' own results (EWMA and p95 per model)."""
+
+    min_samples: int = Field(
+        default=20, ge=1, description="before this many calls, typical_latency_ms is used"
+    )
+    window: int = Field(default=200, ge=10, description="recent calls the p95 is taken over")
+    ewma_alpha: float = Field(default=0.1, gt=0, le=1)
+    max_error_rate: float = Field(
+        default=0.5, gt=0, le=1, description="models failing more often are only fallbacks"
+    )
 
 
 class RoutingDefaults(_Strict):
     """How the router fills in what a request leaves out."""
 
-    strategy: Literal["cheapest-capable"] = "cheapest-capable"
+    strategy: StrategyName = "cheapest-capable"
+    strategy_by_task: dict[str, StrategyName] = Field(default_factory=dict)
+    rules: dict[str, dict[Quality, list[str]]] = Field(
+        default_factory=dict,
+        description="rules strategy: task ('*' = any) -> tier -> models in preference order",
+    )
+    learned: LearnedSettings = Field(default_factory=LearnedSettings)
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    latency: LatencySettings = Field(default_factory=LatencySettings)
     quality: Quality = "balanced"
     default_task: str = "chat"
     data_classification: DataClass = "internal"
@@ -147,7 +211,24 @@ class SwitchyardConfig(_Strict):
             unknown = [f for f in m.fallbacks if f not in names or f == m.name]
             if unknown:
                 raise ValueError(f"model {m.name}: unknown fallbacks {', '.join(unknown)}")
+        for task, tiers in self.routing.rules.items():
+            for tier, models in tiers.items():
+                unknown = [n for n in models if n not in names]
+                if unknown:
+                    raise ValueError(f"rules {task}/{tier}: unknown models {', '.join(unknown)}")
+        unknown = [n for n in self.routing.learned.aliases if n not in names]
+        if unknown:
+            raise ValueError(f"learned.aliases: unknown models {', '.join(unknown)}")
         return self
+
+    def strategy_for(self, tenant: str, task: str) -> StrategyName:
+        """Tenant-and-task, then tenant, then task, then the default."""
+        spec = self.tenants.get(tenant)
+        if spec is not None:
+            chosen = spec.strategy_by_task.get(task) or spec.strategy
+            if chosen is not None:
+                return chosen
+        return self.routing.strategy_by_task.get(task, self.routing.strategy)
 
     def model(self, name: str) -> ModelSpec | None:
         return next((m for m in self.models if m.name == name), None)

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from schemas.messages import Attempt, InferenceRequest, RoutingExplanation
+from schemas.plan import PlanStep, RoutePlan
 
 
 class CandidateVerdict(BaseModel):
@@ -33,6 +34,7 @@ class RoutingDecision(BaseModel):
     budget_spent_usd: float
     budget_limit_usd: float | None
     decided_at: datetime
+    plan: RoutePlan = Field(default_factory=RoutePlan)
 
 
 class SourcePosition(BaseModel):
@@ -61,3 +63,4 @@ class DispatchJob(BaseModel):
     round: int = 0
     not_before: datetime | None = None
     parked_s: float = 0.0
+    steps: list[PlanStep] = Field(default_factory=list)

@@ -5,11 +5,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from schemas.plan import PlanStep, RoutePlan
+
 Quality = Literal["economy", "balanced", "premium"]
 DataClass = Literal["public", "internal", "confidential", "restricted"]
 ReplyStatus = Literal["ok", "error", "rejected", "expired"]
 AttemptOutcome = Literal[
-    "ok", "error", "timeout", "rate_limited", "unavailable", "circuit_open", "throttled"
+    "ok", "error", "timeout", "rate_limited", "unavailable", "circuit_open", "throttled", "rejected"
 ]
 
 # Topic names as Kafka allows them; ids are what a producer can safely use as a key.
@@ -71,6 +73,9 @@ class InferenceRequest(BaseModel):
     # Routing hints: all optional, the tenant's and router's defaults fill the gaps.
     task: str | None = Field(default=None, pattern=r"^[a-z_]{1,32}$")
     quality: Quality | None = None
+    quality_target: float | None = Field(
+        default=None, ge=0, le=1, description="explicit quality to reach; overrides the tier"
+    )
     max_latency_ms: int | None = Field(default=None, ge=1)
     max_cost_usd: float | None = Field(default=None, gt=0)
     allowed_regions: list[str] | None = None
@@ -103,6 +108,9 @@ class ErrorInfo(BaseModel):
 class Attempt(BaseModel):
     """One call to one provider endpoint, or one skipped because its circuit was open.
 
+    ``rejected``: the model answered but a cascade's check refused the answer,
+    so the job escalated; its ``cost_usd`` is still spent.
+
     ``round`` counts passes over the fallback chain: a job that found every model
     failing waits on a retry topic and comes back for the next round.
     """
@@ -114,6 +122,7 @@ class Attempt(BaseModel):
     error: ErrorInfo | None = None
     round: int = Field(default=0, ge=0)
     retry_after_s: float | None = Field(default=None, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0)
 
 
 class Timings(BaseModel):
@@ -136,6 +145,7 @@ class RoutingExplanation(BaseModel):
     reason: str
     fallbacks: list[str] = Field(default_factory=list)
     rejected: dict[str, str] = Field(default_factory=dict)
+    plan: RoutePlan | None = None
 
 
 class InferenceReply(BaseModel):
@@ -154,5 +164,6 @@ class InferenceReply(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     timings: Timings = Field(default_factory=Timings)
     routing: RoutingExplanation | None = None
+    steps: list[PlanStep] = Field(default_factory=list)
     error: ErrorInfo | None = None
     finished_at: datetime

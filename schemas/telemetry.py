@@ -5,7 +5,7 @@ No prompt or completion text is ever part of telemetry: only sizes and counts.
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class RequestRow(BaseModel):
@@ -37,6 +37,13 @@ class RequestRow(BaseModel):
     prompt_chars: int
     explanation: str
     finished_at: datetime
+    # Route plan (issue 5): what served the request and how it got there.
+    cache: str = "off"
+    steps: str = ""  # JSON list of PlanStep
+    quality_target: float = 0.0
+    predicted_quality: float = -1.0  # of the answering model; -1 = not predicted
+    router_version: str = ""
+    shadow_model: str = ""
 
 
 class AttemptRow(BaseModel):
@@ -53,8 +60,29 @@ class AttemptRow(BaseModel):
     finished_at: datetime
 
 
-class TelemetryEvent(BaseModel):
-    """What provider workers publish to the telemetry topic per finished request."""
+class ShadowRow(BaseModel):
+    """A shadow call: the runner-up model answered too; only this record is kept.
 
-    request: RequestRow
-    attempts: list[AttemptRow]
+    ``agrees`` says whether its answer text equals the primary's after
+    normalising whitespace and case: a learning signal without storing text.
+    """
+
+    request_id: str
+    tenant: str
+    task: str
+    primary_model: str
+    shadow_model: str
+    outcome: str
+    agrees: bool
+    latency_ms: float
+    cost_usd: float
+    output_tokens: int
+    finished_at: datetime
+
+
+class TelemetryEvent(BaseModel):
+    """What workers publish to the telemetry topic: a finished request, or a shadow call."""
+
+    request: RequestRow | None = None
+    attempts: list[AttemptRow] = Field(default_factory=list)
+    shadow: list[ShadowRow] = Field(default_factory=list)

@@ -14,8 +14,10 @@ from pydantic import BaseModel
 from processors.budget import BudgetSnapshot
 from processors.dispatch import RETRY_TIERS_S
 from schemas.answer import AnsweredRequest
+from schemas.cache import CachedAnswer
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
+from schemas.feedback import Feedback
 from schemas.health import EndpointHealth
 from schemas.messages import InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
@@ -88,6 +90,38 @@ class TopicCatalogue:
             "inference jobs from producers",
             partitions=ROUTING_PARTITIONS,
             retention_ms=7 * DAY_MS,
+        )
+
+    @property
+    def prepared(self) -> TopicSpec:
+        return self._topic(
+            ".requests.prepared",
+            "tenant",
+            InferenceRequest,
+            "jobs back from a tenant's pre-step service, routed without the pre-step",
+            partitions=ROUTING_PARTITIONS,
+            retention_ms=7 * DAY_MS,
+        )
+
+    @property
+    def cache(self) -> TopicSpec:
+        return self._topic(
+            ".cache",
+            "cache key",
+            CachedAnswer,
+            "exact-match response cache, followed whole by every router",
+            retention_ms=7 * DAY_MS,
+            cleanup_policy="compact,delete",
+        )
+
+    @property
+    def feedback(self) -> TopicSpec:
+        return self._topic(
+            ".feedback",
+            "request_id",
+            Feedback,
+            "outcome feedback from consumers, joined to decisions in ClickHouse",
+            retention_ms=30 * DAY_MS,
         )
 
     @property
@@ -206,6 +240,7 @@ class TopicCatalogue:
     def all(self) -> list[TopicSpec]:
         return [
             self.requests,
+            self.prepared,
             self.dispatch,
             *self.retry,
             self.health,
@@ -213,6 +248,8 @@ class TopicCatalogue:
             self.replies,
             self.settlements,
             self.telemetry,
+            self.feedback,
+            self.cache,
             self.dead_letter,
             self.budget_changelog,
             self.router_leader,
