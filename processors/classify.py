@@ -40,14 +40,14 @@ def classify(request: InferenceRequest, default_task: str) -> tuple[str, TaskSou
     """Name the request's task and say where the name came from."""
     if request.task:
         return request.task, "hint"
-    text = _last_user_text(request)
+    text = last_user_text(request)
     for task, pattern in _RULES:
         if pattern.search(text):
             return task, "classifier"
     return default_task, "default"
 
 
-def _last_user_text(request: InferenceRequest, limit: int = 4000) -> str:
+def last_user_text(request: InferenceRequest, limit: int = 4000) -> str:
     for message in reversed(request.messages):
         if message.role == "user":
             return message.text()[:limit]

@@ -4,7 +4,8 @@ Each model gets a verdict with the first rule it breaks, so the reply can say
 why a cheaper model was passed over.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from processors.estimate import estimate_cost_usd
 from schemas.config import ModelSpec, TenantSpec
@@ -21,6 +22,10 @@ class PolicyContext:
     task: str
     input_tokens: int
     max_output_tokens: int
+    # Learned from workers' results (processors.latency); typical_latency_ms until known.
+    p95_latency_ms: Mapping[str, float] = field(default_factory=dict)
+    mean_latency_ms: Mapping[str, float] = field(default_factory=dict)
+    time_left_ms: float | None = None  # until the request's deadline
 
 
 def judge(model: ModelSpec, request: InferenceRequest, ctx: PolicyContext) -> CandidateVerdict:
@@ -58,6 +63,12 @@ def _first_violation(
         return f"context window {model.context_window} too small"
     if request.max_cost_usd is not None and cost > request.max_cost_usd:
         return f"estimated cost {cost:.6f} over max_cost_usd"
-    if request.max_latency_ms is not None and model.typical_latency_ms > request.max_latency_ms:
-        return f"typical latency {model.typical_latency_ms:.0f} ms over max_latency_ms"
+    p95 = ctx.p95_latency_ms.get(model.name, model.typical_latency_ms)
+    if request.max_latency_ms is not None and p95 > request.max_latency_ms:
+        return f"expected p95 latency {p95:.0f} ms over max_latency_ms"
+    mean = ctx.mean_latency_ms.get(model.name, model.typical_latency_ms)
+    if ctx.time_left_ms is not None and mean > ctx.time_left_ms:
+        return (
+            f"expected latency {mean:.0f} ms exceeds the {ctx.time_left_ms:.0f} ms to the deadline"
+        )
     return None

@@ -1,10 +1,11 @@
-"""Choosing among eligible models: the cheapest that meets the quality tier.
+"""Choosing among eligible models: the cheapest that meets the quality target.
 
-This is the ``cheapest-capable`` strategy; later strategies plug in beside it.
+This is the ``cheapest-capable`` strategy; the others (``processors.strategies``)
+reuse it over their own quality scores.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.decision import CandidateVerdict
 
@@ -14,6 +15,8 @@ class Choice:
     chosen: CandidateVerdict
     fallbacks: list[CandidateVerdict]
     reason: str
+    predicted: dict[str, float] = field(default_factory=dict)  # learned quality per model
+    cascade: list[str] = field(default_factory=list)  # models tried cheapest first
 
 
 def cheapest_capable(

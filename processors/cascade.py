@@ -1,0 +1,113 @@
+"""The ``cascade`` strategy and the checks that decide when to escalate.
+
+A cascade answers with the cheapest eligible model first and accepts the
+answer only if it passes a check; otherwise the next rung (dearer, better)
+answers. The last rung is the model cheapest-capable would have chosen, so a
+cascade never ends below the quality a plain route would give, and its
+answer is not checked. Checks (``AnswerCheck``):
+
+- ``json_schema``: the answer parses as JSON and, when the request's
+  ``response_format`` carries a JSON schema, validates against it;
+- ``regex``: the answer matches the configured pattern;
+- ``logprob``: the provider's mean token log-probability is at least the
+  threshold; an answer without log-probabilities fails, so it escalates.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import orjson
+
+from processors.route import Choice, cheapest_capable
+from processors.strategies import StrategyInput
+from schemas.config import StrategyName
+from schemas.messages import InferenceRequest
+from schemas.plan import AnswerCheck
+
+
+class Cascade:
+    name: StrategyName = "cascade"
+
+    def __init__(self, max_rungs: int) -> None:
+        self.max_rungs = max_rungs
+
+    def choose(self, inp: StrategyInput) -> Choice | None:
+        top = cheapest_capable(inp.verdicts, inp.target, inp.max_fallbacks, inp.chains)
+        if top is None:
+            return None
+        cheaper = sorted(
+            (
+                v
+                for v in inp.verdicts
+                if v.eligible and v.estimated_cost_usd < top.chosen.estimated_cost_usd
+            ),
+            key=lambda v: (v.estimated_cost_usd, -v.quality_score, v.model),
+        )[: self.max_rungs - 1]
+        if not cheaper:
+            return Choice(top.chosen, top.fallbacks, f"{top.reason}; nothing cheaper to try first")
+        ladder = [*cheaper, top.chosen]
+        rest = [f for f in top.fallbacks if f not in ladder]
+        return Choice(
+            ladder[0],
+            [*ladder[1:], *rest][: len(ladder) - 1 + inp.max_fallbacks],
+            f"cascade {' -> '.join(v.model for v in ladder)}; top rung: {top.reason}",
+            cascade=[v.model for v in ladder],
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    detail: str
+
+
+def check_answer(
+    check: AnswerCheck,
+    request: InferenceRequest,
+    text: str,
+    logprobs: Sequence[float] | None = None,
+) -> CheckResult:
+    """Judge one answer; pure, so a cascade's escalation rule is testable without a model."""
+    if check.kind == "regex":
+        pattern = check.pattern or r"\S"
+        found = re.search(pattern, text) is not None
+        return CheckResult(found, "matches pattern" if found else "does not match pattern")
+    if check.kind == "logprob":
+        if not logprobs:
+            return CheckResult(False, "no log-probabilities in the answer")
+        mean = sum(logprobs) / len(logprobs)
+        ok = mean >= check.min_mean_logprob
+        return CheckResult(ok, f"mean logprob {mean:.3f} vs {check.min_mean_logprob:.3f}")
+    return _check_json(request, text)
+
+
+def _check_json(request: InferenceRequest, text: str) -> CheckResult:
+    body = text.strip()
+    if body.startswith("```"):  # models like to fence JSON
+        body = body.strip("`").removeprefix("json").strip()
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return CheckResult(False, "answer is not JSON")
+    schema = _schema_of(request)
+    if schema is None:
+        return CheckResult(True, "valid JSON")
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        return CheckResult(False, f"schema violation at {list(exc.absolute_path)}: {exc.validator}")
+    except jsonschema.SchemaError:
+        return CheckResult(True, "valid JSON (request schema unusable)")
+    return CheckResult(True, "matches the request's JSON schema")
+
+
+def _schema_of(request: InferenceRequest) -> dict[str, Any] | None:
+    """OpenAI's ``{"type": "json_schema", "json_schema": {"schema": {...}}}``."""
+    fmt = request.response_format or {}
+    spec = fmt.get("json_schema")
+    if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
+        return spec["schema"]
+    return None

@@ -1,0 +1,99 @@
+"""Per-model latency and error rates learned from the workers' own results.
+
+Provider workers publish every attempt to telemetry; the router follows that
+topic and feeds each call here. Routing then respects ``max_latency_ms`` and
+deadlines by prediction (the model's recent p95), not only by timeouts.
+"""
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from schemas.config import LatencySettings, ModelSpec
+
+# Outcomes that say nothing about the endpoint's speed or health.
+_NOT_CALLS = frozenset({"circuit_open", "throttled"})
+_FAILURES = frozenset({"error", "timeout", "unavailable"})
+
+
+@dataclass(frozen=True)
+class LatencyEstimate:
+    """What routing knows about a model's speed: observed, or its configured typical."""
+
+    ewma_ms: float
+    p95_ms: float
+    error_rate: float
+    samples: int
+
+    @property
+    def observed(self) -> bool:
+        return self.samples > 0
+
+
+@dataclass
+class ModelLatency:
+    settings: LatencySettings
+    ewma_ms: float | None = None
+    error_rate: float = 0.0
+    samples: int = 0
+    recent: deque[float] = field(default_factory=deque)
+
+    def record(self, outcome: str, latency_ms: float) -> None:
+        if outcome in _NOT_CALLS:
+            return
+        alpha = self.settings.ewma_alpha
+        failed = 1.0 if outcome in _FAILURES else 0.0
+        self.error_rate = (
+            failed if self.samples == 0 else (1 - alpha) * self.error_rate + alpha * failed
+        )
+        self.samples += 1
+        # Timeouts count towards latency too: they are the slow tail.
+        if outcome in ("ok", "rejected", "timeout"):
+            self.ewma_ms = (
+                latency_ms
+                if self.ewma_ms is None
+                else (1 - alpha) * self.ewma_ms + alpha * latency_ms
+            )
+            self.recent.append(latency_ms)
+            while len(self.recent) > self.settings.window:
+                self.recent.popleft()
+
+    def p95_ms(self) -> float | None:
+        if not self.recent:
+            return None
+        ordered = sorted(self.recent)
+        return ordered[min(int(0.95 * len(ordered)), len(ordered) - 1)]
+
+
+class LatencyBook:
+    """All models' latency state, fed by attempts and read by the router."""
+
+    def __init__(self, models: list[ModelSpec], settings: LatencySettings) -> None:
+        self.settings = settings
+        self.typical = {m.name: m.typical_latency_ms for m in models}
+        self.models = {m.name: ModelLatency(settings) for m in models}
+
+    def record(self, model: str, outcome: str, latency_ms: float) -> None:
+        state = self.models.get(model)
+        if state is not None:
+            state.record(outcome, latency_ms)
+
+    def estimates(self) -> dict[str, LatencyEstimate]:
+        """Observed figures once a model has ``min_samples`` calls, typical latency before."""
+        out: dict[str, LatencyEstimate] = {}
+        for name, state in self.models.items():
+            typical = self.typical[name]
+            p95 = state.p95_ms()
+            if state.samples >= self.settings.min_samples and p95 is not None:
+                out[name] = LatencyEstimate(
+                    state.ewma_ms or typical, p95, state.error_rate, state.samples
+                )
+            else:
+                out[name] = LatencyEstimate(typical, typical, state.error_rate, state.samples)
+        return out
+
+
+def expected_latency_ms(estimates: Mapping[str, LatencyEstimate], model: ModelSpec) -> float:
+    """The p95 routing plans with: observed when known, else the configured typical."""
+    found = estimates.get(model.name)
+    return found.p95_ms if found is not None else model.typical_latency_ms
