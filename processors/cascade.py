@@ -108,6 +108,5 @@ def _schema_of(request: InferenceRequest) -> dict[str, Any] | None:
     """OpenAI's ``{"type": "json_schema", "json_schema": {"schema": {...}}}``."""
     fmt = request.response_format or {}
     spec = fmt.get("json_schema")
-    if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
-        return spec["schema"]
-    return None
+    schema: Any = spec.get("schema") if isinstance(spec, dict) else None
+    return dict(schema) if isinstance(schema, dict) else None
