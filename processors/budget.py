@@ -22,6 +22,7 @@ class BudgetSnapshot(BaseModel):
     requests: int = 0
     request_offset: int = -1
     settlement_offset: int = -1
+    prepared_offset: int = -1  # requests back from a pre-step arrive on their own topic
 
     @property
     def committed_usd(self) -> float:
@@ -60,24 +61,31 @@ def reserve(
     estimate_usd: float,
     offset: int,
     now: datetime,
+    prepared: bool = False,
 ) -> BudgetVerdict:
-    """Admit a request if its estimate fits what is left, and hold that estimate."""
+    """Admit a request if its estimate fits what is left, and hold that estimate.
+
+    ``offset`` is the request's position in the requests topic, or in the
+    prepared topic when ``prepared``: each topic's replays are told apart by
+    its own last applied offset.
+    """
     snap = current(snapshot, tenant, now)
-    if offset <= snap.request_offset:
+    position = "prepared_offset" if prepared else "request_offset"
+    if offset <= getattr(snap, position):
         return BudgetVerdict(allowed=True, snapshot=snap, reason="already applied (redelivery)")
     if tenant.budget_usd is not None and snap.committed_usd + estimate_usd > tenant.budget_usd:
         left = max(tenant.budget_usd - snap.committed_usd, 0.0)
         reason = f"estimate {estimate_usd:.6f} USD exceeds remaining {left:.6f} USD"
         return BudgetVerdict(
             allowed=False,
-            snapshot=snap.model_copy(update={"request_offset": offset}),
+            snapshot=snap.model_copy(update={position: offset}),
             reason=reason,
         )
     after = snap.model_copy(
         update={
             "reserved_usd": snap.reserved_usd + estimate_usd,
             "requests": snap.requests + 1,
-            "request_offset": offset,
+            position: offset,
         }
     )
     return BudgetVerdict(allowed=True, snapshot=after, reason="within budget")

@@ -2,7 +2,12 @@
 
 from datetime import datetime
 
+import orjson
+
+from processors import classify
 from processors.errors import DeadlineExpired, SwitchyardError
+from schemas.cache import CachedAnswer
+from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.messages import (
     Attempt,
@@ -15,6 +20,7 @@ from schemas.messages import (
     Timings,
     Usage,
 )
+from schemas.plan import PlanStep, RoutePlan
 from schemas.telemetry import AttemptRow, RequestRow, TelemetryEvent
 
 
@@ -33,8 +39,12 @@ def completed_reply(
     *,
     region: str | None,
     provider: str | None,
+    steps: list[PlanStep] | None = None,
 ) -> InferenceReply:
-    """The reply for a dispatched job: answered by its last attempt, or failed."""
+    """The reply for a dispatched job: answered by its last attempt, or failed.
+
+    ``cost_usd`` is everything spent on it, including cascade rungs whose
+    answers a check rejected."""
     request = job.request
     ok = message is not None
     status: ReplyStatus = (
@@ -59,7 +69,39 @@ def completed_reply(
         attempts=attempts,
         timings=timings,
         routing=job.explanation,
+        steps=steps if steps is not None else job.steps,
         error=None if ok else error,
+        finished_at=now,
+    )
+
+
+def cached_reply(
+    request: InferenceRequest, entry: CachedAnswer, config: SwitchyardConfig, now: datetime
+) -> InferenceReply:
+    """A reply served from the response cache: no provider call, no cost."""
+    task, task_source = classify.classify(request, config.routing.default_task)
+    tenant = config.tenants[request.tenant]
+    explanation = RoutingExplanation(
+        strategy="cache",
+        task=task,
+        task_source=task_source,
+        quality=request.quality or tenant.default_quality or config.routing.quality,
+        chosen=entry.model,
+        reason=f"exact-match cache hit (stored {entry.stored_at.isoformat()})",
+        plan=RoutePlan(cache="hit", model=entry.model),
+    )
+    return InferenceReply(
+        request_id=request.request_id,
+        tenant=request.tenant,
+        status="ok",
+        message=entry.message,
+        usage=entry.usage,
+        cost_usd=0.0,
+        model=entry.model,
+        provider=entry.provider,
+        routing=explanation,
+        steps=[PlanStep(kind="cache_hit", model=entry.model, detail=entry.source_request_id)],
+        timings=Timings(total_ms=_ms(request.submitted_at, now)),
         finished_at=now,
     )
 
@@ -121,6 +163,7 @@ def telemetry_event(
         prompt_chars=request.prompt_chars(),
         explanation=routing.model_dump_json() if routing else "",
         finished_at=reply.finished_at,
+        **_plan_columns(reply),
     )
     attempts = [
         AttemptRow(
@@ -137,3 +180,22 @@ def telemetry_event(
         for i, a in enumerate(reply.attempts)
     ]
     return TelemetryEvent(request=row, attempts=attempts)
+
+
+def _plan_columns(reply: InferenceReply) -> dict[str, str | float]:
+    plan = reply.routing.plan if reply.routing else None
+    if plan is None:
+        return {"steps": _steps_json(reply)}
+    predicted = plan.predicted_quality.get(reply.model or "", -1.0)
+    return {
+        "cache": plan.cache,
+        "steps": _steps_json(reply),
+        "quality_target": plan.quality_target or 0.0,
+        "predicted_quality": predicted,
+        "router_version": plan.router_version or "",
+        "shadow_model": plan.shadow or "",
+    }
+
+
+def _steps_json(reply: InferenceReply) -> str:
+    return orjson.dumps([s.model_dump(exclude_defaults=True) for s in reply.steps]).decode()

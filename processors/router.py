@@ -156,7 +156,7 @@ def route_request(
         if choice.cascade
         else choice.chosen.estimated_cost_usd
     )
-    verdict = budget.reserve(snapshot, tenant, reserved, offset, now)
+    verdict = budget.reserve(snapshot, tenant, reserved, offset, now, prepared=pre_step is not None)
     if not verdict.allowed:
         return Rejected(
             BudgetExhausted(verdict.reason), explain(None, verdict.reason), verdict.snapshot

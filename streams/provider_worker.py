@@ -35,6 +35,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
+from processors.cache import entry_for
+from processors.cascade import check_answer
 from processors.dispatch import Call, Finish, Park, next_step, retry_tier
 from processors.errors import (
     DeadlineExpired,
@@ -52,7 +54,9 @@ from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
 from schemas.messages import Attempt, AttemptOutcome
+from schemas.plan import AnswerCheck, PlanStep
 from schemas.settlement import SpendSettlement
+from schemas.telemetry import ShadowRow, TelemetryEvent
 from sinks.kafka_out import Headers, KafkaPublisher, producer_for
 from streams.answers import AnswerLedger
 from streams.consumers import group_consumer
@@ -106,6 +110,7 @@ class ProviderWorker:
         self.resume_at: dict[TopicPartition, float] = {}
         # request_id -> finished when the job running for it is done
         self.in_flight: dict[str, asyncio.Future[None]] = {}
+        self.shadows: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         limit = self.config.limits.max_message_bytes
@@ -196,7 +201,7 @@ class ProviderWorker:
                     log.warning("%d jobs still running after the drain: handed back", len(running))
             with contextlib.suppress(KafkaError):
                 await self._commit(consumer)
-            for task in running:
+            for task in [*running, *self.shadows]:
                 task.cancel()
             await consumer.stop()
             await self.ledger.stop()
@@ -277,9 +282,12 @@ class ProviderWorker:
         chain = [decision.chosen_model, *decision.fallback_models]
         deadline = _epoch(job.request.deadline)
         attempts = list(job.attempts)
+        steps = list(job.steps)
         answered: _Answered | None = None
         policy = self.config.dispatch.retry
         gates = self.board.gates
+        plan = decision.plan
+        checked = set(plan.cascade[:-1])  # the top rung's answer stands unchecked
         while True:
             now = time.time()
             step = next_step(
@@ -290,13 +298,26 @@ class ProviderWorker:
                 if step.wait_s > 0:
                     await asyncio.sleep(step.wait_s)
                 attempt, answered = await self._call(step.model, job, deadline)
-                attempts.append(attempt)
                 await self.board.record(attempt, time.time())
+                if answered is not None and step.model in checked:
+                    completion = answered.completion
+                    result = check_answer(
+                        plan.check or AnswerCheck(),
+                        job.request,
+                        completion.message.text(),
+                        completion.logprobs,
+                    )
+                    kind = "check_passed" if result.passed else "check_failed"
+                    steps.append(PlanStep(kind=kind, model=step.model, detail=result.detail))
+                    if not result.passed:  # escalate: the next rung answers
+                        attempt = attempt.model_copy(update={"outcome": "rejected"})
+                        answered = None
+                attempts.append(attempt)
                 continue
             if isinstance(step, Park):
-                await self._park(job, attempts, step, now, headers)
+                await self._park(job, attempts, steps, step, now, headers)
                 return
-            await self._finish(job, attempts, answered, step, headers)
+            await self._finish(job, attempts, steps, answered, step, headers)
             return
 
     async def _call(
@@ -323,21 +344,30 @@ class ProviderWorker:
                 round=job.round,
                 retry_after_s=exc.retry_after_s if isinstance(exc, RateLimited) else None,
             ), None
+        usage = completion.usage
         return Attempt(
             model=name,
             provider=spec.provider,
             outcome="ok",
             latency_ms=(time.perf_counter() - started) * 1000,
             round=job.round,
+            cost_usd=spec.cost_usd(usage.input_tokens, usage.output_tokens),
         ), _Answered(completion, spec)
 
     async def _park(
-        self, job: DispatchJob, attempts: list[Attempt], step: Park, now: float, headers: Headers
+        self,
+        job: DispatchJob,
+        attempts: list[Attempt],
+        steps: list[PlanStep],
+        step: Park,
+        now: float,
+        headers: Headers,
     ) -> None:
         wait_s = max(step.resume_at - now, 0.0)
         parked = job.model_copy(
             update={
                 "attempts": attempts,
+                "steps": steps,
                 "round": step.next_round,
                 "not_before": datetime.fromtimestamp(step.resume_at, UTC),
                 "parked_s": job.parked_s + wait_s,
@@ -350,6 +380,7 @@ class ProviderWorker:
         self,
         job: DispatchJob,
         attempts: list[Attempt],
+        steps: list[PlanStep],
         answered: _Answered | None,
         step: Finish,
         headers: Headers,
@@ -358,7 +389,7 @@ class ProviderWorker:
         now = datetime.now(UTC)
         spec = answered.spec if answered else None
         usage = answered.completion.usage if answered else None
-        cost = spec.cost_usd(usage.input_tokens, usage.output_tokens) if spec and usage else 0.0
+        cost = sum(a.cost_usd for a in attempts)  # cascade rungs refused by a check count too
         message = answered.completion.message if answered else None
         error = step.error
         if message is not None and request.deadline is not None and now > request.deadline:
@@ -376,7 +407,20 @@ class ProviderWorker:
             now,
             region=spec.region if spec else None,
             provider=spec.provider if spec else None,
+            steps=steps,
         )
+        plan = job.decision.plan
+        tenant = self.config.tenants.get(request.tenant)
+        answered_by = spec.name if message is not None and spec is not None else None
+        stored = None
+        if reply.message and spec and tenant and tenant.cache.enabled and plan.cache == "miss":
+            stored = entry_for(
+                request, tenant.cache, reply.message, usage, spec.name, spec.provider, now
+            )
+            reply.steps.append(PlanStep(kind="cache_store", model=spec.name))
+        shadow = plan.shadow if answered_by and plan.shadow != answered_by else None
+        if shadow:
+            reply.steps.append(PlanStep(kind="shadow", model=shadow))
         data_class = request.data_classification or self.config.routing.data_classification
         event = telemetry_event(reply, request, job, data_class)
         settlement = SpendSettlement(
@@ -423,8 +467,38 @@ class ProviderWorker:
             messages.append(
                 (self.catalogue.dead_letter.name, request.request_id, dumps(letter), None)
             )
+        if stored is not None:
+            messages.append((self.catalogue.cache.name, stored.key, dumps(stored), None))
         self.ledger.remember(ledger_entry)
         await self.publisher.deliver(*messages)
+        if shadow and answered_by and reply.message is not None:
+            call = self._shadow(job, shadow, answered_by, reply.message.text())
+            task = asyncio.create_task(call)
+            self.shadows.add(task)
+            task.add_done_callback(self.shadows.discard)
+
+    async def _shadow(self, job: DispatchJob, model: str, primary: str, answer: str) -> None:
+        """Ask the runner-up too, after the reply went out; record only how it did."""
+        if model not in self.clients:
+            return
+        attempt, answered = await self._call(model, job, None)
+        text = answered.completion.message.text() if answered else ""
+        row = ShadowRow(
+            request_id=job.request.request_id,
+            tenant=job.request.tenant,
+            task=job.decision.task,
+            primary_model=primary,
+            shadow_model=model,
+            outcome=attempt.outcome,
+            agrees=answered is not None and _same_answer(text, answer),
+            latency_ms=attempt.latency_ms,
+            cost_usd=attempt.cost_usd,
+            output_tokens=answered.completion.usage.output_tokens if answered else 0,
+            finished_at=datetime.now(UTC),
+        )
+        event = TelemetryEvent(shadow=[row])
+        key = job.request.request_id
+        await self.publisher.deliver((self.catalogue.telemetry.name, key, dumps(event), None))
 
     async def _resend(self, job: DispatchJob, headers: Headers) -> None:
         """The producer sent an answered request_id again: same reply, no provider call."""
@@ -464,6 +538,10 @@ class ProviderWorker:
             dead_lettered_at=datetime.now(UTC),
         )
         await self.publisher.deliver((self.catalogue.dead_letter.name, None, dumps(letter), None))
+
+
+def _same_answer(a: str, b: str) -> bool:
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -1,13 +1,17 @@
-"""The routing agent: validate -> classify -> policy -> budget -> route, one hop per job.
+"""The routing agent: validate -> cache -> classify -> policy -> strategy -> budget, one hop.
 
-A faust app with two agents over co-partitioned topics (requests and
-settlements, both keyed by tenant) and one table, ``budget``, holding each
-tenant's ``BudgetSnapshot``. All decisions are made by ``processors``; this
-module reads and writes Kafka and the table.
+A faust app with agents over co-partitioned topics (requests, prepared
+requests back from a tenant's pre-step service, and settlements, all keyed by
+tenant) and one table, ``budget``, holding each tenant's ``BudgetSnapshot``.
+Beside them it follows the cache topic (answers that can serve a request
+with no provider call) and telemetry (latency per model). All decisions are
+made by ``processors``; this module reads and writes Kafka and the table.
 """
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,21 +19,47 @@ from typing import Any
 import faust
 
 from processors import budget
+from processors.cache import cache_key
 from processors.errors import DeadlineExpired, InvalidRequest
-from processors.reply import rejected_reply, telemetry_event
-from processors.router import Routed, route_request
+from processors.learned import Learned
+from processors.reply import cached_reply, rejected_reply, telemetry_event
+from processors.router import Routed, RoutingContext, route_request
 from processors.validate import parse_request, salvage_address
 from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.messages import InferenceReply, InferenceRequest
+from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
 from streams import quirks
 from streams.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
+from streams.route_state import ObservedLatency, ResponseCache
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 
 log = logging.getLogger(__name__)
+
+
+def load_learned(config: SwitchyardConfig) -> Learned:
+    """The learned strategy with its artifact loaded once (none configured = priors only)."""
+    settings = config.routing.learned
+    if settings.artifact is None:
+        return Learned(None, settings.aliases)
+    from sinks.router_artifact import load_router
+
+    return Learned(load_router(Path(settings.artifact)), settings.aliases)
+
+
+@dataclass
+class RouterState:
+    """What routing reads besides config and the budget table."""
+
+    cache: ResponseCache
+    latency: ObservedLatency
+    learned: Learned
+
+    def context(self) -> RoutingContext:
+        return RoutingContext(self.learned, self.latency.estimates(time.monotonic()))
 
 
 def build_router_app(
@@ -67,8 +97,14 @@ def build_router_app(
     )
     raw: faust.Schema[Any, Any] = faust.Schema(key_serializer="raw", value_serializer="raw")
     requests_topic = app.topic(catalogue.requests.name, schema=raw)
+    prepared_topic = app.topic(catalogue.prepared.name, schema=raw)
     settlements_topic = app.topic(catalogue.settlements.name, schema=raw)
     outputs = _Outputs(app, catalogue)
+    state = RouterState(
+        ResponseCache(bootstrap, catalogue.cache.name),
+        ObservedLatency(config, bootstrap, catalogue.telemetry.name),
+        load_learned(config),
+    )
     json_schema: faust.Schema[Any, Any] = faust.Schema(
         key_serializer="json", value_serializer="json"
     )
@@ -84,10 +120,25 @@ def build_router_app(
         stored = budget_table.get(tenant)
         return budget.BudgetSnapshot.model_validate(stored) if stored else None
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow() -> None:
+        await state.cache.follower.start()
+        await state.latency.start()
+        try:
+            await asyncio.Event().wait()  # until faust cancels its tasks at shutdown
+        finally:
+            await state.cache.follower.stop()
+            await state.latency.follower.stop()
+
     @app.agent(requests_topic)
     async def route(stream: Any) -> None:
         async for event in stream.events():
-            await _route_one(event, config, snapshot_of, budget_table, outputs)
+            await _route_one(event, config, snapshot_of, budget_table, outputs, state, False)
+
+    @app.agent(prepared_topic)
+    async def route_prepared(stream: Any) -> None:
+        async for event in stream.events():
+            await _route_one(event, config, snapshot_of, budget_table, outputs, state, True)
 
     @app.agent(settlements_topic)
     async def settle(stream: Any) -> None:
@@ -141,7 +192,10 @@ async def _route_one(
     snapshot_of: Any,
     budget_table: Any,
     outputs: _Outputs,
+    state: RouterState,
+    prepared: bool,
 ) -> None:
+    """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     message = event.message
@@ -154,7 +208,30 @@ async def _route_one(
         error = DeadlineExpired(f"deadline {request.deadline.isoformat()} passed before routing")
         await _finish_rejected(request, error, None, outputs, now, event.headers)
         return
-    result = route_request(request, config, snapshot_of(request.tenant), message.offset, now)
+    tenant = config.tenants[request.tenant]
+    if tenant.pre_step_topic and not prepared:
+        # The tenant's service prepares the job first and publishes it to `prepared`.
+        await outputs.send(tenant.pre_step_topic, request.tenant, event.value, event.headers)
+        return
+    if tenant.cache.enabled:
+        hit = state.cache.get(cache_key(request), request.tenant, now)
+        if hit is not None:
+            reply = cached_reply(request, hit, config, now)
+            await outputs.reply(reply, request.reply_to, event.headers)
+            data_class = request.data_classification or config.routing.data_classification
+            record = telemetry_event(reply, request, None, data_class)
+            await outputs.send(outputs.catalogue.telemetry.name, request.request_id, dumps(record))
+            return
+    pre_step = tenant.pre_step_topic if prepared else None
+    result = route_request(
+        request,
+        config,
+        snapshot_of(request.tenant),
+        message.offset,
+        now,
+        state.context(),
+        pre_step,
+    )
     if result.snapshot is not None:
         budget_table[request.tenant] = result.snapshot.model_dump()
     if isinstance(result, Routed):
@@ -165,6 +242,7 @@ async def _route_one(
             received_at=now,
             routing_ms=(time.perf_counter() - started) * 1000,
             source=SourcePosition(partition=message.partition, offset=message.offset),
+            steps=[PlanStep(kind="pre_step", detail=pre_step)] if pre_step else [],
         )
         dispatch = outputs.catalogue.dispatch.name
         await outputs.send(dispatch, request.request_id, dumps(job), event.headers)

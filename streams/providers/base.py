@@ -20,6 +20,7 @@ class Completion:
     message: ChatMessage
     usage: Usage
     finish_reason: str | None
+    logprobs: list[float] | None = None  # per output token, when the provider sent them
 
 
 class ProviderClient(ABC):

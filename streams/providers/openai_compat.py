@@ -36,4 +36,14 @@ class OpenAICompatibleClient(ProviderClient):
                 output_tokens=int(usage.get("completion_tokens", 0)),
             ),
             finish_reason=choice.get("finish_reason"),
+            logprobs=_token_logprobs(choice.get("logprobs")),
         )
+
+
+def _token_logprobs(block: Any) -> list[float] | None:
+    """``choices[0].logprobs.content[*].logprob`` when the request asked for them."""
+    content = block.get("content") if isinstance(block, dict) else None
+    if not isinstance(content, list):
+        return None
+    found = [float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t]
+    return found or None

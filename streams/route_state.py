@@ -1,0 +1,123 @@
+"""What the router follows besides its input: cached answers and observed latency.
+
+Both are whole-topic followers (every router instance reads every
+partition), like the provider workers' health board:
+
+- ``ResponseCache`` follows the compacted ``cache`` topic from the start, so a
+  restarted router knows every live entry; provider workers write it.
+- ``ObservedLatency`` follows ``telemetry`` from a little before its end (the
+  recent calls are what matter) and feeds each attempt to a ``LatencyBook``.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from processors.cache import usable
+from processors.latency import LatencyBook, LatencyEstimate
+from schemas.cache import CachedAnswer
+from schemas.config import SwitchyardConfig
+from streams.consumers import standalone_consumer, stop_follower
+from streams.quirks import true_end_offsets
+
+log = logging.getLogger(__name__)
+
+# Telemetry records read back at start, per partition, to warm the latency book.
+_WARM_RECORDS = 2000
+# Refresh the estimates the router reads at most this often.
+_ESTIMATE_EVERY_S = 1.0
+
+
+class TopicFollower:
+    """Follow every partition of one topic, handing each record's value to ``apply``."""
+
+    def __init__(self, bootstrap: str, topic: str, apply: Callable[[bytes | None], None]) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.apply = apply
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, from_end_minus: int | None = None) -> None:
+        consumer = standalone_consumer(self.bootstrap)
+        await consumer.start()
+        # topics() lists topics; asking for one by name would auto-create it.
+        if self.topic not in await consumer.topics():
+            await consumer.stop()
+            raise LookupError(f"topic {self.topic!r} missing: run `switchyard topics create`")
+        partitions = [
+            TopicPartition(self.topic, p)
+            for p in sorted(consumer.partitions_for_topic(self.topic) or ())
+        ]
+        consumer.assign(partitions)
+        if from_end_minus is None:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            ends = await true_end_offsets(self.bootstrap, await consumer.end_offsets(partitions))
+            for tp in partitions:
+                consumer.seek(tp, max((ends.get(tp) or 0) - from_end_minus, 0))
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._follow(consumer))
+
+    async def stop(self) -> None:
+        await stop_follower(self._task, self._consumer)
+        self._task = self._consumer = None
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    self.apply(record.value)
+
+
+class ResponseCache:
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.entries: dict[str, CachedAnswer] = {}
+        self.follower = TopicFollower(bootstrap, topic, self._apply)
+
+    def get(self, key: str, tenant: str, now: datetime) -> CachedAnswer | None:
+        entry = usable(self.entries.get(key), tenant, now)
+        if entry is None:
+            self.entries.pop(key, None)  # expired: forget it (the topic's retention drops it)
+        return entry
+
+    def _apply(self, raw: bytes | None) -> None:
+        try:
+            entry = CachedAnswer.model_validate_json(raw or b"")
+        except ValidationError:
+            log.warning("unreadable cache record skipped")
+            return
+        self.entries[entry.key] = entry
+
+
+class ObservedLatency:
+    def __init__(self, config: SwitchyardConfig, bootstrap: str, topic: str) -> None:
+        self.book = LatencyBook(config.models, config.routing.latency)
+        self.follower = TopicFollower(bootstrap, topic, self._apply)
+        self._estimates = self.book.estimates()
+        self._refreshed = 0.0
+
+    def estimates(self, now: float) -> dict[str, LatencyEstimate]:
+        if now - self._refreshed >= _ESTIMATE_EVERY_S:
+            self._estimates = self.book.estimates()
+            self._refreshed = now
+        return self._estimates
+
+    def _apply(self, raw: bytes | None) -> None:
+        # Only three fields of each attempt are needed: skip full validation, it
+        # would cost the router as much as routing a job.
+        try:
+            attempts = orjson.loads(raw or b"").get("attempts") or []
+            for a in attempts:
+                self.book.record(str(a["model"]), str(a["outcome"]), float(a["latency_ms"]))
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            log.debug("unreadable telemetry record skipped")
+
+    async def start(self) -> None:
+        await self.follower.start(from_end_minus=_WARM_RECORDS)
