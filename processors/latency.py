@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from schemas.config import LatencySettings, ModelSpec
 
 # Outcomes that say nothing about the endpoint's speed or health.
-_NOT_CALLS = frozenset({"circuit_open", "throttled"})
+# A 429 says the endpoint is busy, not slow or broken: pacing handles it.
+_NOT_CALLS = frozenset({"circuit_open", "throttled", "rate_limited"})
 _FAILURES = frozenset({"error", "timeout", "unavailable"})
 
 
@@ -37,10 +38,12 @@ class ModelLatency:
     error_rate: float = 0.0
     samples: int = 0
     recent: deque[float] = field(default_factory=deque)
+    last_at: float | None = None
 
-    def record(self, outcome: str, latency_ms: float) -> None:
+    def record(self, outcome: str, latency_ms: float, at: float | None = None) -> None:
         if outcome in _NOT_CALLS:
             return
+        self.last_at = at
         alpha = self.settings.ewma_alpha
         failed = 1.0 if outcome in _FAILURES else 0.0
         self.error_rate = (
@@ -73,23 +76,29 @@ class LatencyBook:
         self.typical = {m.name: m.typical_latency_ms for m in models}
         self.models = {m.name: ModelLatency(settings) for m in models}
 
-    def record(self, model: str, outcome: str, latency_ms: float) -> None:
+    def record(self, model: str, outcome: str, latency_ms: float, at: float | None = None) -> None:
         state = self.models.get(model)
         if state is not None:
-            state.record(outcome, latency_ms)
+            state.record(outcome, latency_ms, at)
 
-    def estimates(self) -> dict[str, LatencyEstimate]:
-        """Observed figures once a model has ``min_samples`` calls, typical latency before."""
+    def estimates(self, now: float | None = None) -> dict[str, LatencyEstimate]:
+        """Observed figures once a model has ``min_samples`` calls, typical latency before.
+
+        An error rate older than ``error_memory_s`` (no call recorded since, at
+        ``now``) is forgotten: a model demoted for failing gets traffic again,
+        so its breaker can probe it and the rate can recover.
+        """
         out: dict[str, LatencyEstimate] = {}
+        memory = self.settings.error_memory_s
         for name, state in self.models.items():
             typical = self.typical[name]
             p95 = state.p95_ms()
+            stale = now is not None and state.last_at is not None and now - state.last_at > memory
+            errors = 0.0 if stale else state.error_rate
             if state.samples >= self.settings.min_samples and p95 is not None:
-                out[name] = LatencyEstimate(
-                    state.ewma_ms or typical, p95, state.error_rate, state.samples
-                )
+                out[name] = LatencyEstimate(state.ewma_ms or typical, p95, errors, state.samples)
             else:
-                out[name] = LatencyEstimate(typical, typical, state.error_rate, state.samples)
+                out[name] = LatencyEstimate(typical, typical, errors, state.samples)
         return out
 
 

@@ -117,8 +117,13 @@ def route_request(
             latency=latency,
         )
     )
+    # The shadow is the runner-up as the strategy ranked it, never the model that
+    # demotion may move in front.
+    shadow = shadow_model(choice, request.request_id, routing.shadow.share) if choice else None
     if choice is not None and not choice.cascade:
         choice = demote_unhealthy(choice, latency, routing.latency.max_error_rate)
+    if choice is not None and shadow == choice.chosen.model:
+        shadow = None
 
     plan = RoutePlan(
         cache="miss" if tenant.cache.enabled else "off",
@@ -127,7 +132,7 @@ def route_request(
         fallbacks=[f.model for f in choice.fallbacks] if choice else [],
         cascade=choice.cascade if choice else [],
         check=routing.cascade.check if choice and choice.cascade else None,
-        shadow=shadow_model(choice, request.request_id, routing.shadow.share) if choice else None,
+        shadow=shadow,
         predicted_quality=choice.predicted if choice else {},
         quality_target=target,
         router_version=context.learned.version if strategy_name == "learned" else None,

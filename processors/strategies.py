@@ -65,7 +65,9 @@ class Rules:
         self.table = table
 
     def choose(self, inp: StrategyInput) -> Choice | None:
-        listed = (self.table.get(inp.task) or self.table.get("*") or {}).get(inp.quality, [])
+        rule = inp.task if inp.quality in self.table.get(inp.task, {}) else "*"
+        # dict.fromkeys: a model listed twice must not become its own fallback
+        listed = list(dict.fromkeys(self.table.get(rule, {}).get(inp.quality, [])))
         by_name = {v.model: v for v in inp.verdicts if v.eligible}
         ranked = [by_name[name] for name in listed if name in by_name]
         if not ranked:
@@ -78,7 +80,6 @@ class Rules:
         rest = [v for v in by_name.values() if v not in ranked]
         rest.sort(key=lambda v: (v.estimated_cost_usd, v.model))
         fallbacks = (ranked[1:] + rest)[: inp.max_fallbacks]
-        rule = inp.task if inp.task in self.table else "*"
         return Choice(
             ranked[0], fallbacks, f"rule {rule}/{inp.quality}: first eligible of {listed}"
         )

@@ -133,6 +133,9 @@ class LatencySettings(_Strict):
     max_error_rate: float = Field(
         default=0.5, gt=0, le=1, description="models failing more often are only fallbacks"
     )
+    error_memory_s: float = Field(
+        default=10, gt=0, description="an error rate with no call since is forgotten"
+    )
 
 
 class RoutingDefaults(_Strict):

@@ -3,13 +3,21 @@
 Publishes N jobs, runs the router alone until it has routed them all (its
 budget table counts them), then starts the provider worker and waits for every
 reply. Figures are wall-clock rates from one run: compare ratios within a run.
+
+``--router DIR`` instead compares routing strategies: the router stage alone,
+once per strategy and twice in alternation (rules, learned, rules, learned,
+...) on one broker, each on its own topics, reporting each strategy's best
+rate and learned/rules.
 """
 
 import asyncio
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from aiokafka import AIOKafkaConsumer
 
@@ -18,7 +26,7 @@ from streams.admin import ensure_topics
 from streams.client import SwitchyardClient
 from streams.demo import demo_requests
 from streams.environment import Environment
-from streams.progress import Progress
+from streams.progress import Progress, say
 from streams.stack import Stack
 from streams.topics import TopicCatalogue
 
@@ -87,3 +95,72 @@ async def _wait_replies(
     finally:
         await consumer.stop()
     return answered, time.monotonic() - started
+
+
+# Bench-only routing for the strategy comparison: a rules table over the sample
+# models, and the learned artifact's two models standing for the sample's
+# cheapest and strongest.
+_BENCH_RULES = {
+    "*": {
+        "economy": ["sim-small", "sim-local"],
+        "balanced": ["sim-medium", "sim-small"],
+        "premium": ["sim-large", "sim-medium"],
+    }
+}
+STRATEGIES = ("rules", "learned", "cheapest-capable")
+
+
+def run_strategy_bench(
+    env: Environment, config: SwitchyardConfig, n: int, router_dir: Path, rounds: int = 2
+) -> dict[str, Any]:
+    from sinks.router_artifact import load_router
+
+    artifact = load_router(router_dir)
+    known = artifact.models
+    names = [m.name for m in sorted(config.models, key=lambda m: m.price_out_per_mtok)]
+    # Cheapest catalogue model -> the artifact's first model, and so on (any mapping
+    # exercises the same code path: featurise, predict, choose).
+    aliases = dict(zip(names, known, strict=False))
+    home = Stack.connect(env, start_broker=True)
+    rates: dict[str, list[float]] = {s: [] for s in STRATEGIES}
+    try:
+        for round_ in range(rounds):
+            for strategy in STRATEGIES:
+                raw = config.model_dump(mode="json", exclude_none=True)
+                raw["routing"]["strategy"] = strategy
+                raw["routing"]["rules"] = _BENCH_RULES
+                raw["routing"]["learned"] = {"artifact": str(router_dir), "aliases": aliases}
+                path = env.state_dir / f"bench-{strategy}.yaml"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(yaml.safe_dump(raw))
+                run_env = replace(
+                    env, namespace=f"bench-{uuid.uuid4().hex[:8]}", config_path=path
+                )
+                rate = _router_rate(run_env, home.bootstrap, config, n, f"{strategy} #{round_ + 1}")
+                rates[strategy].append(rate)
+    finally:
+        home.stop()
+    best = {s: max(r) for s, r in rates.items()}
+    return {
+        "jobs": n,
+        "router_jobs_per_s": {s: [round(x, 1) for x in r] for s, r in rates.items()},
+        "best_jobs_per_s": {s: round(x, 1) for s, x in best.items()},
+        "learned_vs_rules": round(best["learned"] / best["rules"], 3),
+        "router_version": artifact.version,
+    }
+
+
+def _router_rate(
+    env: Environment, bootstrap: str, config: SwitchyardConfig, n: int, label: str
+) -> float:
+    catalogue = TopicCatalogue(env.namespace)
+    stack = Stack(env=env, bootstrap=bootstrap)
+    try:
+        asyncio.run(ensure_topics(bootstrap, catalogue.all()))
+        stack.start_worker("router")
+        stack.wait_router_web()
+        asyncio.run(_publish(bootstrap, catalogue, demo_requests(config, n, "bench")))
+        say(f"routing with {label}")
+        return n / _wait_routed(stack, n)
+    finally:
+        stack.stop()

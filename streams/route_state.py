@@ -11,6 +11,7 @@ partition), like the provider workers' health board:
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -105,7 +106,7 @@ class ObservedLatency:
 
     def estimates(self, now: float) -> dict[str, LatencyEstimate]:
         if now - self._refreshed >= _ESTIMATE_EVERY_S:
-            self._estimates = self.book.estimates()
+            self._estimates = self.book.estimates(now)
             self._refreshed = now
         return self._estimates
 
@@ -115,7 +116,9 @@ class ObservedLatency:
         try:
             attempts = orjson.loads(raw or b"").get("attempts") or []
             for a in attempts:
-                self.book.record(str(a["model"]), str(a["outcome"]), float(a["latency_ms"]))
+                self.book.record(
+                    str(a["model"]), str(a["outcome"]), float(a["latency_ms"]), time.monotonic()
+                )
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             log.debug("unreadable telemetry record skipped")
 
