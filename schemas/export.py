@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob, RoutingDecision
+from schemas.feedback import Feedback
 from schemas.messages import InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import TelemetryEvent
@@ -18,6 +19,7 @@ EXPORTED: tuple[type[BaseModel], ...] = (
     RoutingDecision,
     DispatchJob,
     TelemetryEvent,
+    Feedback,
     SpendSettlement,
     DeadLetter,
     SwitchyardConfig,

@@ -14,14 +14,20 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
+from pydantic import BaseModel
 
-from schemas.telemetry import AttemptRow, RequestRow, TelemetryEvent
+from schemas.feedback import Feedback
+from schemas.telemetry import AttemptRow, RequestRow, ShadowRow, TelemetryEvent
 from sinks.base import BatchSink
 from sinks.migrations import MIGRATIONS
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 REQUEST_COLUMNS = list(RequestRow.model_fields)
 ATTEMPT_COLUMNS = list(AttemptRow.model_fields)
+SHADOW_COLUMNS = list(ShadowRow.model_fields)
+FEEDBACK_COLUMNS = list(Feedback.model_fields)
+
+Row = list[Any]
 
 
 class DatabaseLocked(RuntimeError):
@@ -87,11 +93,13 @@ def migrate(client: Any, database: str) -> list[int]:
     return applied
 
 
-class TelemetrySink(BatchSink[TelemetryEvent]):
-    """Writes telemetry events as rows of ``requests`` and ``attempts``.
+class TelemetrySink(BatchSink[TelemetryEvent | Feedback]):
+    """Telemetry events into ``requests``, ``attempts`` and ``shadow``; feedback into ``feedback``.
 
-    Safe to repeat: both tables replace rows with the same key, so a batch
-    written twice (flush retried, or topic replayed) counts once under FINAL.
+    A flush makes at most one insert per table. Safe to repeat: every table
+    replaces rows with the same key, so a batch written twice (flush retried,
+    or topic replayed) counts once under FINAL. Feedback must carry its ``at``
+    (``Feedback.received``): it is the row's version, so a replay keeps it.
     """
 
     def __init__(self, client: Any, database: str, max_buffered: int = 10_000) -> None:
@@ -101,22 +109,39 @@ class TelemetrySink(BatchSink[TelemetryEvent]):
         # chdb's client is not safe across threads; inserts and reads share it.
         self.lock = threading.Lock()
 
-    def write(self, batch: list[TelemetryEvent]) -> None:
-        requests = [[getattr(e.request, c) for c in REQUEST_COLUMNS] for e in batch]
-        attempts = [[getattr(a, c) for c in ATTEMPT_COLUMNS] for e in batch for a in e.attempts]
+    def add(self, item: TelemetryEvent | Feedback) -> None:
+        if isinstance(item, Feedback) and item.at is None:
+            raise ValueError("feedback without `at`: stamp it with Feedback.received first")
+        super().add(item)
+
+    def write(self, batch: list[TelemetryEvent | Feedback]) -> None:
+        tables: dict[str, tuple[list[str], list[Row]]] = {
+            "requests": (REQUEST_COLUMNS, []),
+            "attempts": (ATTEMPT_COLUMNS, []),
+            "shadow": (SHADOW_COLUMNS, []),
+            "feedback": (FEEDBACK_COLUMNS, []),
+        }
+        for item in batch:
+            if isinstance(item, Feedback):
+                tables["feedback"][1].append(_row(item, FEEDBACK_COLUMNS))
+                continue
+            if item.request is not None:
+                tables["requests"][1].append(_row(item.request, REQUEST_COLUMNS))
+            tables["attempts"][1].extend(_row(a, ATTEMPT_COLUMNS) for a in item.attempts)
+            tables["shadow"][1].extend(_row(s, SHADOW_COLUMNS) for s in item.shadow)
         with self.lock:
-            self.client.insert(
-                "requests", requests, column_names=REQUEST_COLUMNS, database=self.database
-            )
-            if attempts:
-                self.client.insert(
-                    "attempts", attempts, column_names=ATTEMPT_COLUMNS, database=self.database
-                )
+            for table, (columns, rows) in tables.items():
+                if rows:
+                    self.client.insert(table, rows, column_names=columns, database=self.database)
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         with self.lock:
             result = self.client.query(sql)
         return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+
+def _row(model: BaseModel, columns: list[str]) -> Row:
+    return [getattr(model, c) for c in columns]
 
 
 __all__ = [

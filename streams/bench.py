@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from aiokafka import AIOKafkaConsumer
 
 from schemas.config import SwitchyardConfig
@@ -133,9 +132,7 @@ def run_strategy_bench(
                 path = env.state_dir / f"bench-{strategy}.yaml"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(yaml.safe_dump(raw))
-                run_env = replace(
-                    env, namespace=f"bench-{uuid.uuid4().hex[:8]}", config_path=path
-                )
+                run_env = replace(env, namespace=f"bench-{uuid.uuid4().hex[:8]}", config_path=path)
                 rate = _router_rate(run_env, home.bootstrap, config, n, f"{strategy} #{round_ + 1}")
                 rates[strategy].append(rate)
     finally:

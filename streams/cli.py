@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("bench", cmd_bench, "measure router and provider-worker throughput")
     p.add_argument("--jobs", type=int, default=3000, help="how many jobs (default 3000)")
+    p.add_argument(
+        "--router",
+        type=Path,
+        metavar="DIR",
+        help="compare the router stage's rate per strategy (rules, learned, cheapest-capable) "
+        "using this trained router for `learned`",
+    )
 
     p = command("chaos", cmd_chaos, "run the real pipeline under a named fault and count")
     p.add_argument("scenario", choices=_chaos_scenarios(), metavar="SCENARIO",
@@ -138,6 +145,48 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--code", help="every letter with this error code")
     which.add_argument("--all", action="store_true", help="every letter")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
+
+    p = command(
+        "feedback",
+        cmd_feedback,
+        "report how a reply worked out; ClickHouse joins it to the routing decision",
+    )
+    p.add_argument("request_id", metavar="REQUEST_ID", help="the request_id of the judged reply")
+    p.add_argument("--tenant", required=True, help="the tenant that sent the request")
+    verdict = p.add_mutually_exclusive_group(required=True)
+    for flag, meaning in (
+        ("up", "thumbs up (thumbs = 1)"),
+        ("down", "thumbs down (thumbs = 0)"),
+        ("success", "the task succeeded (success = 1)"),
+        ("failure", "the task failed (success = 0)"),
+    ):
+        verdict.add_argument(
+            f"--{flag}", dest="verdict", action="store_const", const=flag, help=meaning
+        )
+    verdict.add_argument("--score", type=float, metavar="X", help="a score from 0 to 1")
+    p.add_argument("--source", default="cli", help="who judged: app, user, evaluator (default cli)")
+
+    p = command(
+        "whatif",
+        cmd_whatif,
+        "replay logged requests' routing under a new config: model changes, cost, quality, "
+        "latency per tenant and task",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        type=Path,
+        dest="new_config",
+        metavar="NEW.yaml",
+        help="the config to compare with the current one (SWITCHYARD_CONFIG)",
+    )
+    p.add_argument(
+        "--since", default="7d", help="requests finished within: 7d, 12h, 30m (default 7d)"
+    )
+    p.add_argument(
+        "--router", type=Path, metavar="DIR", help="trained router for the new config's `learned`"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = command("schema", cmd_schema, "export JSON Schema of every message")
     p.add_argument("action", choices=["export"])
@@ -244,7 +293,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise StackError("--jobs must be at least 1")
     env = Environment.from_env()
-    result = run_bench(env, _load(env), args.jobs)
+    if args.router is not None:
+        from streams.bench import run_strategy_bench
+
+        result = run_strategy_bench(env, _load(env), args.jobs, args.router)
+    else:
+        result = run_bench(env, _load(env), args.jobs)
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
 
@@ -468,6 +522,59 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     written = export_json_schemas(args.dir)
     print(f"wrote {len(written)} schemas to {args.dir}")
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from streams.feedback import build_feedback, describe_invalid, publish_feedback
+
+    env = Environment.from_env()
+    try:
+        feedback = build_feedback(
+            args.request_id, args.tenant, args.verdict, args.score, args.source, datetime.now(UTC)
+        )
+    except ValidationError as exc:
+        say("switchyard: invalid feedback:")
+        for line in describe_invalid(exc):
+            say(f"  {line}")
+        return 2
+    bootstrap = _require_bootstrap(env)
+    catalogue = TopicCatalogue(env.namespace)
+    asyncio.run(publish_feedback(bootstrap, catalogue, feedback))
+    print(
+        f"feedback {feedback.kind}={feedback.value:g} for {feedback.tenant}/{feedback.request_id} "
+        f"sent to {catalogue.feedback.name}"
+    )
+    return 0
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from processors.whatif import parse_since
+    from streams import whatif
+
+    try:
+        window = parse_since(args.since)
+    except ValueError as exc:
+        say(f"switchyard: {exc}")
+        return 2
+    env = Environment.from_env()
+    current = _load(env)
+    new = load_config(args.new_config)
+    if args.router is not None:
+        new = whatif.with_router(new, args.router)
+    report = whatif.run_whatif(env, current, new, window, datetime.now(UTC))
+    if args.json:
+        body = {"since": args.since, "current": str(env.config_path), "new": str(args.new_config)}
+        sys.stdout.write(orjson.dumps(body | report.model_dump()).decode() + "\n")
+    else:
+        print(f"{args.new_config} against {env.config_path}, requests of the last {args.since}:")
+        print(whatif.format_report(report))
     return 0
 
 

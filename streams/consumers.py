@@ -15,11 +15,14 @@ REBALANCE_TIMEOUT_MS = 4_000
 
 
 def group_consumer(
-    bootstrap: str, topic: str, group_id: str, max_fetch_bytes: int = 4_000_000
+    bootstrap: str, topic: str | list[str], group_id: str, max_fetch_bytes: int = 4_000_000
 ) -> AIOKafkaConsumer:
-    """A manually committed consumer: callers commit only after their outputs are flushed."""
+    """A manually committed consumer of one topic or several.
+
+    Callers commit only after their outputs are flushed.
+    """
     return AIOKafkaConsumer(
-        topic,
+        *([topic] if isinstance(topic, str) else topic),
         bootstrap_servers=bootstrap,
         group_id=group_id,
         enable_auto_commit=False,

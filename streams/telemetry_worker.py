@@ -1,20 +1,24 @@
-"""The telemetry worker: telemetry topic -> ClickHouse, in batches, committed after insert.
+"""The telemetry worker: telemetry and feedback topics -> ClickHouse, committed after insert.
 
-The topic is the durable buffer: if ClickHouse refuses a batch, nothing is
+The topics are the durable buffer: if ClickHouse refuses a batch, nothing is
 committed and the batch is retried, so every row arrives; the tables replace
-rows by key, so a retried batch does not count twice.
+rows by key, so a retried batch does not count twice. Feedback without its own
+``at`` takes the record's broker timestamp, so a replay writes the same version.
 """
 
 import asyncio
 import contextlib
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from aiohttp import web
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from schemas.feedback import Feedback
 from schemas.telemetry import TelemetryEvent
 from sinks.clickhouse import TelemetrySink, database_of, is_embedded, migrate, open_client
 from sinks.query_service import build_query_app
@@ -44,7 +48,9 @@ async def run_telemetry_worker(
     sink = TelemetrySink(client, database)
     runner = await _serve_queries(sink, state_dir) if is_embedded(clickhouse_url) else None
     consumer = group_consumer(
-        bootstrap, catalogue.telemetry.name, f"{catalogue.namespace}-telemetry"
+        bootstrap,
+        [catalogue.telemetry.name, catalogue.feedback.name],
+        f"{catalogue.namespace}-telemetry",
     )
     await consumer.start()
     try:
@@ -52,10 +58,7 @@ async def run_telemetry_worker(
             batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
             for records in batch.values():
                 for record in records:
-                    try:
-                        sink.add(TelemetryEvent.model_validate_json(record.value))
-                    except ValidationError:
-                        log.warning("skipping malformed telemetry at offset %s", record.offset)
+                    _add(sink, record, catalogue)
             if batch:
                 await _flush_until_written(sink, stop)
                 await consumer.commit()
@@ -65,6 +68,21 @@ async def run_telemetry_worker(
             await runner.cleanup()
             with contextlib.suppress(FileNotFoundError):
                 service_file(state_dir).unlink()
+
+
+def _add(
+    sink: TelemetrySink, record: ConsumerRecord[bytes, bytes], catalogue: TopicCatalogue
+) -> None:
+    """Buffer one record as telemetry or feedback; malformed records are skipped, with a warning."""
+    try:
+        if record.topic == catalogue.feedback.name:
+            at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            sink.add(Feedback.model_validate_json(record.value).received(at))
+        else:
+            sink.add(TelemetryEvent.model_validate_json(record.value))
+    except ValidationError:
+        kind = "feedback" if record.topic == catalogue.feedback.name else "telemetry"
+        log.warning("skipping malformed %s at offset %s", kind, record.offset)
 
 
 async def _flush_until_written(sink: TelemetrySink, stop: asyncio.Event) -> None:

@@ -107,7 +107,7 @@ class TopicCatalogue:
     def cache(self) -> TopicSpec:
         return self._topic(
             ".cache",
-            "cache key",
+            "cache_key",
             CachedAnswer,
             "exact-match response cache, followed whole by every router",
             retention_ms=7 * DAY_MS,

@@ -23,11 +23,16 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one embedded-database path of this test process (for ``CLICKHOUSE_URL``)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_path: Path) -> Any:
     from sinks.clickhouse import open_client
 
-    path: Path = tmp_path_factory.mktemp("chdb")
-    return open_client(f"chdb://{path}")
+    return open_client(f"chdb://{chdb_path}")
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
-"""Builders shared by tests: a small config and requests."""
+"""Builders shared by tests: a small config, requests and telemetry rows."""
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
 from schemas.messages import ChatMessage, InferenceRequest
+from schemas.telemetry import RequestRow
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "switchyard.yaml"
 
@@ -22,3 +24,37 @@ def make_request(prompt: str = "hello there", **fields: Any) -> InferenceRequest
     }
     values.update(fields)
     return InferenceRequest(**values)
+
+
+def request_row(request_id: str, finished_at: datetime, **fields: Any) -> RequestRow:
+    """A ``requests`` telemetry row of an answered request; ``fields`` override."""
+    values: dict[str, Any] = {
+        "request_id": request_id,
+        "tenant": "acme",
+        "team": "",
+        "app": "test",
+        "task": "chat",
+        "task_source": "hint",
+        "quality": "balanced",
+        "data_classification": "internal",
+        "status": "ok",
+        "strategy": "cheapest-capable",
+        "model": "sim-small",
+        "provider": "sim",
+        "region": "us",
+        "attempts": 1,
+        "input_tokens": 100,
+        "output_tokens": 200,
+        "cost_usd": 0.001,
+        "estimated_cost_usd": 0.002,
+        "queued_ms": 1.0,
+        "routing_ms": 0.2,
+        "provider_ms": 40.0,
+        "total_ms": 45.0,
+        "error_code": "",
+        "prompt_chars": 400,
+        "explanation": "{}",
+        "finished_at": finished_at,
+    }
+    values.update(fields)
+    return RequestRow(**values)

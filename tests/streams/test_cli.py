@@ -121,7 +121,7 @@ def test_schema_export_writes_json_schemas(
 ) -> None:
     out_dir = tmp_path / "schemas" / "nested"
     assert main(["schema", "export", str(out_dir)]) == 0
-    assert capsys.readouterr().out == f"wrote 8 schemas to {out_dir}\n"
+    assert capsys.readouterr().out == f"wrote 9 schemas to {out_dir}\n"
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(
         f"{name}.schema.json"
         for name in (
@@ -130,6 +130,7 @@ def test_schema_export_writes_json_schemas(
             "RoutingDecision",
             "DispatchJob",
             "TelemetryEvent",
+            "Feedback",
             "SpendSettlement",
             "DeadLetter",
             "SwitchyardConfig",

@@ -1,0 +1,193 @@
+"""The telemetry worker as its own process: telemetry and feedback topics into ClickHouse.
+
+Feedback goes in through ``switchyard feedback`` (and raw records for the
+malformed and unstamped cases); ``decision_feedback`` is read back through the
+worker's query service, as ``switchyard query`` reads it.
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.codec import dumps
+from schemas.telemetry import AttemptRow, ShadowRow, TelemetryEvent
+from sinks.kafka_out import KafkaPublisher, producer_for
+from streams.admin import ensure_topics
+from streams.broker import EmbeddedBroker
+from streams.cli import main
+from streams.environment import Environment
+from streams.stack import Stack
+from streams.telemetry_reader import run_query, telemetry_table
+from streams.telemetry_worker import service_file
+from streams.topics import TopicCatalogue
+from tests.helpers import SAMPLE_CONFIG, request_row
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+DECISIONS = {
+    "w-1": {"tenant": "acme", "model": "sim-small", "task": "chat", "cost_usd": 0.0002},
+    "w-2": {"tenant": "globex", "model": "sim-medium", "task": "code", "cost_usd": 0.004},
+    "w-3": {"tenant": "acme", "model": "sim-large", "task": "math", "cost_usd": 0.05},
+}
+
+
+@pytest.fixture
+def env(
+    broker: EmbeddedBroker, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Environment:
+    """The worker's environment; the CLI in this process is pointed at the same one."""
+    for name, value in {
+        "KAFKA_BOOTSTRAP": broker.bootstrap,
+        "SWITCHYARD_NAMESPACE": namespace,
+        "SWITCHYARD_HOME": str(tmp_path),
+        "SWITCHYARD_CONFIG": str(SAMPLE_CONFIG),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return Environment(
+        kafka_bootstrap=broker.bootstrap,
+        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
+        config_path=SAMPLE_CONFIG,
+        state_dir=tmp_path,
+        namespace=namespace,
+        replication_factor=1,
+    )
+
+
+@pytest.fixture
+def worker(env: Environment) -> Iterator[Stack]:
+    assert env.kafka_bootstrap is not None
+    stack = Stack(env=env, bootstrap=env.kafka_bootstrap)
+    asyncio.run(ensure_topics(stack.bootstrap, TopicCatalogue(env.namespace).all()))
+    stack.start_worker("telemetry")
+    try:
+        # Only through the worker's service: opening its database here would take it.
+        deadline = time.monotonic() + 60
+        while not service_file(env.state_dir).exists():
+            stack.check_alive()
+            assert time.monotonic() < deadline, "telemetry worker did not start in 60s"
+            time.sleep(0.1)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _events() -> list[TelemetryEvent]:
+    events = []
+    for request_id, decision in DECISIONS.items():
+        row = request_row(request_id, NOW, predicted_quality=0.7, **decision)
+        attempt = AttemptRow(
+            request_id=request_id,
+            attempt=0,
+            tenant=row.tenant,
+            model=row.model,
+            provider="sim",
+            outcome="ok",
+            error_code="",
+            latency_ms=50,
+            finished_at=NOW,
+        )
+        events.append(TelemetryEvent(request=row, attempts=[attempt]))
+    shadow = ShadowRow(
+        request_id="w-1",
+        tenant="acme",
+        task="chat",
+        primary_model="sim-small",
+        shadow_model="sim-medium",
+        outcome="ok",
+        agrees=False,
+        latency_ms=90,
+        cost_usd=0.001,
+        output_tokens=120,
+        finished_at=NOW,
+    )
+    events.append(TelemetryEvent(shadow=[shadow]))  # a shadow call alone: request=None
+    return events
+
+
+async def _publish(bootstrap: str, records: list[tuple[str, str, bytes]]) -> None:
+    producer = producer_for(bootstrap, 1_048_576)
+    await producer.start()
+    try:
+        await KafkaPublisher(producer).deliver(*[(t, k, v, None) for t, k, v in records])
+    finally:
+        await producer.stop()
+
+
+def _wait_rows(env: Environment, sql: str, expected: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    while True:
+        columns, rows = run_query(env, sql)
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return [dict(zip(columns, row, strict=True)) for row in rows]
+        time.sleep(0.3)
+
+
+def test_worker_joins_feedback_from_the_topic_to_decisions(
+    env: Environment, worker: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalogue = TopicCatalogue(env.namespace)
+    telemetry, feedback = catalogue.telemetry.name, catalogue.feedback.name
+    unstamped = {"request_id": "w-3", "tenant": "acme", "kind": "score", "value": 0.4}
+    records = [
+        (telemetry, e.request.request_id if e.request else "w-1", dumps(e)) for e in _events()
+    ]
+    records += [
+        (telemetry, "junk", b"not telemetry"),
+        (feedback, "junk", b'{"request_id": "w-1", "kind": "stars", "value": 5}'),
+        (feedback, "w-3", orjson.dumps(unstamped)),  # no `at`: the broker's timestamp
+    ]
+    asyncio.run(_publish(worker.bootstrap, records))
+    assert main(["feedback", "w-1", "--tenant", "acme", "--up", "--source", "user"]) == 0
+    assert main(["feedback", "w-2", "--tenant", "globex", "--failure"]) == 0
+    assert f"sent to {feedback}" in capsys.readouterr().out
+
+    table = telemetry_table(env, "decision_feedback")
+    joined = _wait_rows(env, f"SELECT * FROM {table} ORDER BY request_id", 3)
+
+    assert [(r["request_id"], r["kind"], r["value"], r["source"]) for r in joined] == [
+        ("w-1", "thumbs", 1.0, "user"),
+        ("w-2", "success", 0.0, "cli"),
+        ("w-3", "score", 0.4, ""),
+    ]
+    for r in joined:
+        decision = DECISIONS[r["request_id"]]
+        assert (r["tenant"], r["model"], r["task"]) == (
+            decision["tenant"],
+            decision["model"],
+            decision["task"],
+        )
+        assert r["cost_usd"] == pytest.approx(decision["cost_usd"])
+    stamped = datetime.fromisoformat(joined[2]["at"]).replace(tzinfo=UTC)
+    assert abs(stamped - datetime.now(UTC)) < timedelta(minutes=5)
+
+    shadow = run_query(env, f"SELECT shadow_model, agrees FROM {telemetry_table(env, 'shadow')}")
+    assert [tuple(r) for r in shadow[1]] == [("sim-medium", False)]
+    worker.check_alive()
+    log = worker.log_path("telemetry").read_text()
+    assert "skipping malformed telemetry" in log
+    assert "skipping malformed feedback" in log
+
+
+def test_feedback_command_needs_the_topic(
+    env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["feedback", "w-1", "--tenant", "acme", "--down"]) == 1
+    assert "switchyard topics create" in capsys.readouterr().err
+
+
+def test_feedback_command_rejects_bad_values_before_any_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("SWITCHYARD_HOME", str(tmp_path))
+    assert main(["feedback", "w 1", "--tenant", "acme", "--score", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid feedback" in err
+    assert "REQUEST_ID: String should match pattern" in err
+    assert "--score: Input should be less than or equal to 1" in err
