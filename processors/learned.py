@@ -19,7 +19,8 @@ from schemas.config import StrategyName
 class QualityPredictor(Protocol):
     """What the strategy needs of a trained model (``processors.quality_model``)."""
 
-    version: str
+    @property
+    def version(self) -> str: ...
 
     def predict(self, text: str, task: str) -> dict[str, float]: ...
 
