@@ -146,6 +146,26 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every letter")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
 
+    p = command("router", cmd_router, "train, evaluate and query a learned router on outcome data")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("train", help="train on the train split; write a router directory")
+    p.add_argument("--data", type=Path, nargs="+", required=True, metavar="FILE",
+                   help="outcome JSONL files, plain or gzip")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="router directory")
+    p = actions.add_parser("eval", help="cost-quality figures on the test split vs baselines")
+    p.add_argument("--router", type=Path, required=True, metavar="DIR")
+    p.add_argument("--data", type=Path, nargs="+", required=True, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", type=Path, metavar="FILE", help="also write the curve as a PNG")
+    p = actions.add_parser("predict", help='print {"id", "model"} per test prompt')
+    p.add_argument("--router", type=Path, required=True, metavar="DIR")
+    p.add_argument("--data", type=Path, required=True, metavar="FILE")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--quality-target", type=float, metavar="Q",
+                     help="cheapest model predicted to reach Q (0..1)")  # fmt: skip
+    how.add_argument("--lambda", type=float, dest="lam", metavar="L",
+                     help="maximise quality - L x cost / strongest's mean cost")  # fmt: skip
+
     p = command(
         "feedback",
         cmd_feedback,
@@ -471,6 +491,20 @@ def cmd_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid ({len(config.models)} models, {len(config.tenants)} tenants)")
     return 0
+
+
+def cmd_router(args: argparse.Namespace) -> int:
+    from streams import router_commands
+
+    if args.action == "train":
+        return router_commands.cmd_train(args.data, args.out)
+    if args.action == "eval":
+        return router_commands.cmd_eval(args.router, args.data, args.json, args.plot)
+    if args.quality_target is not None and not 0 <= args.quality_target <= 1:
+        raise StackError("--quality-target must be within 0 and 1")
+    if args.lam is not None and args.lam < 0:
+        raise StackError("--lambda must be at least 0")
+    return router_commands.cmd_predict(args.router, args.data, args.quality_target, args.lam)
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
