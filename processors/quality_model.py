@@ -1,108 +1,178 @@
-"""A trained quality model: P(answer good enough | prompt, model), and the choices over it.
+"""A trained router's predictions, and the two choice rules built on them.
 
-Features are hashed word 1-2-grams and character 2-4-grams of the prompt plus
-a task token, TF-IDF weighted and L2-normalised (``featurize``), so any text
-and any task name map into the same fixed-width space. Each model with
-training data has a logistic-regression row; a model without keeps a prior
-(its mean training score per task). Pure: built from arrays, no file I/O
-(``sinks/router_artifact.py`` stores and loads it).
+``QualityModel`` is pure: built from a manifest and arrays (``sinks/router_artifact.py``
+loads them), it predicts P(good answer) per model for a prompt and the cost of a
+call from the prompt's length. Models that had too little training data get
+their prior: the mean train score of that model on that task (smoothed), or on
+all tasks for a task it never saw.
+
+The choice rules are shared with the live router, which passes configured
+quality for models the artifact does not know (``knows``):
+
+- ``choose_for_target``: the cheapest model predicted to reach a quality target;
+- ``choose_for_lambda``: the best quality minus ``lam`` times cost in units of
+  the reference (strongest) model's mean cost, so ``lam`` is what one
+  strongest-model call's worth of money is worth in quality; 0 = best quality.
+
+Ties go to the cheaper model, then the smaller name. The ``*_batch`` forms do
+the same on matrices (columns in ``sorted(names)`` order) for evaluation.
 """
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
-FEATURE_BITS = 18
-
-
-def _vectorizers() -> tuple[HashingVectorizer, HashingVectorizer]:
-    words = HashingVectorizer(
-        n_features=2**FEATURE_BITS, ngram_range=(1, 2), alternate_sign=False, norm=None
-    )
-    chars = HashingVectorizer(
-        n_features=2**FEATURE_BITS,
-        analyzer="char_wb",
-        ngram_range=(2, 4),
-        alternate_sign=False,
-        norm=None,
-    )
-    return words, chars
-
-
-_WORDS, _CHARS = _vectorizers()
-
-
-def counts(texts: Sequence[str], tasks: Sequence[str]) -> sp.csr_matrix:
-    """Raw hashed counts: words, characters, and the task as one more word."""
-    tagged = [f"{t} __task_{k}__" for t, k in zip(texts, tasks, strict=True)]
-    matrix = _WORDS.transform(tagged) + _CHARS.transform(texts)
-    return sp.csr_matrix(matrix)
-
-
-def tfidf(raw: sp.csr_matrix, idf: npt.NDArray[np.float64]) -> sp.csr_matrix:
-    out = raw.copy().astype(np.float64)
-    out.data = np.log1p(out.data)  # sublinear tf
-    out = sp.csr_matrix(out.multiply(idf[np.newaxis, :]))
-    norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ out)
+from processors.featurize import Featurizer, FloatArray
+from schemas.router_artifact import RouterManifest
 
 
 @dataclass(frozen=True)
-class QualityModel:
-    version: str
-    models: list[str]  # models with a learned row, in row order
-    idf: npt.NDArray[np.float64]
-    coef: npt.NDArray[np.float64]  # (len(models), features)
+class RouterArrays:
+    """The arrays of a router: IDF (dim), weights (learned models x width), intercepts."""
+
+    idf: npt.NDArray[np.float32]
+    coef: npt.NDArray[np.float32]
     intercept: npt.NDArray[np.float64]
-    cost_per_char: Mapping[str, tuple[float, float]]  # model -> (intercept, slope) in USD
-    reference_cost: float  # the strongest model's mean train cost: lambda's unit
-    priors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # model -> task -> q
+
+
+class QualityModel:
+    """Predicted quality and cost per model for one prompt or many.
+
+    Raises ValueError at construction when the arrays do not fit the manifest.
+    """
+
+    def __init__(self, manifest: RouterManifest, arrays: RouterArrays) -> None:
+        params = manifest.featurizer
+        learned = [fit for fit in manifest.models if fit.kind == "learned"]
+        rows = [fit.weight_row if fit.weight_row is not None else -1 for fit in learned]
+        if arrays.coef.shape != (len(learned), params.width):
+            raise ValueError(
+                f"weights have shape {arrays.coef.shape}, the manifest needs "
+                f"({len(learned)}, {params.width})"
+            )
+        if arrays.intercept.shape != (len(learned),) or sorted(rows) != list(range(len(learned))):
+            raise ValueError("intercepts or weight rows do not match the manifest's models")
+        missing = [f.name for f in manifest.models if f.name not in manifest.cost_models]
+        if missing:
+            raise ValueError(f"no cost model for {', '.join(missing)}")
+        self.manifest = manifest
+        self.models: list[str] = [fit.name for fit in manifest.models]
+        self.featurizer = Featurizer(params, arrays.idf.astype(np.float64))
+        self._learned = [fit.name for fit in learned]
+        order = np.array(rows, dtype=np.int64)
+        # Transposed so one prompt's columns are contiguous rows: one gather, one dot.
+        self._coef_t = np.ascontiguousarray(arrays.coef[order].T) if learned else arrays.coef.T
+        self._intercept = arrays.intercept[order] if learned else arrays.intercept
+        self._priors = {fit.name: fit.mean_score for fit in manifest.models}
+        cost = [manifest.cost_models[name] for name in self.models]
+        self._cost_a = np.array([c.intercept_usd for c in cost])
+        self._cost_b = np.array([c.per_char_usd for c in cost])
+
+    @property
+    def version(self) -> str:
+        """The artifact's version (creation time and weights digest), for telemetry."""
+        return self.manifest.version
+
+    @property
+    def reference_cost(self) -> float:
+        return self.manifest.reference_cost_usd
 
     def knows(self, model: str) -> bool:
-        return model in self.models or model in self.priors
+        """True if the artifact has a prediction (learned or prior) for ``model``."""
+        return model in self._priors
+
+    def prior(self, model: str, task: str) -> float:
+        """The model's smoothed mean train score on ``task`` (all tasks if unseen)."""
+        return self.manifest.priors.get(model, {}).get(task, self._priors[model])
 
     def predict(self, text: str, task: str) -> dict[str, float]:
-        return self.predict_batch([text], [task])[0]
+        """P(good answer) per known model for one prompt."""
+        indices, values = self.featurizer.transform_one(text, task)
+        logits = values @ self._coef_t[indices] + self._intercept
+        learned = dict(zip(self._learned, _sigmoid(logits).tolist(), strict=True))
+        return {m: learned[m] if m in learned else self.prior(m, task) for m in self.models}
 
-    def predict_batch(self, texts: Sequence[str], tasks: Sequence[str]) -> list[dict[str, float]]:
-        features = tfidf(counts(texts, tasks), self.idf)
-        logits = np.asarray(features @ self.coef.T) + self.intercept
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        out: list[dict[str, float]] = []
-        for row, task in zip(probs, tasks, strict=True):
-            found = {m: float(p) for m, p in zip(self.models, row, strict=True)}
-            for model, by_task in self.priors.items():
-                if model not in found:
-                    found[model] = by_task.get(task, by_task.get("*", 0.5))
-            out.append(found)
+    def predict_batch(self, texts: Sequence[str], tasks: Sequence[str]) -> FloatArray:
+        """P(good answer) for many prompts: one row per prompt, columns in ``models`` order."""
+        out = np.empty((len(texts), len(self.models)))
+        if self._learned:
+            matrix = self.featurizer.transform(texts, tasks)
+            learned = _sigmoid(matrix @ self._coef_t + self._intercept)
+        for column, model in enumerate(self.models):
+            if model in self._learned:
+                out[:, column] = learned[:, self._learned.index(model)]
+            else:
+                out[:, column] = [self.prior(model, task) for task in tasks]
         return out
 
     def predict_cost(self, prompt_chars: int) -> dict[str, float]:
-        return {m: max(a + b * prompt_chars, 0.0) for m, (a, b) in self.cost_per_char.items()}
+        """Predicted USD of one call per known model, from the prompt's length."""
+        costs = self._cost_a + self._cost_b * prompt_chars
+        return dict(zip(self.models, costs.tolist(), strict=True))
+
+    def predict_cost_batch(self, prompt_chars: Sequence[int]) -> FloatArray:
+        chars = np.asarray(prompt_chars, dtype=np.float64)[:, None]
+        return self._cost_a + self._cost_b * chars
 
 
 def choose_for_target(
     quality: Mapping[str, float], cost: Mapping[str, float], target: float
 ) -> str:
-    """Cheapest model predicted to reach ``target``; else the best predicted."""
-    able = [m for m in quality if quality[m] >= target]
-    if able:
-        return min(able, key=lambda m: (cost.get(m, math.inf), m))
-    return max(quality, key=lambda m: (quality[m], -cost.get(m, math.inf), m))
+    """The cheapest model with quality >= ``target``; if none, the best quality."""
+    _check(quality, cost)
+    passing = [m for m in quality if quality[m] >= target]
+    if passing:
+        return min(passing, key=lambda m: (cost[m], m))
+    return min(quality, key=lambda m: (-quality[m], cost[m], m))
 
 
 def choose_for_lambda(
     quality: Mapping[str, float], cost: Mapping[str, float], lam: float, reference_cost: float
 ) -> str:
-    """Maximise quality - lam * cost / reference_cost (lam = 0: the best predicted)."""
-    unit = reference_cost if reference_cost > 0 else 1.0
-    return max(
-        quality,
-        key=lambda m: (quality[m] - lam * cost.get(m, math.inf) / unit, -cost.get(m, 0.0), m),
-    )
+    """argmax quality - lam * cost / reference_cost (lam >= 0, reference_cost > 0)."""
+    _check(quality, cost)
+    if lam < 0 or reference_cost <= 0:
+        raise ValueError("lam must be >= 0 and reference_cost > 0")
+    return min(quality, key=lambda m: (-(quality[m] - lam * cost[m] / reference_cost), cost[m], m))
+
+
+def choose_for_target_batch(
+    quality: FloatArray, cost: FloatArray, target: float
+) -> npt.NDArray[np.int64]:
+    """``choose_for_target`` per row; columns must be in sorted-name order."""
+    passing = quality >= target
+    best = quality.max(axis=1, keepdims=True)
+    candidates = np.where(passing.any(axis=1, keepdims=True), passing, quality == best)
+    return _cheapest_then_first(candidates, cost)
+
+
+def choose_for_lambda_batch(
+    quality: FloatArray, cost: FloatArray, lam: float, reference_cost: float
+) -> npt.NDArray[np.int64]:
+    """``choose_for_lambda`` per row; columns must be in sorted-name order."""
+    utility = quality - lam * cost / reference_cost
+    return _cheapest_then_first(utility == utility.max(axis=1, keepdims=True), cost)
+
+
+def _cheapest_then_first(
+    candidates: npt.NDArray[np.bool_], cost: FloatArray
+) -> npt.NDArray[np.int64]:
+    masked = np.where(candidates, cost, np.inf)
+    cheapest = candidates & (masked == masked.min(axis=1, keepdims=True))
+    chosen: npt.NDArray[np.int64] = np.argmax(cheapest, axis=1).astype(np.int64)
+    return chosen
+
+
+def _check(quality: Mapping[str, float], cost: Mapping[str, float]) -> None:
+    if not quality:
+        raise ValueError("no models to choose from")
+    missing = [m for m in quality if m not in cost]
+    if missing:
+        raise ValueError(f"no cost for {', '.join(sorted(missing))}")
+
+
+def _sigmoid(z: FloatArray) -> FloatArray:
+    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return out

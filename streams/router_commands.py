@@ -1,198 +1,214 @@
 """``switchyard router train | eval | predict``: learned routing on outcome files.
 
-Files are JSON lines, plain or gzip (told apart by their first bytes), one
-``schemas.outcomes.OutcomeRow`` per line. Training uses the ``train`` split,
-eval and predict the ``test`` split. A model in the data that the router has
-never seen is scored with its prior if the router has one, else 0.5 (and eval
-says so); its cost comes from the data's own train rows when it has none.
+Files are JSON lines, plain or gzip, one ``schemas.outcomes.OutcomeRow`` each
+(``streams/outcome_files.py``). ``train`` reads the train split and writes a
+router directory (``sinks/router_artifact.py``); ``eval`` and ``predict`` read
+the test split. Prices are not in these files, so the router chooses with the
+cost it predicts from prompt length (the artifact's cost lines); eval then
+charges each choice its true cost from the data.
+
+Models the router does not know: ``eval`` and ``predict`` route among the
+models that are both in the data and in the artifact (a model the artifact
+knows only by its prior counts as known). A data model the artifact has never
+seen cannot be scored, so it is left out of the portfolio, of the baselines
+and of the oracle, and a line on stderr (and ``unknown_models`` in ``--json``)
+says so. If the artifact knows none of the data's models the command fails.
 """
 
-import gzip
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import ValidationError
 
-from processors.evaluation import Outcomes, report
-from processors.quality_model import QualityModel, choose_for_lambda, choose_for_target
-from processors.training import train
+from processors.evaluation import EvalInput, evaluate
+from processors.quality_model import QualityModel, choose_for_lambda_batch, choose_for_target_batch
+from processors.training import TrainingError, train_router
 from schemas.outcomes import OutcomeRow
+from schemas.router_eval import EvalReport
 from sinks.router_artifact import load_router, save_router
+from streams.outcome_files import read_outcome_files
 from streams.progress import Progress, say
 
-GZIP_MAGIC = b"\x1f\x8b"
-UNKNOWN_QUALITY = 0.5
 
-
-class OutcomeDataError(RuntimeError):
-    """An outcome file that cannot be read, with file and line."""
-
-
-def read_outcomes(paths: Sequence[Path]) -> list[OutcomeRow]:
-    rows: list[OutcomeRow] = []
-    for path in paths:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise OutcomeDataError(f"{path}: {exc.strerror or exc}") from None
-        if raw[:2] == GZIP_MAGIC:
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError) as exc:
-                raise OutcomeDataError(f"{path}: broken gzip: {exc}") from None
-        progress = Progress(f"reading {path.name}", raw.count(b"\n") or 1)
-        for number, line in enumerate(raw.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(OutcomeRow.model_validate_json(line))
-            except ValidationError as exc:
-                problem = exc.errors()[0]
-                where = ".".join(str(p) for p in problem["loc"]) or "line"
-                raise OutcomeDataError(f"{path}:{number}: {where}: {problem['msg']}") from None
-            if number % 2000 == 0:
-                progress.update(number)
-        progress.update(progress.total)
-    if not rows:
-        raise OutcomeDataError("no outcome rows in " + ", ".join(map(str, paths)))
-    return rows
+class RouterCommandError(RuntimeError):
+    """A router command that cannot run on its input; the message says why."""
 
 
 def cmd_train(data: Sequence[Path], out: Path) -> int:
-    rows = read_outcomes(data)
-    say(
-        f"training on {sum(r.effective_split == 'train' for r in rows)} train rows "
-        f"(of {len(rows)}); choosing regularisation by 3-fold cross-validation"
-    )
-    model, summary = train(rows, datetime.now(UTC))
-    summary["data"] = [str(p) for p in data]
-    save_router(out, model, summary)
-    say(
-        f"router {model.version} written to {out}: learned {', '.join(model.models) or 'none'}"
-        f"; priors only: {', '.join(model.priors) or 'none'}"
+    started = time.monotonic()
+    files = _read(data)
+    bars: dict[str, Progress] = {}
+
+    def progress(stage: str, done: int, total: int, note: str) -> None:
+        bars.setdefault(stage, Progress(stage, total)).update(done, note)
+
+    say("featurising and fitting (3-fold CV of C per model)")
+    try:
+        manifest, arrays = train_router(files, datetime.now(UTC), progress=progress)
+    except TrainingError as exc:
+        raise RouterCommandError(str(exc)) from exc
+    version = save_router(out, manifest, arrays)
+    print(f"router {version.name} written to {out} in {time.monotonic() - started:.1f}s")
+    for name, counts in manifest.row_counts.items():
+        print(f"  {name}: {counts['train']} train rows, {counts['test']} test rows")
+    for fit in manifest.models:
+        if fit.kind == "learned":
+            print(
+                f"  {fit.name}: learned on {fit.train_rows} rows, C={fit.c:g}, CV log-loss "
+                f"{fit.cv_log_loss:.4f} (prior alone {fit.cv_prior_log_loss:.4f})"
+            )
+        else:
+            print(f"  {fit.name}: prior only ({fit.reason})")
+    print(
+        f"  reference (strongest): {manifest.reference_model}, ${manifest.reference_cost_usd:.6g}"
     )
     return 0
-
-
-def test_outcomes(rows: Sequence[OutcomeRow]) -> Outcomes:
-    test = [r for r in rows if r.effective_split == "test"]
-    if not test:
-        raise OutcomeDataError("no test rows: eval and predict use the test split")
-    names = sorted({m for r in test for m in r.outcomes})
-    full = [r for r in test if all(m in r.outcomes for m in names)]
-    if not full:
-        raise OutcomeDataError("no test row has an outcome for every model")
-    return Outcomes(
-        ids=[r.id for r in full],
-        models=names,
-        score=np.array([[r.outcomes[m].score for m in names] for r in full]),
-        cost=np.array([[r.outcomes[m].cost_usd for m in names] for r in full]),
-        dropped=len(test) - len(full),
-    )
-
-
-def predictions(
-    model: QualityModel, rows: Sequence[OutcomeRow], names: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Predicted quality and cost per (row, model); models the router cannot score."""
-    quality = model.predict_batch([r.prompt for r in rows], [r.task for r in rows])
-    unknown = [m for m in names if not model.knows(m)]
-    fallback_cost = _train_costs(rows, names)
-    q = np.array([[p.get(m, UNKNOWN_QUALITY) for m in names] for p in quality])
-    c = np.array(
-        [
-            [model.predict_cost(len(r.prompt)).get(m, fallback_cost.get(m, 0.0)) for m in names]
-            for r in rows
-        ]
-    )
-    return q, c, unknown
-
-
-def _train_costs(rows: Sequence[OutcomeRow], names: Sequence[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for m in names:
-        spent = [r.outcomes[m].cost_usd for r in rows if m in r.outcomes]
-        out[m] = float(np.mean(spent)) if spent else 0.0
-    return out
 
 
 def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | None) -> int:
     model = load_router(router)
-    rows = read_outcomes(data)
-    outcomes = test_outcomes(rows)
-    by_id = {r.id: r for r in rows}
-    test_rows = [by_id[i] for i in outcomes.ids]
-    q, c, unknown = predictions(model, test_rows, outcomes.models)
-    result = report(outcomes, q, c, model.reference_cost)
-    result["router_version"] = model.version
-    result["unknown_models"] = unknown
+    rows = _test_rows(_read(data))
+    report = evaluate(eval_input(model, rows))
+    if report.unknown_models:
+        say(f"unknown to the router, left out: {', '.join(report.unknown_models)}")
     if plot is not None:
-        from sinks.plots import plot_frontier
+        from sinks.router_plot import write_plot
 
-        plot_frontier(result, plot, title=", ".join(p.name for p in data))
+        write_plot(report, plot, ", ".join(p.name for p in data))
         say(f"plot written to {plot}")
     if as_json:
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        sys.stdout.write(orjson.dumps(report.model_dump(mode="json")).decode() + "\n")
     else:
-        sys.stdout.write(format_report(result))
+        print(format_report(report))
     return 0
 
 
-def cmd_predict(router: Path, data: Path, target: float | None, lam: float | None) -> int:
+def cmd_predict(
+    router: Path, data: Path | Sequence[Path], target: float | None, lam: float | None
+) -> int:
     model = load_router(router)
-    rows = [r for r in read_outcomes([data]) if r.effective_split == "test"]
-    if not rows:
-        raise OutcomeDataError("no test rows: predict uses the test split")
-    names = sorted({m for r in rows for m in r.outcomes})
-    q, c, _ = predictions(model, rows, names)
+    rows = _test_rows(_read([data] if isinstance(data, Path) else data))
+    names, unknown = _portfolio(model, rows)
+    if unknown:
+        say(f"unknown to the router, never chosen: {', '.join(unknown)}")
+    quality, cost = _predictions(model, rows, names)
+    if target is not None:
+        chosen = choose_for_target_batch(quality, cost, target)
+    else:
+        chosen = choose_for_lambda_batch(quality, cost, lam or 0.0, model.reference_cost)
     out = sys.stdout
-    for row, quality, cost in zip(rows, q, c, strict=True):
-        offered = {m: float(v) for m, v in zip(names, quality, strict=True) if m in row.outcomes}
-        priced = {m: float(v) for m, v in zip(names, cost, strict=True)}
-        chosen = (
-            choose_for_target(offered, priced, target)
-            if target is not None
-            else choose_for_lambda(offered, priced, lam or 0.0, model.reference_cost)
-        )
-        out.write(orjson.dumps({"id": row.id, "model": chosen}).decode() + "\n")
+    for row, index in zip(rows, chosen.tolist(), strict=True):
+        out.write(orjson.dumps({"id": row.id, "model": names[index]}).decode() + "\n")
     return 0
 
 
-def format_report(r: dict[str, Any]) -> str:
-    strong = r["strongest_cost"]
-    lines = [
-        f"test prompts: {r['n']} (dropped, incomplete: {r['dropped_incomplete']})",
-        f"strongest: {r['strongest']}  quality {r['strongest_quality']:.4f}  cost {strong:.3g}",
-        f"oracle quality {r['oracle_quality']:.4f}",
-        "",
-        f"{'':24}{'AIQ':>8}{'cost @95% strongest':>22}{'quality @strongest cost':>26}",
-    ]
-    frac = r["cost_fraction_at_95pct_strongest"]
-    rows = [("learned router", r["aiq"], r["cost_at_95pct_strongest"],
-             r["quality_at_strongest_cost"])]  # fmt: skip
-    for name in ("random", "zero_router", "oracle"):
-        b = r["baselines"][name]
-        rows.append((name, b["aiq"], b["cost_at_95pct_strongest"], b["quality_at_strongest_cost"]))
-    for name, aiq, c95, qs in rows:
-        c95s = f"{c95:.3g} ({c95 / strong:.0%})" if c95 is not None else "never"
-        qss = f"{qs:.4f}" if qs is not None else "-"
-        lines.append(f"{name:24}{aiq:8.4f}{c95s:>22}{qss:>26}")
-    lines.append("")
-    lines.append("vs zero-router hull at a share of the strongest's cost:")
-    for check in r["hull_check"]:
-        m = check["margin"]
-        lines.append(
-            f"  {check['cost_fraction']:.0%}: router {check['router']:.4f}  "
-            f"hull {check['zero_router']:.4f}  margin {m:+.4f}"
+def eval_input(model: QualityModel, rows: Sequence[OutcomeRow]) -> EvalInput:
+    """True and predicted matrices over the test rows where every known model has an outcome."""
+    names, unknown = _portfolio(model, rows)
+    kept = [row for row in rows if all(name in row.outcomes for name in names)]
+    if not kept:
+        raise RouterCommandError(f"no test row has an outcome for every model ({', '.join(names)})")
+    quality, cost = _predictions(model, kept, names)
+    return EvalInput(
+        models=names,
+        score=np.array([[row.outcomes[m].score for m in names] for row in kept]),
+        cost=np.array([[row.outcomes[m].cost_usd for m in names] for row in kept]),
+        quality=quality,
+        predicted_cost=cost,
+        reference_cost=model.reference_cost,
+        dropped=len(rows) - len(kept),
+        unknown_models=tuple(unknown),
+    )
+
+
+def _portfolio(model: QualityModel, rows: Sequence[OutcomeRow]) -> tuple[list[str], list[str]]:
+    """(known models to route among, sorted; data models the router does not know)."""
+    in_data = {name for row in rows for name in row.outcomes}
+    known = (
+        sorted(name for name in in_data if model.knows(name)) if in_data else sorted(model.models)
+    )
+    if not known:
+        raise RouterCommandError(
+            f"the router knows none of the data's models ({', '.join(sorted(in_data))}); "
+            f"it knows {', '.join(model.models)}"
         )
-    lines.append(f"above the zero-router hull at 20-80%: {r['above_zero_router_20_80']}")
-    if frac is not None:
-        lines.append(f"95% of the strongest's quality at {frac:.0%} of its cost")
-    if "cpt_50" in r:
-        lines.append(f"CPT(50%) {r['cpt_50']}  CPT(80%) {r['cpt_80']}  (random: 0.5, 0.8)")
-    return "\n".join(lines) + "\n"
+    return known, sorted(in_data - set(known))
+
+
+def _predictions(
+    model: QualityModel, rows: Sequence[OutcomeRow], names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    columns = [model.models.index(name) for name in names]
+    quality = model.predict_batch([r.prompt for r in rows], [r.task for r in rows])
+    cost = model.predict_cost_batch([len(r.prompt) for r in rows])
+    return quality[:, columns], cost[:, columns]
+
+
+def _read(paths: Sequence[Path]) -> dict[str, list[OutcomeRow]]:
+    started = time.monotonic()
+    files = read_outcome_files(paths)
+    total = sum(len(rows) for rows in files.values())
+    say(f"read {total} rows from {len(files)} file(s) in {time.monotonic() - started:.1f}s")
+    return files
+
+
+def _test_rows(files: dict[str, list[OutcomeRow]]) -> list[OutcomeRow]:
+    rows = [row for rows in files.values() for row in rows if row.effective_split == "test"]
+    if not rows:
+        raise RouterCommandError(f"no test rows in {', '.join(files)}")
+    return rows
+
+
+def format_report(report: EvalReport) -> str:
+    """The readable table ``switchyard router eval`` prints."""
+    lines = [
+        f"{report.n} test prompts ({report.dropped} dropped: a model had no outcome); "
+        f"strongest {report.strongest_model}, cheapest {report.cheapest_model}",
+        "",
+        f"{'':<18}{'cost/prompt':>13}{'quality':>9}{'AIQ':>8}{'cost@95%':>12}{'q@strong$':>11}",
+    ]
+    rows = {"router": report.router, **report.baselines}
+    for name, fig in rows.items():
+        lines.append(
+            f"{name:<18}{_usd(fig.cost_usd):>13}{_num(fig.quality):>9}{_num(fig.aiq):>8}"
+            f"{_usd(fig.cost_at_95pct_strongest):>12}{_num(fig.quality_at_strongest_cost):>11}"
+        )
+    lines += ["", "single models:"]
+    lines += [
+        f"  {s.model:<30}{_usd(s.cost_usd):>13}{s.quality:>9.4f}" for s in report.single_models
+    ]
+    ratio = report.cost_at_95pct_ratio
+    lines += [
+        "",
+        f"95% of the strongest's quality ({0.95 * report.strongest_quality:.4f}) at "
+        + (f"{ratio:.1%} of its cost" if ratio is not None else "no cost on the frontier"),
+        "router - zero-router at a share of the strongest's cost: "
+        + "  ".join(
+            f"{c.fraction:.0%} {c.margin:+.4f}" if c.margin is not None else f"{c.fraction:.0%} n/a"
+            for c in report.hull_check
+        ),
+        "above the zero-router from 20% to 80%: "
+        + ("yes" if report.above_zero_router_20_80 else "no"),
+    ]
+    if report.random_cpt_50 is not None:
+        lines.append(
+            f"CPT(50%) {_pct(report.cpt_50)} (random 50%), "
+            f"CPT(80%) {_pct(report.cpt_80)} (random 80%)"
+        )
+    return "\n".join(lines)
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:.3g}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

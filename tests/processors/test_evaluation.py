@@ -1,105 +1,141 @@
-"""Evaluation math on hand-computable cases, and training on planted signal."""
-
-from datetime import UTC, datetime
+"""Evaluation math on examples small enough to compute by hand."""
 
 import numpy as np
 import pytest
 
-from processors.evaluation import Outcomes, area, cost_to_reach, quality_at, report, upper_hull
-from processors.quality_model import choose_for_lambda, choose_for_target
-from processors.training import train
-from schemas.outcomes import OutcomeRow
-from tests.routing_data import MODELS, synthetic_rows
+from processors.evaluation import (
+    EvalInput,
+    area_quality,
+    cost_to_reach,
+    evaluate,
+    frontier_at,
+    lambda_grid,
+    upper_envelope,
+)
 
 
-def test_upper_hull_drops_dominated_and_concave_points() -> None:
-    points = [(0.0, 0.5), (1.0, 0.6), (2.0, 0.9), (3.0, 0.85), (4.0, 1.0)]
-    # (1, 0.6) lies under the chord from (0, .5) to (2, .9); (3, .85) is dominated.
-    assert upper_hull(points) == [(0.0, 0.5), (2.0, 0.9), (4.0, 1.0)]
+def test_envelope_drops_points_under_a_chord_and_dominated_points() -> None:
+    points = [(0.0, 0.5), (1.0, 0.6), (2.0, 0.9), (3.0, 0.85), (1.5, 0.5), (2.0, 0.7)]
+    assert upper_envelope(points) == [(0.0, 0.5), (2.0, 0.9)]
 
 
-def test_quality_at_interpolates_and_is_flat_beyond_the_dearest_point() -> None:
+def test_envelope_keeps_concave_vertices_and_drops_collinear_ones() -> None:
+    points = [(0.0, 0.0), (1.0, 0.5), (2.0, 0.75), (3.0, 1.0), (4.0, 1.0)]
+    # (2, 0.75) is on the chord from (1, 0.5) to (3, 1.0); (4, 1.0) costs more for nothing.
+    assert upper_envelope(points) == [(0.0, 0.0), (1.0, 0.5), (3.0, 1.0)]
+
+
+def test_frontier_is_interpolated_undefined_left_and_flat_right() -> None:
     hull = [(0.0, 0.5), (2.0, 0.9)]
-    assert quality_at(hull, 1.0) == pytest.approx(0.7)
-    assert quality_at(hull, 5.0) == pytest.approx(0.9)
-    assert quality_at([(1.0, 0.5)], 0.5) is None
+    assert frontier_at(hull, 1.0) == pytest.approx(0.7)
+    assert frontier_at(hull, 5.0) == pytest.approx(0.9)
+    assert frontier_at(hull, -0.1) is None
+    assert frontier_at([], 1.0) is None
 
 
-def test_cost_to_reach_is_the_least_cost_on_the_frontier() -> None:
+def test_area_extends_flat_to_the_right_and_is_zero_left_of_the_frontier() -> None:
+    hull = [(0.0, 0.5), (2.0, 0.9)]
+    # (0.5 + 0.9) / 2 * 2 = 1.4 on [0, 2], then 0.9 * 2 = 1.8 on [2, 4]: 3.2 / 4.
+    assert area_quality(hull, 0.0, 4.0) == pytest.approx(0.8)
+    # Starting at 1 on [0, 2]: nothing on [0, 1], then (0.7 + 0.9) / 2 on [1, 2].
+    assert area_quality([(1.0, 0.7), (2.0, 0.9)], 0.0, 2.0) == pytest.approx(0.4)
+    assert area_quality(hull, 1.0, 1.0) == pytest.approx(0.7)
+
+
+def test_cost_to_reach_interpolates_and_says_none_when_never() -> None:
     hull = [(0.0, 0.5), (2.0, 0.9)]
     assert cost_to_reach(hull, 0.8) == pytest.approx(1.5)
     assert cost_to_reach(hull, 0.4) == 0.0
     assert cost_to_reach(hull, 0.95) is None
 
 
-def test_area_is_the_mean_quality_over_the_cost_range() -> None:
-    line = [(0.0, 0.5), (1.0, 1.0)]
-    assert area(line, 0.0, 1.0) == pytest.approx(0.75, abs=1e-3)
+def _four_prompts(quality_b: list[float]) -> EvalInput:
+    """Cheap model a (cost 1) and strong b (cost 9) on four prompts.
 
-
-def two_model_outcomes() -> Outcomes:
-    # Prompt 0: only strong right; 1: both right; 2: only strong right; 3: both wrong.
-    score = np.array([[0, 1], [1, 1], [0, 1], [0, 0]], dtype=float)
-    cost = np.array([[1, 10], [1, 10], [1, 10], [1, 10]], dtype=float)
-    return Outcomes(["a", "b", "c", "d"], ["cheap", "strong"], score, cost, dropped=0)
-
-
-def test_a_perfect_router_reaches_the_strongest_quality_at_half_its_cost() -> None:
-    data = two_model_outcomes()
-    perfect = data.score.copy()  # knows exactly who answers
-    predicted_cost = data.cost.copy()
-    figures = report(data, perfect, predicted_cost, reference_cost=10.0)
-    assert figures["strongest"] == "strong" and figures["cheapest"] == "cheap"
-    assert figures["strongest_quality"] == pytest.approx(0.75)
-    assert figures["oracle_quality"] == pytest.approx(0.75)
-    # Strong on prompts 0 and 2 only: cost (1 + 10 + 1 + 10 + ... ) / 4 = 5.5, quality 0.75.
-    assert figures["cost_at_95pct_strongest"] <= 5.5 + 1e-9
-    # Prompts 0 and 2 look alike to it, so they go strong together: half the calls
-    # recover the whole gap (random routing needs 50% and 80% of calls).
-    assert figures["cpt_50"] == pytest.approx(0.5)
-    assert figures["cpt_80"] == pytest.approx(0.5)
-    assert figures["aiq"] > figures["random_aiq"]
-    assert figures["above_zero_router_20_80"] is True
-
-
-def test_a_router_predicting_nothing_does_not_beat_the_zero_router() -> None:
-    data = two_model_outcomes()
-    flat = np.full_like(data.score, 0.5)
-    figures = report(data, flat, data.cost.copy(), reference_cost=10.0)
-    assert figures["above_zero_router_20_80"] is False
-    assert figures["aiq"] <= figures["zero_router_aiq"] + 1e-9
-
-
-def test_choices_by_target_and_by_lambda() -> None:
-    quality = {"s": 0.6, "m": 0.8, "l": 0.95}
-    cost = {"s": 1.0, "m": 3.0, "l": 10.0}
-    assert choose_for_target(quality, cost, 0.7) == "m"
-    assert choose_for_target(quality, cost, 0.99) == "l"  # none reaches it: the best
-    assert choose_for_target(quality, cost, 0.0) == "s"
-    assert choose_for_lambda(quality, cost, 0.0, reference_cost=10.0) == "l"
-    assert choose_for_lambda(quality, cost, 1.0, reference_cost=10.0) == "s"
-
-
-def test_training_on_planted_signal_beats_the_zero_router() -> None:
-    rows = [OutcomeRow.model_validate(r) for r in synthetic_rows()]
-    model, summary = train(rows, datetime(2026, 11, 23, tzinfo=UTC))
-    assert sorted(model.models) == sorted(MODELS)
-    test = [r for r in rows if r.effective_split == "test"]
-    easy = model.predict("easy arithmetic sum the of item", "synthetic")
-    hard = model.predict("hard proof lemma the of item", "synthetic")
-    assert easy["alpha-small"] > 0.7 > hard["alpha-small"]
-    names = list(MODELS)
-    data = Outcomes(
-        [r.id for r in test],
-        names,
-        np.array([[r.outcomes[m].score for m in names] for r in test]),
-        np.array([[r.outcomes[m].cost_usd for m in names] for r in test]),
-        dropped=0,
+    a is right on prompt 0 only (0.25), b on prompts 0-2 (0.75). The oracle
+    takes a on prompts 0 and 3 (both tie there) and b on 1 and 2: cost 5, 0.75.
+    """
+    return EvalInput(
+        models=["a", "b"],
+        score=np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]),
+        cost=np.array([[1.0, 9.0]] * 4),
+        quality=np.column_stack([np.full(4, 0.5), quality_b]),
+        predicted_cost=np.array([[1.0, 9.0]] * 4),
+        reference_cost=9.0,
     )
-    predicted = model.predict_batch([r.prompt for r in test], [r.task for r in test])
-    q = np.array([[p[m] for m in names] for p in predicted])
-    c = np.array([[model.predict_cost(len(r.prompt))[m] for m in names] for r in test])
-    figures = report(data, q, c, model.reference_cost)
-    assert figures["above_zero_router_20_80"] is True
-    assert figures["aiq"] > figures["zero_router_aiq"]
-    assert summary["strongest"] == "gamma-large"
+
+
+def test_perfect_ranking_by_hand() -> None:
+    # Predicted gains of b over a are 0.1, 0.4, 0.3, 0.2: raising lambda's price sends
+    # prompts 1, 2, 3, 0 to a in reverse, so the sweep passes through (cost, quality)
+    # (1, .25), (3, .5), (5, .75), (7, .75), (9, .75). The frontier is (1, .25)-(5, .75).
+    report = evaluate(_four_prompts([0.6, 0.9, 0.8, 0.7]))
+    assert (report.strongest_model, report.cheapest_model) == ("b", "a")
+    assert (report.strongest_cost, report.strongest_quality) == (9.0, 0.75)
+    assert (report.cheapest_cost, report.cheapest_quality) == (1.0, 0.25)
+    assert (report.oracle_cost, report.oracle_quality) == (5.0, 0.75)
+    assert report.router.frontier == [(1.0, 0.25), (5.0, 0.75)]
+    # AIQ on [1, 9]: (0.25 + 0.75) / 2 * 4 + 0.75 * 4 = 5, over 8.
+    assert report.aiq == pytest.approx(0.625)
+    assert report.random_aiq == pytest.approx(0.5)
+    assert report.zero_router_aiq == pytest.approx(0.5)
+    assert report.oracle_aiq == pytest.approx(0.625)
+    # 95% of 0.75 = 0.7125: router 1 + 0.4625 / 0.125 = 4.7; random 1 + 0.4625 / 0.0625 = 8.4.
+    assert report.cost_at_95pct_strongest == pytest.approx(4.7)
+    assert report.cost_at_95pct_ratio == pytest.approx(4.7 / 9)
+    assert report.baselines["random"].cost_at_95pct_strongest == pytest.approx(8.4)
+    assert report.baselines["always_strongest"].cost_at_95pct_strongest == 9.0
+    assert report.baselines["always_cheapest"].cost_at_95pct_strongest is None
+    assert report.quality_at_strongest_cost == pytest.approx(0.75)
+    # Half the gap (0.5) with one prompt of four on b; 80% (0.65) needs two.
+    assert (report.cpt_50, report.cpt_80) == (0.25, 0.5)
+    assert (report.random_cpt_50, report.random_cpt_80) == (0.5, 0.8)
+    first, last = report.hull_check[0], report.hull_check[-1]
+    assert (first.fraction, first.cost_usd) == (0.2, pytest.approx(1.8))
+    assert first.router == pytest.approx(0.35)
+    assert first.zero_router == pytest.approx(0.3)
+    assert last.margin == pytest.approx(0.75 - (0.25 + 6.2 / 16))
+    assert report.above_zero_router_20_80
+
+
+def test_reversed_ranking_is_not_above_the_zero_router() -> None:
+    # Now b looks best exactly where it does not help: every mix is under the straight
+    # line, so the frontier is that line (its ends are all-a and all-b), never above.
+    report = evaluate(_four_prompts([0.9, 0.6, 0.6, 0.9]))
+    assert report.router.frontier == [(1.0, 0.25), (9.0, 0.75)]
+    assert report.aiq == pytest.approx(report.zero_router_aiq)
+    assert all(check.margin == pytest.approx(0) for check in report.hull_check)
+    assert not report.above_zero_router_20_80
+    assert report.cpt_50 == 1.0  # prompts 0 and 3 go to b first, for nothing
+
+
+def test_lambda_grid_spans_all_cheapest_to_all_best() -> None:
+    inp = _four_prompts([0.6, 0.9, 0.8, 0.7])
+    grid = lambda_grid(inp.quality, inp.predicted_cost, inp.reference_cost)
+    assert grid[0] == 0.0
+    flips = [gain * 9 / 8 for gain in (0.1, 0.2, 0.3, 0.4)]
+    for flip in flips:
+        assert any(lam == pytest.approx(flip) for lam in grid)
+    assert max(grid) > max(flips) and min(g for g in grid if g > 0) < min(flips)
+
+
+def test_single_model_has_zero_width_and_no_cpt() -> None:
+    report = evaluate(
+        EvalInput(
+            models=["only"],
+            score=np.array([[1.0], [0.0]]),
+            cost=np.array([[2.0], [2.0]]),
+            quality=np.array([[0.7], [0.7]]),
+            predicted_cost=np.array([[2.0], [2.0]]),
+            reference_cost=2.0,
+        )
+    )
+    assert report.aiq == pytest.approx(0.5)
+    assert report.cpt_50 is None and report.random_cpt_50 is None
+    assert report.cost_at_95pct_strongest == 2.0
+
+
+def test_no_prompts_is_an_error() -> None:
+    empty = np.zeros((0, 2))
+    with pytest.raises(ValueError, match="no test prompts"):
+        evaluate(EvalInput(["a", "b"], empty, empty, empty, empty, 1.0))

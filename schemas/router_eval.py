@@ -1,0 +1,83 @@
+"""What ``switchyard router eval`` reports: a router's cost-quality figures and baselines.
+
+Costs are mean true USD per prompt and qualities mean true scores, over the test
+prompts where every evaluated model has an outcome. A *frontier* is the upper,
+non-decreasing, concave envelope of (cost, quality) points (RouterBench's
+convex hull), extended flat to the right; AIQ is its mean height between the
+cheapest and the strongest model's cost.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Pair = tuple[float, float]
+
+
+class Figures(BaseModel):
+    """One router or baseline; a figure that means nothing for it is None."""
+
+    cost_usd: float | None = Field(default=None, description="its one point (point baselines)")
+    quality: float | None = None
+    aiq: float | None = None
+    cost_at_95pct_strongest: float | None = None
+    quality_at_strongest_cost: float | None = None
+    frontier: list[Pair] = Field(default_factory=list, description="(cost, quality) vertices")
+
+
+class SingleModel(BaseModel):
+    model: str
+    cost_usd: float
+    quality: float
+
+
+class HullCheck(BaseModel):
+    """Router frontier vs zero-router hull at a fraction of the strongest model's cost."""
+
+    fraction: float
+    cost_usd: float
+    router: float | None
+    zero_router: float | None
+    margin: float | None
+
+
+class RouterPoint(BaseModel):
+    """One setting of the router: mean true cost and quality, share of the strongest."""
+
+    setting: Literal["lambda", "target"]
+    value: float
+    cost_usd: float
+    quality: float
+    strongest_share: float
+
+
+class EvalReport(BaseModel):
+    n: int = Field(description="test prompts evaluated")
+    dropped: int = Field(description="test prompts left out: some model had no outcome")
+    models: list[str]
+    unknown_models: list[str] = Field(description="in the data, unknown to the router: left out")
+    strongest_model: str
+    cheapest_model: str
+    aiq: float
+    random_aiq: float
+    zero_router_aiq: float
+    oracle_aiq: float
+    cost_at_95pct_strongest: float | None
+    cost_at_95pct_ratio: float | None = Field(description="cost_at_95pct_strongest / strongest")
+    strongest_cost: float
+    strongest_quality: float
+    quality_at_strongest_cost: float
+    oracle_quality: float
+    oracle_cost: float
+    cheapest_cost: float
+    cheapest_quality: float
+    hull_check: list[HullCheck]
+    above_zero_router_20_80: bool
+    cpt_50: float | None = Field(description="two models: strong share to recover 50% of gap")
+    cpt_80: float | None
+    random_cpt_50: float | None
+    random_cpt_80: float | None
+    single_models: list[SingleModel]
+    router: Figures
+    baselines: dict[str, Figures]
+    points: list[RouterPoint] = Field(default_factory=list, exclude=True)
