@@ -1,5 +1,8 @@
 """Builders shared by tests: a small config, requests and telemetry rows."""
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -8,6 +11,11 @@ from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
 from schemas.messages import ChatMessage, InferenceRequest
 from schemas.telemetry import RequestRow
+from streams.admin import ensure_topics
+from streams.broker import EmbeddedBroker
+from streams.environment import Environment
+from streams.stack import WORKERS, Stack
+from streams.topics import TopicCatalogue
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "switchyard.yaml"
 
@@ -58,3 +66,28 @@ def request_row(request_id: str, finished_at: datetime, **fields: Any) -> Reques
     }
     values.update(fields)
     return RequestRow(**values)
+
+
+@contextlib.contextmanager
+def running_stack(
+    broker: EmbeddedBroker, namespace: str, tmp_path: Path, config_path: Path = SAMPLE_CONFIG
+) -> Iterator[Stack]:
+    """Simulator, router, provider and telemetry workers as processes, on their own topics."""
+    env = Environment(
+        kafka_bootstrap=broker.bootstrap,
+        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
+        config_path=config_path,
+        state_dir=tmp_path,
+        namespace=namespace,
+        replication_factor=1,
+    )
+    stack = Stack(env=env, bootstrap=broker.bootstrap)
+    asyncio.run(ensure_topics(broker.bootstrap, TopicCatalogue(namespace).all()))
+    stack.start_simulator()
+    for kind in WORKERS:
+        stack.start_worker(kind)
+    stack.wait_router_web()
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -11,14 +11,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas.messages import InferenceReply, InferenceRequest
-from streams.admin import ensure_topics
 from streams.broker import EmbeddedBroker
 from streams.client import SwitchyardClient
 from streams.demo import demo_requests, publish_and_collect, wait_for_telemetry
-from streams.environment import Environment
-from streams.stack import WORKERS, Stack
+from streams.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import SAMPLE_CONFIG, sample_config
+from tests.helpers import running_stack, sample_config
 
 pytestmark = pytest.mark.slow
 
@@ -27,22 +25,8 @@ TRACE = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 @pytest.fixture
 def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
-    env = Environment(
-        kafka_bootstrap=broker.bootstrap,
-        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
-        config_path=SAMPLE_CONFIG,
-        state_dir=tmp_path,
-        namespace=namespace,
-        replication_factor=1,
-    )
-    running = Stack(env=env, bootstrap=broker.bootstrap)
-    asyncio.run(ensure_topics(broker.bootstrap, TopicCatalogue(namespace).all()))
-    running.start_simulator()
-    for kind in WORKERS:
-        running.start_worker(kind)
-    running.wait_router_web()
-    yield running
-    running.stop()
+    with running_stack(broker, namespace, tmp_path) as running:
+        yield running
 
 
 def collect(stack: Stack, n: int, run_id: str) -> tuple[dict[str, InferenceReply], int]:

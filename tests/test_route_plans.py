@@ -16,10 +16,9 @@ from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.admin import ensure_topics
 from streams.broker import EmbeddedBroker
 from streams.client import SwitchyardClient
-from streams.environment import Environment
-from streams.stack import WORKERS, Stack
+from streams.stack import Stack
 from streams.topics import TopicCatalogue, TopicSpec
-from tests.helpers import SAMPLE_CONFIG
+from tests.helpers import SAMPLE_CONFIG, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -42,22 +41,10 @@ def plan_config(tmp_path: Path, pre_step_topic: str) -> Path:
 
 @pytest.fixture
 def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
-    env = Environment(
-        kafka_bootstrap=broker.bootstrap,
-        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
-        config_path=plan_config(tmp_path, f"{namespace}.prestep"),
-        state_dir=tmp_path,
-        namespace=namespace,
-        replication_factor=1,
-    )
-    running = Stack(env=env, bootstrap=broker.bootstrap)
-    asyncio.run(ensure_topics(broker.bootstrap, TopicCatalogue(namespace).all()))
-    running.start_simulator()
-    for kind in WORKERS:
-        running.start_worker(kind)
-    running.wait_router_web()
-    yield running
-    running.stop()
+    with running_stack(
+        broker, namespace, tmp_path, plan_config(tmp_path, f"{namespace}.prestep")
+    ) as running:
+        yield running
 
 
 def ask(stack: Stack, request: InferenceRequest) -> InferenceReply:
