@@ -58,6 +58,7 @@ class QualityModel:
         if missing:
             raise ValueError(f"no cost model for {', '.join(missing)}")
         self.manifest = manifest
+        self.arrays = arrays
         self.models: list[str] = [fit.name for fit in manifest.models]
         self.featurizer = Featurizer(params, arrays.idf.astype(np.float64))
         self._learned = [fit.name for fit in learned]

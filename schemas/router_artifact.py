@@ -85,6 +85,21 @@ class ModelFit(_Frozen):
     converged: bool = True
 
 
+class FeedbackRefit(_Frozen):
+    """One ``router train --from-telemetry`` applied to ``base_version``.
+
+    ``intercept_shifts`` (logits, per learned model) were added to the base's
+    intercepts; priors were updated in place (``processors/recalibration.py``).
+    """
+
+    base_version: str
+    since: datetime = Field(description="judgements of requests finished since then")
+    judgements: int = Field(ge=0)
+    intercept_shifts: dict[str, float]
+    prior_sd: float = Field(gt=0)
+    min_rows: int = Field(ge=1)
+
+
 class RouterManifest(_Frozen):
     """A trained router: featurizer, per-model fits, cost models and priors."""
 
@@ -101,6 +116,9 @@ class RouterManifest(_Frozen):
     priors: dict[str, dict[str, float]] = Field(description="model -> task -> prior quality")
     prior_pseudo_rows: float = Field(ge=0)
     priors_from: str
+    feedback: list[FeedbackRefit] = Field(
+        default_factory=list, description="refits from production feedback, oldest first"
+    )
     version: str = Field(default="", description="set on save: creation time + weights digest")
     weights_sha256: str = Field(default="", description="set on save: sha256 of weights.npz")
 

@@ -148,10 +148,27 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("router", cmd_router, "train, evaluate and query a learned router on outcome data")
     actions = p.add_subparsers(dest="action", required=True)
-    p = actions.add_parser("train", help="train on the train split; write a router directory")
-    p.add_argument("--data", type=Path, nargs="+", required=True, metavar="FILE",
-                   help="outcome JSONL files, plain or gzip")  # fmt: skip
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="router directory")
+    p = actions.add_parser(
+        "train",
+        help="train on the train split (--data), or refit a router from production feedback "
+        "(--from-telemetry); write a new version of a router directory",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, nargs="+", metavar="FILE",
+                        help="outcome JSONL files, plain or gzip")  # fmt: skip
+    source.add_argument("--from-telemetry", action="store_true",
+                        help="refit --router from feedback joined to its decisions")  # fmt: skip
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="router directory (default with --from-telemetry: --router)")  # fmt: skip
+    p.add_argument("--router", type=Path, metavar="DIR",
+                   help="--from-telemetry: the router to refit")  # fmt: skip
+    p.add_argument("--since", default="30d",
+                   help="--from-telemetry: requests finished within (default 30d)")  # fmt: skip
+    p.add_argument("--kind", action="append", choices=["thumbs", "success", "score"],
+                   help="--from-telemetry: only this feedback kind (repeatable)")  # fmt: skip
+    p.add_argument("--min-rows", type=int, default=30,
+                   help="--from-telemetry: judgements before a model is shifted or added "
+                   "(default 30)")  # fmt: skip
     p = actions.add_parser("eval", help="cost-quality figures on the test split vs baselines")
     p.add_argument("--router", type=Path, required=True, metavar="DIR")
     p.add_argument("--data", type=Path, nargs="+", required=True, metavar="FILE")
@@ -496,7 +513,11 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_router(args: argparse.Namespace) -> int:
     from streams import router_commands
 
+    if args.action == "train" and args.from_telemetry:
+        return _router_refit(args)
     if args.action == "train":
+        if args.out is None:
+            raise StackError("router train --data needs --out DIR")
         return router_commands.cmd_train(args.data, args.out)
     if args.action == "eval":
         return router_commands.cmd_eval(args.router, args.data, args.json, args.plot)
@@ -505,6 +526,28 @@ def cmd_router(args: argparse.Namespace) -> int:
     if args.lam is not None and args.lam < 0:
         raise StackError("--lambda must be at least 0")
     return router_commands.cmd_predict(args.router, args.data, args.quality_target, args.lam)
+
+
+def _router_refit(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from processors.whatif import parse_since
+    from streams.router_refit import cmd_refit
+
+    if args.router is None:
+        raise StackError("router train --from-telemetry needs --router DIR (the router to refit)")
+    if args.min_rows < 1:
+        raise StackError("--min-rows must be at least 1")
+    try:
+        window = parse_since(args.since)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    env = Environment.from_env()
+    aliases = _load(env).routing.learned.aliases
+    now = datetime.now(UTC)
+    return cmd_refit(
+        env, aliases, args.router, args.out, window, now, args.kind or [], args.min_rows
+    )
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:

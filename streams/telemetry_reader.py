@@ -1,10 +1,18 @@
 """Reading telemetry back, whichever process holds the database."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from sinks.clickhouse import DatabaseLocked, TelemetrySink, database_of, is_embedded, open_client
+from sinks.clickhouse import (
+    ClickHouseError,
+    DatabaseLocked,
+    TelemetrySink,
+    database_of,
+    is_embedded,
+    open_client,
+)
 from sinks.query_service import check_read_only, query_remote
 from streams.broker import pid_alive
 from streams.environment import Environment
@@ -38,3 +46,20 @@ def _live_service(env: Environment) -> str | None:
 
 def telemetry_table(env: Environment, name: str) -> str:
     return f"{database_of(env.clickhouse_url)}.{name}"
+
+
+def query_telemetry(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
+    """``run_query`` for commands: a database error becomes one readable line."""
+    try:
+        return run_query(env, sql)
+    except ClickHouseError as exc:
+        # A database no telemetry worker has migrated yet, typically.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(f"cannot read telemetry: {first}") from None
+
+
+def since_sql(since: datetime) -> str:
+    """A DateTime64 literal for ``since``."""
+    # Built from a datetime, not from user text: nothing to inject.
+    text = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return f"toDateTime64('{text}', 3, 'UTC')"

@@ -5,34 +5,26 @@ telemetry database (through ``run_query``, so it works whether the telemetry
 worker holds the embedded database or not) and formats the result.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from processors.learned import Learned
 from processors.router import RoutingContext
 from processors.whatif import GroupReport, LoggedRequest, ObservedLatency, WhatIfReport, compare
 from schemas.config import SwitchyardConfig
-from sinks.clickhouse import ClickHouseError
 from streams.environment import Environment
-from streams.telemetry_reader import run_query, telemetry_table
+from streams.telemetry_reader import query_telemetry, since_sql, telemetry_table
 
 _COLUMNS = ", ".join(LoggedRequest.model_fields)
-
-
-def _since_sql(since: datetime) -> str:
-    # A literal built from a datetime, not from user text: nothing to inject.
-    text = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return f"toDateTime64('{text}', 3, 'UTC')"
 
 
 def read_requests(env: Environment, since: datetime) -> list[LoggedRequest]:
     """Every request that finished at or after ``since``, once each (FINAL)."""
     sql = (
         f"SELECT {_COLUMNS} FROM {telemetry_table(env, 'requests')} FINAL "  # noqa: S608
-        f"WHERE finished_at >= {_since_sql(since)} ORDER BY finished_at, request_id"
+        f"WHERE finished_at >= {since_sql(since)} ORDER BY finished_at, request_id"
     )
-    columns, rows = _query(env, sql)
+    columns, rows = query_telemetry(env, sql)
     return [LoggedRequest.model_validate(dict(zip(columns, row, strict=True))) for row in rows]
 
 
@@ -41,19 +33,10 @@ def read_latency(env: Environment, since: datetime) -> dict[str, ObservedLatency
     sql = (
         "SELECT model, count(), avg(latency_ms) "  # noqa: S608
         f"FROM {telemetry_table(env, 'attempts')} FINAL "
-        f"WHERE outcome = 'ok' AND finished_at >= {_since_sql(since)} GROUP BY model"
+        f"WHERE outcome = 'ok' AND finished_at >= {since_sql(since)} GROUP BY model"
     )
-    _, rows = _query(env, sql)
+    _, rows = query_telemetry(env, sql)
     return {str(model): ObservedLatency(int(n), float(mean)) for model, n, mean in rows}
-
-
-def _query(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
-    try:
-        return run_query(env, sql)
-    except ClickHouseError as exc:
-        # A database no telemetry worker has migrated yet, typically.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(f"cannot read telemetry: {first}") from None
 
 
 def run_whatif(
