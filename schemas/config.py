@@ -107,6 +107,12 @@ class LearnedSettings(_Strict):
     aliases: dict[str, str] = Field(
         default_factory=dict, description="catalogue model name -> model name in the artifact"
     )
+    reload_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="routers check the directory's CURRENT this often and load a new version "
+        "(0 = only at start)",
+    )
 
 
 class CascadeSettings(_Strict):

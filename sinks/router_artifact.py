@@ -90,6 +90,17 @@ def load_router(directory: Path) -> QualityModel:
         raise RouterArtifactError(f"{version / WEIGHTS}: unusable weights: {exc}") from exc
 
 
+def current_version(directory: Path) -> str | None:
+    """The version ``CURRENT`` names, or None if ``directory`` is a version itself or unreadable.
+
+    Cheap (one small file read), for routers polling for a new version.
+    """
+    try:
+        return (directory / CURRENT).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def _version_dir(directory: Path) -> Path:
     if (directory / MANIFEST).is_file():
         return directory

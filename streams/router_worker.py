@@ -50,6 +50,29 @@ def load_learned(config: SwitchyardConfig) -> Learned:
     return Learned(load_router(Path(settings.artifact)), settings.aliases)
 
 
+async def reload_learned(config: SwitchyardConfig, current: Learned) -> Learned | None:
+    """The strategy with the artifact's new current version, or None if there is none.
+
+    A version that fails to load is logged and the one in use kept: a bad
+    retrain must not take routing down.
+    """
+    from sinks.router_artifact import RouterArtifactError, current_version, load_router
+
+    artifact = config.routing.learned.artifact
+    if artifact is None:
+        return None
+    named = current_version(Path(artifact))
+    if named is None or named == current.version:
+        return None
+    try:
+        model = await asyncio.to_thread(load_router, Path(artifact))
+    except RouterArtifactError as exc:
+        log.warning("router artifact %s not loaded, keeping %s: %s", named, current.version, exc)
+        return None
+    log.info("learned router %s loaded (was %s)", model.version, current.version)
+    return Learned(model, config.routing.learned.aliases)
+
+
 @dataclass
 class RouterState:
     """What routing reads besides config and the budget table."""
@@ -124,8 +147,15 @@ def build_router_app(
     async def follow() -> None:
         await state.cache.follower.start()
         await state.latency.start()
+        reload_s = config.routing.learned.reload_s
         try:
-            await asyncio.Event().wait()  # until faust cancels its tasks at shutdown
+            if reload_s > 0 and config.routing.learned.artifact is not None:
+                while True:  # until faust cancels its tasks at shutdown
+                    await asyncio.sleep(reload_s)
+                    reloaded = await reload_learned(config, state.learned)
+                    if reloaded is not None:
+                        state.learned = reloaded
+            await asyncio.Event().wait()
         finally:
             await state.cache.follower.stop()
             await state.latency.follower.stop()

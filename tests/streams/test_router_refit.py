@@ -14,14 +14,17 @@ from typing import Any
 
 import pytest
 
-from processors.recalibration import intercept_shift
+from processors.recalibration import Judgement, intercept_shift, refit_from_feedback
 from processors.training import train_router
+from schemas.config_file import load_config
 from schemas.feedback import Feedback
 from schemas.outcomes import OutcomeRow
 from schemas.telemetry import TelemetryEvent
 from sinks.clickhouse import TelemetrySink, migrate
 from sinks.router_artifact import load_router, save_router
 from streams.cli import main
+from streams.router_worker import load_learned, reload_learned
+from streams.whatif import with_router
 from tests.helpers import SAMPLE_CONFIG, request_row
 from tests.synthetic_outcomes import synthetic_rows
 
@@ -118,3 +121,22 @@ def test_no_feedback_is_a_clear_error(
     assert "no judged requests" in capsys.readouterr().err
     assert main(["router", "train", "--from-telemetry"]) != 0
     assert "needs --router" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_routers_pick_up_a_new_current_version_and_survive_a_bad_one(
+    router_dir: Path,
+) -> None:
+    config = with_router(load_config(SAMPLE_CONFIG), router_dir)
+    learned = load_learned(config)
+    assert await reload_learned(config, learned) is None  # nothing new
+
+    model = load_router(router_dir)
+    judged = [Judgement("beta-mid", "algebra", 0.0, 0.5, 1e-4) for _ in range(40)]
+    refit = refit_from_feedback(model.manifest, model.arrays, judged, NOW, NOW - timedelta(days=1))
+    newer = save_router(router_dir, refit.manifest, refit.arrays)
+    reloaded = await reload_learned(config, learned)
+    assert reloaded is not None and reloaded.version == newer.name != learned.version
+
+    (router_dir / "CURRENT").write_text("20990101T000000Z-deadbeef\n")  # names nothing
+    assert await reload_learned(config, reloaded) is None
