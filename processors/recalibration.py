@@ -27,7 +27,7 @@ calls are the way to see the other models on the same traffic.
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -133,13 +133,11 @@ def refit_from_feedback(
 
     for model in sorted(by_model):
         mine = by_model[model]
-        mean_value = sum(j.value for j in mine) / len(mine)
+        seen = ModelRefit(model, len(mine), sum(j.value for j in mine) / len(mine))
         fit = manifest.fit_for(model)
         if fit is None:
             if len(mine) < settings.min_rows:
-                report.append(
-                    ModelRefit(model, len(mine), mean_value, action="unknown model, too few rows")
-                )
+                report.append(replace(seen, action="unknown model, too few rows"))
                 continue
             fits.append(
                 ModelFit(
@@ -147,45 +145,35 @@ def refit_from_feedback(
                     kind="prior",
                     reason="added from feedback",
                     train_rows=0,
-                    mean_score=mean_value,
+                    mean_score=seen.mean_value,
                 )
             )
-            priors[model] = _task_means(mine, mean_value, pseudo)
+            priors[model] = _task_means(mine, seen.mean_value, pseudo)
             mean_cost = sum(j.cost_usd for j in mine) / len(mine)
             cost_models[model] = CostModel(
                 intercept_usd=mean_cost, per_char_usd=0.0, train_rows=0, mean_usd=mean_cost
             )
-            report.append(ModelRefit(model, len(mine), mean_value, action="added (prior only)"))
+            report.append(replace(seen, action="added (prior only)"))
             continue
 
         priors[model] = _updated_priors(priors.get(model, {}), fit.mean_score, mine, pseudo)
-        calibrated = [j for j in mine if j.predicted is not None]
+        calibrated = [(j.predicted, j.value) for j in mine if j.predicted is not None]
+        seen = replace(seen, calibrated_rows=len(calibrated), action="priors updated")
         if fit.kind != "learned" or fit.weight_row is None:
-            report.append(ModelRefit(model, len(mine), mean_value, action="priors updated"))
+            report.append(seen)
             continue
         if len(calibrated) < settings.min_rows:
-            report.append(
-                ModelRefit(
-                    model,
-                    len(mine),
-                    mean_value,
-                    calibrated_rows=len(calibrated),
-                    action="priors updated; too few predicted rows to shift",
-                )
-            )
+            report.append(replace(seen, action="priors updated; too few predicted rows to shift"))
             continue
-        predicted = [j.predicted for j in calibrated if j.predicted is not None]
+        predicted = [p for p, _ in calibrated]
         shift = intercept_shift(
-            predicted, [j.value for j in calibrated], settings.prior_sd, settings.max_iter
+            predicted, [v for _, v in calibrated], settings.prior_sd, settings.max_iter
         )
         intercept[fit.weight_row] += shift
         shifts[model] = shift
         report.append(
-            ModelRefit(
-                model,
-                len(mine),
-                mean_value,
-                calibrated_rows=len(calibrated),
+            replace(
+                seen,
                 shift=shift,
                 mean_predicted_before=sum(predicted) / len(predicted),
                 mean_predicted_after=sum(_shifted(p, shift) for p in predicted) / len(predicted),

@@ -7,7 +7,6 @@ predictions for the shift) and write a new router version that predicts
 what the feedback says.
 """
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from schemas.config_file import load_config
 from schemas.feedback import Feedback
 from schemas.outcomes import OutcomeRow
 from schemas.telemetry import TelemetryEvent
-from sinks.clickhouse import TelemetrySink, migrate
+from sinks.clickhouse import TelemetrySink
 from sinks.router_artifact import load_router, save_router
 from streams.cli import main
 from streams.router_worker import load_learned, reload_learned
@@ -34,9 +33,9 @@ PROMPT = "w1 w2 w3 integral hello"
 
 @pytest.fixture
 def telemetry(
-    chdb_client: Any, chdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TelemetrySink]:
-    """The CLI's own database on this process's embedded engine, with an aliasing config."""
+    cli_telemetry: TelemetrySink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> TelemetrySink:
+    """The CLI's database, with a config that aliases sim-small to the router's beta-mid."""
     config = tmp_path / "switchyard.yaml"
     text = SAMPLE_CONFIG.read_text()
     assert text.count("  max_fallbacks: 2\n") == 1
@@ -46,13 +45,8 @@ def telemetry(
             "  max_fallbacks: 2\n  learned:\n    aliases: {sim-small: beta-mid}\n",
         )
     )
-    monkeypatch.setenv("CLICKHOUSE_URL", f"chdb://{chdb_path}")
-    monkeypatch.setenv("SWITCHYARD_HOME", str(tmp_path))
     monkeypatch.setenv("SWITCHYARD_CONFIG", str(config))
-    chdb_client.command("DROP DATABASE IF EXISTS switchyard")
-    migrate(chdb_client, "switchyard")
-    yield TelemetrySink(chdb_client, "switchyard")
-    chdb_client.command("DROP DATABASE IF EXISTS switchyard")
+    return cli_telemetry
 
 
 @pytest.fixture

@@ -1,15 +1,13 @@
 """``switchyard whatif`` over the embedded ClickHouse, run in-process through ``cli.main``."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from schemas.telemetry import AttemptRow, TelemetryEvent
-from sinks.clickhouse import TelemetrySink, migrate
+from sinks.clickhouse import TelemetrySink
 from streams.cli import main
 from tests.helpers import SAMPLE_CONFIG, request_row
 
@@ -26,17 +24,8 @@ LOGGED = [
 
 
 @pytest.fixture
-def telemetry(
-    chdb_client: Any, chdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TelemetrySink]:
-    """The CLI's own database (``switchyard``) on this process's embedded engine."""
-    monkeypatch.setenv("CLICKHOUSE_URL", f"chdb://{chdb_path}")
-    monkeypatch.setenv("SWITCHYARD_HOME", str(tmp_path))
-    monkeypatch.setenv("SWITCHYARD_CONFIG", str(SAMPLE_CONFIG))
-    chdb_client.command("DROP DATABASE IF EXISTS switchyard")
-    migrate(chdb_client, "switchyard")
-    yield TelemetrySink(chdb_client, "switchyard")
-    chdb_client.command("DROP DATABASE IF EXISTS switchyard")
+def telemetry(cli_telemetry: TelemetrySink) -> TelemetrySink:
+    return cli_telemetry
 
 
 def _log(sink: TelemetrySink) -> None:
