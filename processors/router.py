@@ -119,7 +119,13 @@ def route_request(
     )
     # The shadow is the runner-up as the strategy ranked it, never the model that
     # demotion may move in front.
-    shadow = shadow_model(choice, request.request_id, routing.shadow.share) if choice else None
+    shadow = (
+        shadow_model(
+            choice, request.request_id, routing.shadow.share, target, routing.shadow.unsure_margin
+        )
+        if choice
+        else None
+    )
     if choice is not None and not choice.cascade:
         choice = demote_unhealthy(choice, latency, routing.latency.max_error_rate)
     if choice is not None and shadow == choice.chosen.model:

@@ -117,8 +117,27 @@ def uniform_share(request_id: str) -> float:
     return zlib.crc32(request_id.encode()) / 2**32
 
 
-def shadow_model(choice: Choice, request_id: str, share: float) -> str | None:
-    """The runner-up, for ``share`` of requests: where the router would have gone next."""
-    if share <= 0 or not choice.fallbacks or uniform_share(request_id) >= share:
+def shadow_model(
+    choice: Choice,
+    request_id: str,
+    share: float,
+    target: float = 0.0,
+    unsure_margin: float | None = None,
+) -> str | None:
+    """The runner-up, for ``share`` of requests: where the router would have gone next.
+
+    With ``unsure_margin``, only requests the router is unsure of are sampled:
+    those whose chosen model's *predicted* quality lies within the margin of
+    the target, where a wrong prediction changes the choice. Requests without
+    a prediction (other strategies, models the router does not know) count as
+    unsure: nothing says otherwise.
+    """
+    if share <= 0 or not choice.fallbacks:
+        return None
+    predicted = choice.predicted.get(choice.chosen.model)
+    if unsure_margin is not None and predicted is not None:
+        if abs(predicted - target) > unsure_margin:
+            return None
+    if uniform_share(request_id) >= share:
         return None
     return choice.fallbacks[0].model

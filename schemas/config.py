@@ -126,6 +126,13 @@ class ShadowSettings(_Strict):
     """Shadow routing: also send a share of traffic to the runner-up, recording its answer."""
 
     share: float = Field(default=0.0, ge=0, le=1)
+    unsure_margin: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="only shadow requests whose predicted quality is within this of the target "
+        "(none = any request)",
+    )
 
 
 class LatencySettings(_Strict):

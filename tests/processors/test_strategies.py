@@ -304,6 +304,23 @@ def test_partial_share_samples_by_request_id() -> None:
     assert sampled / 5000 == pytest.approx(0.1, abs=0.02)
 
 
+def test_unsure_margin_shadows_only_predictions_near_the_target() -> None:
+    near = dataclasses.replace(choice_of(MID, TOP), predicted={"mid": 0.74, "top": 0.9})
+    far = dataclasses.replace(choice_of(MID, TOP), predicted={"mid": 0.95, "top": 0.9})
+    unpredicted = dataclasses.replace(choice_of(MID, TOP), predicted={})
+    assert shadow_model(near, "r-1", 1.0, target=0.7, unsure_margin=0.05) == "top"
+    assert shadow_model(near, "r-1", 1.0, target=0.7, unsure_margin=0.03) is None
+    assert shadow_model(far, "r-1", 1.0, target=0.7, unsure_margin=0.05) is None
+    assert shadow_model(far, "r-1", 1.0, target=0.7) == "top"  # no margin: any request
+    assert shadow_model(unpredicted, "r-1", 1.0, target=0.7, unsure_margin=0.05) == "top"
+    # The share still samples among the unsure ones.
+    sampled = sum(
+        shadow_model(near, f"q-{i}", 0.1, target=0.7, unsure_margin=0.05) is not None
+        for i in range(5000)
+    )
+    assert sampled / 5000 == pytest.approx(0.1, abs=0.02)
+
+
 # --- learned ---------------------------------------------------------------------
 
 
