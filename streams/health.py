@@ -8,12 +8,11 @@ stops all of them within a fetch wait, and a recovered endpoint is closed
 everywhere by the first successful probe.
 """
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from processors.circuit import CircuitBreaker, Transition
@@ -22,7 +21,7 @@ from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.health import EndpointHealth
 from schemas.messages import Attempt
-from streams.consumers import standalone_consumer, stop_follower
+from streams.consumers import TopicFollower
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +46,19 @@ class HealthBoard:
         producer: AIOKafkaProducer,
         worker_id: str,
     ) -> None:
-        self.bootstrap = bootstrap
         self.topic = topic
         self.producer = producer
         self.worker_id = worker_id
         policy = config.dispatch.breaker
         self.gates = {m.name: EndpointGate(CircuitBreaker(policy)) for m in config.models}
         self._announced_cool: dict[str, float] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._follower: asyncio.Task[None] | None = None
+        self.follower = TopicFollower(bootstrap, topic, self._apply)
 
     async def start(self) -> None:
-        consumer = standalone_consumer(self.bootstrap)
-        await consumer.start()
-        tp = TopicPartition(self.topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        self._consumer = consumer
-        self._follower = asyncio.create_task(self._follow(consumer))
+        await self.follower.start()
 
     async def stop(self) -> None:
-        await stop_follower(self._follower, self._consumer)
+        await self.follower.stop()
 
     async def record(self, attempt: Attempt, now: float) -> None:
         """Feed one call's outcome to its endpoint's breaker and pacer."""
@@ -113,13 +104,6 @@ class HealthBoard:
         # Not awaited to the broker: health is advice, and a lost message only
         # means another worker finds the outage itself.
         await self.producer.send(self.topic, key=model.encode(), value=dumps(health))
-
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    self._apply(record.value)
 
     def _apply(self, raw: bytes | None) -> None:
         try:

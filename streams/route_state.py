@@ -9,22 +9,18 @@ partition), like the provider workers' health board:
   recent calls are what matter) and feeds each attempt to a ``LatencyBook``.
 """
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from processors.cache import usable
 from processors.latency import LatencyBook, LatencyEstimate
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
-from streams.consumers import standalone_consumer, stop_follower
-from streams.quirks import true_end_offsets
+from streams.consumers import TopicFollower
 
 log = logging.getLogger(__name__)
 
@@ -32,49 +28,6 @@ log = logging.getLogger(__name__)
 _WARM_RECORDS = 2000
 # Refresh the estimates the router reads at most this often.
 _ESTIMATE_EVERY_S = 1.0
-
-
-class TopicFollower:
-    """Follow every partition of one topic, handing each record's value to ``apply``."""
-
-    def __init__(self, bootstrap: str, topic: str, apply: Callable[[bytes | None], None]) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.apply = apply
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self, from_end_minus: int | None = None) -> None:
-        consumer = standalone_consumer(self.bootstrap)
-        await consumer.start()
-        # topics() lists topics; asking for one by name would auto-create it.
-        if self.topic not in await consumer.topics():
-            await consumer.stop()
-            raise LookupError(f"topic {self.topic!r} missing: run `switchyard topics create`")
-        partitions = [
-            TopicPartition(self.topic, p)
-            for p in sorted(consumer.partitions_for_topic(self.topic) or ())
-        ]
-        consumer.assign(partitions)
-        if from_end_minus is None:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            ends = await true_end_offsets(self.bootstrap, await consumer.end_offsets(partitions))
-            for tp in partitions:
-                consumer.seek(tp, max((ends.get(tp) or 0) - from_end_minus, 0))
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._follow(consumer))
-
-    async def stop(self) -> None:
-        await stop_follower(self._task, self._consumer)
-        self._task = self._consumer = None
-
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    self.apply(record.value)
 
 
 class ResponseCache:

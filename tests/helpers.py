@@ -7,10 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
+from schemas.decision import CandidateVerdict
 from schemas.messages import ChatMessage, InferenceRequest
-from schemas.telemetry import RequestRow
+from schemas.telemetry import RequestRow, ShadowRow
 from streams.admin import ensure_topics
 from streams.broker import EmbeddedBroker
 from streams.environment import Environment
@@ -32,6 +35,17 @@ def make_request(prompt: str = "hello there", **fields: Any) -> InferenceRequest
     }
     values.update(fields)
     return InferenceRequest(**values)
+
+
+def verdict(model: str, cost: float, quality: float, eligible: bool = True) -> CandidateVerdict:
+    """A policy verdict for strategy tests: estimated cost and quality score as given."""
+    return CandidateVerdict(
+        model=model,
+        eligible=eligible,
+        reason="eligible" if eligible else "excluded by a test",
+        estimated_cost_usd=cost,
+        quality_score=quality,
+    )
 
 
 def request_row(request_id: str, finished_at: datetime, **fields: Any) -> RequestRow:
@@ -68,12 +82,25 @@ def request_row(request_id: str, finished_at: datetime, **fields: Any) -> Reques
     return RequestRow(**values)
 
 
-@contextlib.contextmanager
-def running_stack(
-    broker: EmbeddedBroker, namespace: str, tmp_path: Path, config_path: Path = SAMPLE_CONFIG
-) -> Iterator[Stack]:
-    """Simulator, router, provider and telemetry workers as processes, on their own topics."""
-    env = Environment(
+def point_cli_at(env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``cli.main`` in this process use ``env``'s broker, namespace, state and config."""
+    for name, value in {
+        "KAFKA_BOOTSTRAP": env.kafka_bootstrap or "",
+        "SWITCHYARD_NAMESPACE": env.namespace,
+        "SWITCHYARD_HOME": str(env.state_dir),
+        "SWITCHYARD_CONFIG": str(env.config_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def stack_environment(
+    broker: EmbeddedBroker,
+    tmp_path: Path,
+    namespace: str = "unused",
+    config_path: Path = SAMPLE_CONFIG,
+) -> Environment:
+    """Processes on the session's broker, with state and embedded ClickHouse under tmp_path."""
+    return Environment(
         kafka_bootstrap=broker.bootstrap,
         clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
         config_path=config_path,
@@ -81,6 +108,14 @@ def running_stack(
         namespace=namespace,
         replication_factor=1,
     )
+
+
+@contextlib.contextmanager
+def running_stack(
+    broker: EmbeddedBroker, namespace: str, tmp_path: Path, config_path: Path = SAMPLE_CONFIG
+) -> Iterator[Stack]:
+    """Simulator, router, provider and telemetry workers as processes, on their own topics."""
+    env = stack_environment(broker, tmp_path, namespace, config_path)
     stack = Stack(env=env, bootstrap=broker.bootstrap)
     asyncio.run(ensure_topics(broker.bootstrap, TopicCatalogue(namespace).all()))
     stack.start_simulator()
@@ -91,3 +126,22 @@ def running_stack(
         yield stack
     finally:
         stack.stop()
+
+
+def shadow_row(request_id: str, finished_at: datetime, **fields: Any) -> ShadowRow:
+    """A ``shadow`` telemetry row: sim-medium shadowing sim-small; ``fields`` override."""
+    values: dict[str, Any] = {
+        "request_id": request_id,
+        "tenant": "acme",
+        "task": "chat",
+        "primary_model": "sim-small",
+        "shadow_model": "sim-medium",
+        "outcome": "ok",
+        "agrees": True,
+        "latency_ms": 80.0,
+        "cost_usd": 0.0004,
+        "output_tokens": 150,
+        "finished_at": finished_at,
+    }
+    values.update(fields)
+    return ShadowRow(**values)

@@ -13,7 +13,8 @@ import pytest
 from schemas.config_file import load_config
 from streams.broker import EmbeddedBroker
 from streams.chaos import SCENARIOS, run_chaos
-from streams.environment import DEFAULT_CONFIG, Environment
+from streams.environment import DEFAULT_CONFIG
+from tests.helpers import stack_environment
 
 JOBS = 2000
 
@@ -22,14 +23,7 @@ JOBS = 2000
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_chaos_scenario(scenario: str, broker: EmbeddedBroker, tmp_path: Path) -> None:
-    env = Environment(
-        kafka_bootstrap=broker.bootstrap,
-        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
-        config_path=DEFAULT_CONFIG,
-        state_dir=tmp_path,
-        namespace="unused",
-        replication_factor=1,
-    )
+    env = stack_environment(broker, tmp_path, config_path=DEFAULT_CONFIG)
     summary = run_chaos(env, load_config(DEFAULT_CONFIG), scenario, JOBS)
 
     assert summary["sent"] == JOBS

@@ -27,7 +27,7 @@ from streams.client import SwitchyardClient
 from streams.stack import Stack
 from streams.telemetry_reader import run_query, telemetry_table
 from streams.topics import TopicCatalogue
-from tests.helpers import SAMPLE_CONFIG, running_stack
+from tests.helpers import SAMPLE_CONFIG, point_cli_at, running_stack, stack_environment
 from tests.synthetic_outcomes import synthetic_rows
 
 pytestmark = pytest.mark.slow
@@ -60,13 +60,7 @@ def stack(
     config = tmp_path / "loop.yaml"
     config.write_text(yaml.safe_dump(raw))
     # The CLI in this process (feedback, router train) points at the same stack.
-    for name, value in {
-        "KAFKA_BOOTSTRAP": broker.bootstrap,
-        "SWITCHYARD_NAMESPACE": namespace,
-        "SWITCHYARD_HOME": str(tmp_path),
-        "SWITCHYARD_CONFIG": str(config),
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_cli_at(stack_environment(broker, tmp_path, namespace, config), monkeypatch)
     with running_stack(broker, namespace, tmp_path, config) as running:
         yield running
 

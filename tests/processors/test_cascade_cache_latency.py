@@ -14,19 +14,9 @@ from schemas.config import CacheSettings, LatencySettings, ModelSpec
 from schemas.decision import CandidateVerdict
 from schemas.messages import ChatMessage, InferenceRequest, Usage
 from schemas.plan import AnswerCheck
-from tests.helpers import make_request, sample_config
+from tests.helpers import make_request, sample_config, verdict
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def verdict(model: str, cost: float, quality: float, eligible: bool = True) -> CandidateVerdict:
-    return CandidateVerdict(
-        model=model,
-        eligible=eligible,
-        reason="eligible" if eligible else "excluded by a test",
-        estimated_cost_usd=cost,
-        quality_score=quality,
-    )
 
 
 LOCAL = verdict("local", 1.0, 0.5)

@@ -7,8 +7,7 @@ from processors.budget import BudgetSnapshot
 from processors.route import cheapest_capable
 from processors.router import Rejected, Routed, route_request
 from schemas.config import SwitchyardConfig
-from schemas.decision import CandidateVerdict
-from tests.helpers import make_request, sample_config
+from tests.helpers import make_request, sample_config, verdict
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -93,17 +92,6 @@ def test_reservation_is_applied_once_per_offset(config) -> None:  # type: ignore
 
 
 # --- configured fallback chains (cheapest_capable's ``chains``) -----------------
-
-
-def verdict(model: str, cost: float, score: float, eligible: bool = True) -> CandidateVerdict:
-    reason = "ok" if eligible else "not allowed"
-    return CandidateVerdict(
-        model=model,
-        eligible=eligible,
-        reason=reason,
-        estimated_cost_usd=cost,
-        quality_score=score,
-    )
 
 
 # "a" is the cheapest capable; without a chain the fallbacks go b, c (capable,

@@ -19,18 +19,7 @@ from processors.strategies import (
 )
 from schemas.decision import CandidateVerdict
 from schemas.messages import Quality
-from tests.helpers import make_request
-
-
-def verdict(model: str, cost: float, quality: float, eligible: bool = True) -> CandidateVerdict:
-    return CandidateVerdict(
-        model=model,
-        eligible=eligible,
-        reason="eligible" if eligible else "excluded by a test",
-        estimated_cost_usd=cost,
-        quality_score=quality,
-    )
-
+from tests.helpers import make_request, verdict
 
 # Cheapest first; only "mid" and "top" reach a 0.7 target on configured quality.
 CHEAP = verdict("cheap", 1.0, 0.5)

@@ -4,41 +4,15 @@ from typing import Any
 
 import pytest
 
-from schemas.telemetry import AttemptRow, RequestRow, TelemetryEvent
+from schemas.telemetry import AttemptRow, TelemetryEvent
 from sinks.base import SinkBackpressure
 from sinks.clickhouse import TelemetrySink, migrate
+from tests.helpers import request_row
 
 
 def event(request_id: str, tenant: str = "acme", cost: float = 0.001) -> TelemetryEvent:
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-    row = RequestRow(
-        request_id=request_id,
-        tenant=tenant,
-        team="",
-        app="test",
-        task="chat",
-        task_source="default",
-        quality="balanced",
-        data_classification="internal",
-        status="ok",
-        strategy="cheapest-capable",
-        model="sim-small",
-        provider="sim",
-        region="us",
-        attempts=1,
-        input_tokens=10,
-        output_tokens=20,
-        cost_usd=cost,
-        estimated_cost_usd=cost * 3,
-        queued_ms=1,
-        routing_ms=0.2,
-        provider_ms=40,
-        total_ms=45,
-        error_code="",
-        prompt_chars=40,
-        explanation="{}",
-        finished_at=now,
-    )
+    row = request_row(request_id, now, tenant=tenant, cost_usd=cost)
     attempt = AttemptRow(
         request_id=request_id,
         attempt=0,

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from schemas.feedback import Feedback, FeedbackKind
-from schemas.telemetry import ShadowRow, TelemetryEvent
+from schemas.telemetry import TelemetryEvent
 from sinks import clickhouse
 from sinks.clickhouse import TelemetrySink, migrate
 from sinks.migrations import MIGRATIONS
-from tests.helpers import request_row
+from tests.helpers import request_row, shadow_row
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -36,22 +36,6 @@ def _feedback(request_id: str, kind: FeedbackKind, value: float, minutes: int = 
         value=value,
         source="app",
         at=AT + timedelta(minutes=minutes),
-    )
-
-
-def _shadow(request_id: str) -> ShadowRow:
-    return ShadowRow(
-        request_id=request_id,
-        tenant="acme",
-        task="chat",
-        primary_model="sim-small",
-        shadow_model="sim-medium",
-        outcome="ok",
-        agrees=True,
-        latency_ms=80.0,
-        cost_usd=0.0004,
-        output_tokens=150,
-        finished_at=AT,
     )
 
 
@@ -109,9 +93,9 @@ def test_new_request_columns_shadow_rows_and_shadow_only_events(sink: TelemetryS
         shadow_model="sim-medium",
     )
     sink.add(TelemetryEvent(request=row))
-    sink.add(TelemetryEvent(shadow=[_shadow("r-plan")]))  # request=None: a shadow call alone
+    sink.add(TelemetryEvent(shadow=[shadow_row("r-plan", AT)]))  # request=None: a shadow call alone
     assert sink.flush() == 2
-    sink.add(TelemetryEvent(shadow=[_shadow("r-plan")]))  # replayed: replaces
+    sink.add(TelemetryEvent(shadow=[shadow_row("r-plan", AT)]))  # replayed: replaces
     sink.flush()
 
     (stored,) = _rows(sink, "SELECT * FROM {db}.requests FINAL")

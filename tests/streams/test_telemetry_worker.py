@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from schemas.codec import dumps
-from schemas.telemetry import AttemptRow, ShadowRow, TelemetryEvent
+from schemas.telemetry import AttemptRow, TelemetryEvent
 from sinks.kafka_out import KafkaPublisher, producer_for
 from streams.admin import ensure_topics
 from streams.broker import EmbeddedBroker
@@ -26,7 +26,7 @@ from streams.stack import Stack
 from streams.telemetry_reader import run_query, telemetry_table
 from streams.telemetry_worker import service_file
 from streams.topics import TopicCatalogue
-from tests.helpers import SAMPLE_CONFIG, request_row
+from tests.helpers import point_cli_at, request_row, shadow_row, stack_environment
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -42,21 +42,9 @@ def env(
     broker: EmbeddedBroker, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Environment:
     """The worker's environment; the CLI in this process is pointed at the same one."""
-    for name, value in {
-        "KAFKA_BOOTSTRAP": broker.bootstrap,
-        "SWITCHYARD_NAMESPACE": namespace,
-        "SWITCHYARD_HOME": str(tmp_path),
-        "SWITCHYARD_CONFIG": str(SAMPLE_CONFIG),
-    }.items():
-        monkeypatch.setenv(name, value)
-    return Environment(
-        kafka_bootstrap=broker.bootstrap,
-        clickhouse_url=f"chdb://{tmp_path / 'chdb'}",
-        config_path=SAMPLE_CONFIG,
-        state_dir=tmp_path,
-        namespace=namespace,
-        replication_factor=1,
-    )
+    env = stack_environment(broker, tmp_path, namespace)
+    point_cli_at(env, monkeypatch)
+    return env
 
 
 @pytest.fixture
@@ -93,19 +81,7 @@ def _events() -> list[TelemetryEvent]:
             finished_at=NOW,
         )
         events.append(TelemetryEvent(request=row, attempts=[attempt]))
-    shadow = ShadowRow(
-        request_id="w-1",
-        tenant="acme",
-        task="chat",
-        primary_model="sim-small",
-        shadow_model="sim-medium",
-        outcome="ok",
-        agrees=False,
-        latency_ms=90,
-        cost_usd=0.001,
-        output_tokens=120,
-        finished_at=NOW,
-    )
+    shadow = shadow_row("w-1", NOW, agrees=False, latency_ms=90, cost_usd=0.001, output_tokens=120)
     events.append(TelemetryEvent(shadow=[shadow]))  # a shadow call alone: request=None
     return events
 
