@@ -91,7 +91,7 @@ def route_request(
     latency = context.latency
     ctx = policy.PolicyContext(
         tenant=tenant,
-        data_class=request.data_classification or routing.data_classification,
+        data_class=config.data_class_for(request.data_classification),
         task=task,
         input_tokens=estimate_input_tokens(request),
         max_output_tokens=request.max_tokens or routing.default_max_tokens,

@@ -237,6 +237,10 @@ class SwitchyardConfig(_Strict):
             raise ValueError(f"learned.aliases: unknown models {', '.join(unknown)}")
         return self
 
+    def data_class_for(self, requested: DataClass | None) -> DataClass:
+        """The request's data class, or the configured default when it names none."""
+        return requested or self.routing.data_classification
+
     def strategy_for(self, tenant: str, task: str) -> StrategyName:
         """Tenant-and-task, then tenant, then task, then the default."""
         spec = self.tenants.get(tenant)

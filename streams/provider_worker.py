@@ -421,7 +421,7 @@ class ProviderWorker:
         shadow = plan.shadow if answered_by and plan.shadow != answered_by else None
         if shadow:
             reply.steps.append(PlanStep(kind="shadow", model=shadow))
-        data_class = request.data_classification or self.config.routing.data_classification
+        data_class = self.config.data_class_for(request.data_classification)
         event = telemetry_event(reply, request, job, data_class)
         settlement = SpendSettlement(
             request_id=request.request_id,

@@ -236,7 +236,7 @@ async def _route_one(
         return
     if request.deadline is not None and request.deadline <= now:
         error = DeadlineExpired(f"deadline {request.deadline.isoformat()} passed before routing")
-        await _finish_rejected(request, error, None, outputs, now, event.headers)
+        await _finish_rejected(request, error, None, config, outputs, now, event.headers)
         return
     tenant = config.tenants[request.tenant]
     if tenant.pre_step_topic and not prepared:
@@ -248,7 +248,7 @@ async def _route_one(
         if hit is not None:
             reply = cached_reply(request, hit, config, now)
             await outputs.reply(reply, request.reply_to, event.headers)
-            data_class = request.data_classification or config.routing.data_classification
+            data_class = config.data_class_for(request.data_classification)
             record = telemetry_event(reply, request, None, data_class)
             await outputs.send(outputs.catalogue.telemetry.name, request.request_id, dumps(record))
             return
@@ -278,7 +278,7 @@ async def _route_one(
         await outputs.send(dispatch, request.request_id, dumps(job), event.headers)
     else:
         await _finish_rejected(
-            request, result.error, result.explanation, outputs, now, event.headers
+            request, result.error, result.explanation, config, outputs, now, event.headers
         )
 
 
@@ -286,6 +286,7 @@ async def _finish_rejected(
     request: InferenceRequest,
     error: Any,
     explanation: Any,
+    config: SwitchyardConfig,
     outputs: _Outputs,
     now: datetime,
     headers: Any,
@@ -294,7 +295,7 @@ async def _finish_rejected(
         request.request_id, request.tenant, error, now, explanation, request.submitted_at
     )
     await outputs.reply(reply, request.reply_to, headers)
-    data_class = request.data_classification or "internal"
+    data_class = config.data_class_for(request.data_classification)
     event = telemetry_event(reply, request, None, data_class)
     await outputs.send(outputs.catalogue.telemetry.name, request.request_id, dumps(event))
 

@@ -95,6 +95,14 @@ def test_strategy_for_precedence(tenant: str, task: str, expected: str) -> None:
     assert PRECEDENCE.strategy_for(tenant, task) == expected
 
 
+def test_requests_without_a_data_class_get_the_configured_default() -> None:
+    # Every stage (policy, router and provider telemetry, rejections) asks the config.
+    confidential = configure(routing={"data_classification": "confidential"})
+    assert confidential.data_class_for(None) == "confidential"
+    assert confidential.data_class_for("public") == "public"
+    assert BASE.data_class_for(None) == "internal"
+
+
 def test_sample_config_routes_cheapest_capable_by_default() -> None:
     assert BASE.strategy_for("acme", "chat") == "cheapest-capable"
     assert routed(make_request()).explanation.strategy == "cheapest-capable"
