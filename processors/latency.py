@@ -6,7 +6,6 @@ deadlines by prediction (the model's recent p95), not only by timeouts.
 """
 
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from schemas.config import LatencySettings, ModelSpec
@@ -100,9 +99,3 @@ class LatencyBook:
             else:
                 out[name] = LatencyEstimate(typical, typical, errors, state.samples)
         return out
-
-
-def expected_latency_ms(estimates: Mapping[str, LatencyEstimate], model: ModelSpec) -> float:
-    """The p95 routing plans with: observed when known, else the configured typical."""
-    found = estimates.get(model.name)
-    return found.p95_ms if found is not None else model.typical_latency_ms

@@ -108,12 +108,8 @@ class QualityModel:
                 out[:, column] = [self.prior(model, task) for task in tasks]
         return out
 
-    def predict_cost(self, prompt_chars: int) -> dict[str, float]:
-        """Predicted USD of one call per known model, from the prompt's length."""
-        costs = self._cost_a + self._cost_b * prompt_chars
-        return dict(zip(self.models, costs.tolist(), strict=True))
-
     def predict_cost_batch(self, prompt_chars: Sequence[int]) -> FloatArray:
+        """Predicted USD of one call: a row per prompt length, columns in ``models`` order."""
         chars = np.asarray(prompt_chars, dtype=np.float64)[:, None]
         return self._cost_a + self._cost_b * chars
 

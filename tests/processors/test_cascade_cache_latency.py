@@ -7,7 +7,7 @@ import pytest
 
 from processors.cache import cache_key, entry_for, usable
 from processors.cascade import Cascade, check_answer
-from processors.latency import LatencyBook, LatencyEstimate, ModelLatency, expected_latency_ms
+from processors.latency import LatencyBook, LatencyEstimate, ModelLatency
 from processors.strategies import StrategyInput
 from schemas.cache import CachedAnswer
 from schemas.config import CacheSettings, LatencySettings, ModelSpec
@@ -394,12 +394,6 @@ def test_book_ignores_unknown_models() -> None:
     book = LatencyBook([spec("fast", 300)], SETTINGS)
     book.record("ghost", "ok", 100)
     assert set(book.estimates()) == {"fast"}
-
-
-def test_expected_latency_is_observed_p95_else_typical() -> None:
-    model = spec("fast", 300)
-    assert expected_latency_ms({}, model) == 300
-    assert expected_latency_ms({"fast": LatencyEstimate(100, 700, 0, 40)}, model) == 700
 
 
 # --- cache keys ------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_batch_prediction_matches_single(trained: QualityModel) -> None:
 def test_reference_and_cost_model(trained: QualityModel) -> None:
     manifest = trained.manifest
     assert manifest.reference_model == "gamma-large"
-    cost = trained.predict_cost(200)
+    cost = dict(zip(trained.models, trained.predict_cost_batch([200])[0], strict=True))
     # Planted: 1e-3 + 1e-6 per char for gamma, 1e-5 + 1e-8 per char for alpha.
     assert cost["gamma-large"] == pytest.approx(1e-3 + 200e-6, rel=1e-3)
     assert cost["alpha-small"] == pytest.approx(1e-5 + 200e-8, rel=1e-3)

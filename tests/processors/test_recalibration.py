@@ -112,7 +112,8 @@ def test_an_unknown_model_is_added_only_with_enough_judgements(
     fit = refit.manifest.fit_for("new-model")
     assert fit is not None and fit.kind == "prior" and fit.mean_score == pytest.approx(0.75)
     assert model.predict(PROMPT, "trivia")["new-model"] == pytest.approx(0.75)
-    assert model.predict_cost(1000)["new-model"] == pytest.approx(2e-4)
+    cost = dict(zip(model.models, model.predict_cost_batch([1000])[0], strict=True))
+    assert cost["new-model"] == pytest.approx(2e-4)
     actions = {r.model: r.action for r in refit.models}
     assert actions == {
         "new-model": "added (prior only)",
