@@ -148,7 +148,7 @@ def refit_from_feedback(
                     mean_score=seen.mean_value,
                 )
             )
-            priors[model] = _task_means(mine, seen.mean_value, pseudo)
+            priors[model] = _updated_priors({}, seen.mean_value, mine, pseudo)
             mean_cost = sum(j.cost_usd for j in mine) / len(mine)
             cost_models[model] = CostModel(
                 intercept_usd=mean_cost, per_char_usd=0.0, train_rows=0, mean_usd=mean_cost
@@ -207,19 +207,12 @@ def refit_from_feedback(
 def _updated_priors(
     priors: Mapping[str, float], overall: float, rows: Sequence[Judgement], pseudo: float
 ) -> dict[str, float]:
-    """Each task's prior with that task's judgements added as rows."""
+    """Each task's prior (``overall`` if it has none) with that task's judgements added as rows."""
     updated = dict(priors)
     for task, values in _values_by_task(rows).items():
         before = priors.get(task, overall)
         updated[task] = (before * pseudo + sum(values)) / (pseudo + len(values))
     return updated
-
-
-def _task_means(rows: Sequence[Judgement], overall: float, pseudo: float) -> dict[str, float]:
-    return {
-        task: (overall * pseudo + sum(values)) / (pseudo + len(values))
-        for task, values in _values_by_task(rows).items()
-    }
 
 
 def _values_by_task(rows: Sequence[Judgement]) -> dict[str, list[float]]:
