@@ -2,4 +2,5 @@
 
 Nothing here touches Kafka, the network or the wall clock: callers pass in the
 config, the state snapshot and ``now``. ``streams/`` drives these functions.
+May import ``schemas`` only (and numpy/scipy in ``processors.learning``).
 """

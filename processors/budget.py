@@ -9,24 +9,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from schemas.budget import BudgetSnapshot
 from schemas.config import TenantSpec
 from schemas.settlement import SpendSettlement
-
-
-class BudgetSnapshot(BaseModel):
-    """One tenant's spend in the current budget period."""
-
-    period: str
-    spent_usd: float = 0.0
-    reserved_usd: float = 0.0
-    requests: int = 0
-    request_offset: int = -1
-    settlement_offset: int = -1
-    prepared_offset: int = -1  # requests back from a pre-step arrive on their own topic
-
-    @property
-    def committed_usd(self) -> float:
-        return self.spent_usd + self.reserved_usd
 
 
 class BudgetVerdict(BaseModel):

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from processors.circuit import CallPacer, CircuitBreaker
-from processors.errors import ContextTooLong, DeadlineExpired, ProviderUnavailable
 from schemas.config import RetryPolicy
+from schemas.errors import ContextTooLong, DeadlineExpired, ProviderUnavailable
 from schemas.messages import Attempt, AttemptOutcome, ErrorInfo
 
 # Delay topics, shortest first: a parked job goes to the longest tier not

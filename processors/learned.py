@@ -1,7 +1,7 @@
 """The ``learned`` strategy: cheapest model whose *predicted* quality meets the target.
 
 A quality model (trained by ``switchyard router train``, see
-``processors.training``) predicts from the prompt the probability that each
+``processors.learning.training``) predicts from the prompt the probability that each
 model it knows answers well enough. Catalogue models map to its model names
 through ``routing.learned.aliases``; a model it has no data for keeps its
 configured per-task quality, so any portfolio works. The choice itself is
@@ -17,7 +17,7 @@ from schemas.config import StrategyName
 
 
 class QualityPredictor(Protocol):
-    """What the strategy needs of a trained model (``processors.quality_model``)."""
+    """What the strategy needs of a trained model (``processors.learning.quality_model``)."""
 
     @property
     def version(self) -> str: ...

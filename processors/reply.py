@@ -5,10 +5,10 @@ from datetime import datetime
 import orjson
 
 from processors import classify
-from processors.errors import DeadlineExpired, SwitchyardError
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
+from schemas.errors import DeadlineExpired, SwitchyardError
 from schemas.messages import (
     Attempt,
     ChatMessage,

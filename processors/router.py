@@ -12,7 +12,6 @@ from datetime import datetime
 
 from processors import budget, classify, policy
 from processors.cascade import Cascade
-from processors.errors import BudgetExhausted, PolicyDenied, TerminalError
 from processors.estimate import estimate_input_tokens
 from processors.latency import LatencyEstimate
 from processors.learned import Learned
@@ -24,8 +23,10 @@ from processors.strategies import (
     demote_unhealthy,
     shadow_model,
 )
+from schemas.budget import BudgetSnapshot
 from schemas.config import StrategyName, SwitchyardConfig
 from schemas.decision import RoutingDecision
+from schemas.errors import BudgetExhausted, PolicyDenied, TerminalError
 from schemas.messages import InferenceRequest, RoutingExplanation
 from schemas.plan import RoutePlan
 
@@ -45,14 +46,14 @@ NO_CONTEXT = RoutingContext()
 class Routed:
     decision: RoutingDecision
     explanation: RoutingExplanation
-    snapshot: budget.BudgetSnapshot
+    snapshot: BudgetSnapshot
 
 
 @dataclass(frozen=True)
 class Rejected:
     error: TerminalError
     explanation: RoutingExplanation
-    snapshot: budget.BudgetSnapshot | None
+    snapshot: BudgetSnapshot | None
 
 
 def strategy_named(name: StrategyName, config: SwitchyardConfig, ctx: RoutingContext) -> Strategy:
@@ -68,7 +69,7 @@ def strategy_named(name: StrategyName, config: SwitchyardConfig, ctx: RoutingCon
 def route_request(
     request: InferenceRequest,
     config: SwitchyardConfig,
-    snapshot: budget.BudgetSnapshot | None,
+    snapshot: BudgetSnapshot | None,
     offset: int,
     now: datetime,
     context: RoutingContext = NO_CONTEXT,

@@ -6,8 +6,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from processors.errors import InvalidRequest, MessageTooLarge, UnknownTenant
 from schemas.config import SwitchyardConfig
+from schemas.errors import InvalidRequest, MessageTooLarge, UnknownTenant
 from schemas.messages import ID_PATTERN, TOPIC_PATTERN, InferenceRequest
 
 _ID = re.compile(ID_PATTERN)

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from processors.router import Routed, RoutingContext, route_request
 from schemas.config import SwitchyardConfig
+from schemas.errors import UsageError
 from schemas.messages import ChatMessage, DataClass, InferenceRequest, Quality
 
 _SINCE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
@@ -37,7 +38,7 @@ def parse_since(text: str) -> timedelta:
     """``7d``, ``12h`` or ``30m`` as a duration; ValueError for anything else."""
     match = _SINCE.match(text)
     if match is None or int(match.group(1)) == 0:
-        raise ValueError(f"--since {text!r}: give a positive count of d, h or m, e.g. 7d")
+        raise UsageError(f"--since {text!r}: give a positive count of d, h or m, e.g. 7d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
 from schemas.plan import AnswerCheck
-from simulator.settings import SimulatorSettings
+from schemas.simulator import SimulatorSettings
 
 
 def _default_data_classes() -> list[DataClass]:

@@ -3,36 +3,16 @@
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from schemas.config import SwitchyardConfig
+from schemas.errors import ConfigError, ConfigIssue
 
 # ${VAR} or ${VAR:-default}: lets one file serve the embedded default and compose.
 _ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass(frozen=True)
-class ConfigIssue:
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.path or '<root>'}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config file is unreadable or invalid; ``issues`` has one entry per problem."""
-
-    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
-        self.source = source
-        self.issues = issues
-        super().__init__(f"{source}: " + "; ".join(str(i) for i in issues))
 
 
 def expand_env(text: str) -> str:

@@ -1,6 +1,7 @@
 """A message the pipeline could not process, kept with the reason for it."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -28,3 +29,14 @@ class DeadLetter(BaseModel):
     payload_truncated: bool
     dead_lettered_at: datetime
     attempts: list[Attempt] = Field(default_factory=list)
+
+    @classmethod
+    def of_payload(cls, raw: bytes | None, limit: int, **fields: Any) -> "DeadLetter":
+        """A letter keeping ``raw`` as text, cut to ``limit`` bytes and marked if cut."""
+        payload = raw or b""
+        return cls(
+            payload=payload[:limit].decode("utf-8", errors="replace"),
+            payload_bytes=len(payload),
+            payload_truncated=len(payload) > limit,
+            **fields,
+        )

@@ -98,7 +98,7 @@ class Usage(BaseModel):
 
 
 class ErrorInfo(BaseModel):
-    """What went wrong, with a stable code (see processors/errors.py for the tree)."""
+    """What went wrong, with a stable code (see schemas/errors.py for the tree)."""
 
     code: str
     message: str

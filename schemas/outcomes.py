@@ -1,6 +1,6 @@
 """Per-prompt outcomes of several models: what learned routing trains and is judged on.
 
-One JSON line per prompt (plain or gzip files, see ``streams/outcome_files.py``)::
+One JSON line per prompt (plain or gzip files, see ``commands/outcome_files.py``)::
 
     {"id": "gsm8k.0", "prompt": "...", "task": "gsm8k", "split": "train",
      "outcomes": {"<model>": {"score": 0.0..1.0, "cost_usd": 0.0}, ...}}

@@ -23,7 +23,7 @@ class _Frozen(BaseModel):
 
 
 class FeaturizerParams(_Frozen):
-    """How prompt text becomes a feature vector (see ``processors/featurize.py``).
+    """How prompt text becomes a feature vector (see ``processors/learning/featurize.py``).
 
     ``dense_mean`` and ``dense_std`` standardise the ``DENSE_FEATURES`` and are
     learned at train time, as is the IDF vector stored with the weights.
@@ -89,7 +89,7 @@ class FeedbackRefit(_Frozen):
     """One ``router train --from-telemetry`` applied to ``base_version``.
 
     ``intercept_shifts`` (logits, per learned model) were added to the base's
-    intercepts; priors were updated in place (``processors/recalibration.py``).
+    intercepts; priors were updated in place (``processors/learning/recalibration.py``).
     """
 
     base_version: str

@@ -8,7 +8,7 @@ windows, all seeded and deterministic. ``build_app`` gives the aiohttp app
 
 from typing import TYPE_CHECKING, Any
 
-from simulator.settings import FakeModelProfile, OutageWindow, SimulatorSettings
+from schemas.simulator import FakeModelProfile, OutageWindow, SimulatorSettings
 
 if TYPE_CHECKING:
     from simulator.server import build_app, run_simulator

@@ -21,7 +21,7 @@ from typing import Literal
 
 import orjson
 
-from simulator.settings import SimulatorSettings
+from schemas.simulator import SimulatorSettings
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 1

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from schemas.simulator import SimulatorSettings
 from simulator.behaviour import Failure
-from simulator.settings import SimulatorSettings
 from simulator.state import SimulatorState
 from simulator.wire import (
     WireError,

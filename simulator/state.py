@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.simulator import FakeModelProfile, SimulatorSettings
 from simulator.behaviour import Completion, Outcome, Prompt, TokenBucket, decide
-from simulator.settings import FakeModelProfile, SimulatorSettings
 
 COUNTERS = ("requests", "ok", "errors", "rate_limited", "unavailable", "rejected")
 _COUNTER_BY_STATUS = {500: "errors", 429: "rate_limited", 503: "unavailable"}

@@ -3,11 +3,9 @@
 from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
+from schemas.errors import SinkBackpressure
+
 T = TypeVar("T")
-
-
-class SinkBackpressure(Exception):
-    """The sink's buffer is full: flush before adding more."""
 
 
 class BatchSink(ABC, Generic[T]):

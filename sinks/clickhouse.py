@@ -16,6 +16,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
 from pydantic import BaseModel
 
+from schemas.errors import DatabaseLocked, UsageError
 from schemas.feedback import Feedback
 from schemas.telemetry import AttemptRow, RequestRow, ShadowRow, TelemetryEvent
 from sinks.base import BatchSink
@@ -28,10 +29,6 @@ SHADOW_COLUMNS = list(ShadowRow.model_fields)
 FEEDBACK_COLUMNS = list(Feedback.model_fields)
 
 Row = list[Any]
-
-
-class DatabaseLocked(RuntimeError):
-    """Another process holds the embedded database at this path."""
 
 
 def is_embedded(url: str) -> bool:
@@ -68,7 +65,7 @@ def database_of(url: str) -> str:
 def migrate(client: Any, database: str) -> list[int]:
     """Apply pending migrations; return the versions applied now."""
     if not _IDENTIFIER.match(database):
-        raise ValueError(f"database name {database!r} is not a plain identifier")
+        raise UsageError(f"database name {database!r} is not a plain identifier")
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
@@ -111,7 +108,7 @@ class TelemetrySink(BatchSink[TelemetryEvent | Feedback]):
 
     def add(self, item: TelemetryEvent | Feedback) -> None:
         if isinstance(item, Feedback) and item.at is None:
-            raise ValueError("feedback without `at`: stamp it with Feedback.received first")
+            raise UsageError("feedback without `at`: stamp it with Feedback.received first")
         super().add(item)
 
     def write(self, batch: list[TelemetryEvent | Feedback]) -> None:

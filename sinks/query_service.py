@@ -16,13 +16,11 @@ import httpx
 import orjson
 from aiohttp import web
 
+from schemas.errors import QueryRejected, TelemetryUnavailable
+
 _READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
 
 Runner = Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]
-
-
-class QueryRejected(ValueError):
-    pass
 
 
 def check_read_only(sql: str) -> None:
@@ -56,9 +54,9 @@ def build_query_app(run: Runner) -> web.Application:
 
 
 def query_remote(url: str, sql: str, timeout_s: float = 60) -> tuple[list[str], list[list[Any]]]:
-    """Run ``sql`` on the telemetry worker's service; raise RuntimeError with its message."""
+    """Run ``sql`` on the telemetry worker's service; TelemetryUnavailable with its message."""
     response = httpx.post(url, json={"sql": sql}, timeout=timeout_s)
     data = orjson.loads(response.content)
     if response.status_code != 200:
-        raise RuntimeError(data.get("error", response.text))
+        raise TelemetryUnavailable(data.get("error", response.text))
     return data["columns"], data["rows"]

@@ -29,17 +29,14 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from processors.quality_model import QualityModel, RouterArrays
+from processors.learning.quality_model import QualityModel, RouterArrays
+from schemas.errors import RouterArtifactError
 from schemas.router_artifact import FORMAT_VERSION, RouterManifest
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 _ARRAYS = ("idf", "coef", "intercept")
-
-
-class RouterArtifactError(RuntimeError):
-    """A router directory that cannot be loaded; the message says where and why."""
 
 
 def save_router(directory: Path, manifest: RouterManifest, arrays: RouterArrays) -> Path:

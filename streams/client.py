@@ -16,9 +16,10 @@ from types import TracebackType
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import dumps
+from schemas.errors import ReplyTimeout, TopicMissing
 from schemas.messages import InferenceReply, InferenceRequest
 from sinks.kafka_out import Headers, producer_for
-from streams.consumers import standalone_consumer
+from streams.kafka.consumers import standalone_consumer
 from streams.topics import TopicCatalogue
 
 
@@ -103,7 +104,13 @@ class SwitchyardClient:
     ) -> InferenceReply:
         future = await self.submit(request, headers)
         await self.producer.flush()
-        return await asyncio.wait_for(future, timeout_s)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise ReplyTimeout(
+                f"no reply in time for {request.request_id} "
+                "(are the workers running? `switchyard up`)"
+            ) from None
 
     async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
         async for reply in _replies(consumer):
@@ -124,7 +131,7 @@ async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     # topics() lists the cluster's topics; asking for one by name would auto-create it.
     if topic not in await consumer.topics():
         await consumer.stop()
-        raise LookupError(f"reply topic {topic!r} does not exist: create it first")
+        raise TopicMissing(f"reply topic {topic!r} does not exist: create it first")
     partitions = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)

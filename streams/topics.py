@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from processors.budget import BudgetSnapshot
 from processors.dispatch import RETRY_TIERS_S
 from schemas.answer import AnsweredRequest
+from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob

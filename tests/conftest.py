@@ -5,6 +5,7 @@ shares one path and isolates itself with its own database name. End-to-end
 tests start their own workers as subprocesses, each with its own state folder.
 """
 
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.local.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,11 @@ def chdb_client(chdb_path: Path) -> Any:
 def namespace() -> str:
     """A fresh topic namespace, so tests sharing the broker never see each other's messages."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _restore_sigterm() -> Iterator[None]:
+    """main() installs its own SIGTERM handler; put pytest's back afterwards."""
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)

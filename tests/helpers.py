@@ -14,10 +14,10 @@ from schemas.config_file import load_config
 from schemas.decision import CandidateVerdict
 from schemas.messages import ChatMessage, InferenceRequest
 from schemas.telemetry import RequestRow, ShadowRow
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker
-from streams.environment import Environment
-from streams.stack import WORKERS, Stack
+from streams.kafka.admin import ensure_topics
+from streams.local.broker import EmbeddedBroker
+from streams.local.environment import Environment
+from streams.local.stack import WORKERS, Stack
 from streams.topics import TopicCatalogue
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "switchyard.yaml"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from commands.chaos import SCENARIOS, run_chaos
 from schemas.config_file import load_config
-from streams.broker import EmbeddedBroker
-from streams.chaos import SCENARIOS, run_chaos
-from streams.environment import DEFAULT_CONFIG
+from streams.local.broker import EmbeddedBroker
+from streams.local.environment import DEFAULT_CONFIG
 from tests.helpers import stack_environment
 
 JOBS = 2000

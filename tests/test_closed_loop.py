@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from processors.training import train_router
+from commands.cli import main
+from commands.telemetry_reader import run_query, telemetry_table
+from processors.learning.training import train_router
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from schemas.outcomes import OutcomeRow
 from sinks.router_artifact import load_router, save_router
-from streams.broker import EmbeddedBroker
-from streams.cli import main
 from streams.client import SwitchyardClient
-from streams.stack import Stack
-from streams.telemetry_reader import run_query, telemetry_table
+from streams.local.broker import EmbeddedBroker
+from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
 from tests.helpers import SAMPLE_CONFIG, point_cli_at, running_stack, stack_environment
 from tests.synthetic_outcomes import synthetic_rows

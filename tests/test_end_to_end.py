@@ -10,11 +10,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from commands.demo import demo_requests, publish_and_collect, wait_for_telemetry
 from schemas.messages import InferenceReply, InferenceRequest
-from streams.broker import EmbeddedBroker
 from streams.client import SwitchyardClient
-from streams.demo import demo_requests, publish_and_collect, wait_for_telemetry
-from streams.stack import Stack
+from streams.local.broker import EmbeddedBroker
+from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
 from tests.helpers import running_stack, sample_config
 

@@ -13,10 +13,10 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker
 from streams.client import SwitchyardClient
-from streams.stack import Stack
+from streams.kafka.admin import ensure_topics
+from streams.local.broker import EmbeddedBroker
+from streams.local.stack import Stack
 from streams.topics import TopicCatalogue, TopicSpec
 from tests.helpers import SAMPLE_CONFIG, running_stack
 

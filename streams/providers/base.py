@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import orjson
 
-from processors.errors import ProviderTimeout, ProviderUnavailable
 from schemas.config import ModelSpec
+from schemas.errors import ProviderTimeout, ProviderUnavailable
 from schemas.messages import ChatMessage, InferenceRequest, Usage
 from streams.providers.errors import error_for_status, map_transport_errors
 
@@ -96,12 +96,3 @@ class ProviderClient(ABC):
 
 def api_key(model: ModelSpec) -> str | None:
     return os.environ.get(model.api_key_env) if model.api_key_env else None
-
-
-def client_for(model: ModelSpec, http: httpx.AsyncClient) -> ProviderClient:
-    from streams.providers.anthropic import AnthropicClient
-    from streams.providers.openai_compat import OpenAICompatibleClient
-
-    if model.api == "anthropic":
-        return AnthropicClient(model, http)
-    return OpenAICompatibleClient(model, http)

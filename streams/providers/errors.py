@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
-from processors.errors import (
+from schemas.errors import (
     ContextTooLong,
     ProviderRejected,
     ProviderTimeout,

@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processors.budget import BudgetSnapshot, reserve, settle
+from processors.budget import reserve, settle
+from schemas.budget import BudgetSnapshot
 from schemas.config import TenantSpec
 from schemas.settlement import SpendSettlement
 

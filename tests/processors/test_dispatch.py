@@ -13,7 +13,8 @@ from processors.dispatch import (
     next_step,
     retry_tier,
 )
-from processors.errors import (
+from schemas.config import BreakerPolicy, RetryPolicy
+from schemas.errors import (
     ContextTooLong,
     InvalidRequest,
     ProviderRejected,
@@ -22,7 +23,6 @@ from processors.errors import (
     RateLimited,
     SwitchyardError,
 )
-from schemas.config import BreakerPolicy, RetryPolicy
 from schemas.messages import Attempt, AttemptOutcome
 
 NOW = 1_800_000_000.0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from processors.evaluation import (
+from processors.learning.evaluation import (
     EvalInput,
     area_quality,
     cost_to_reach,

@@ -6,15 +6,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from processors.featurize import Featurizer, fit_featurizer
-from processors.quality_model import (
+from processors.learning.featurize import Featurizer, fit_featurizer
+from processors.learning.quality_model import (
     QualityModel,
     choose_for_lambda,
     choose_for_lambda_batch,
     choose_for_target,
     choose_for_target_batch,
 )
-from processors.training import TrainingError, train_router
+from processors.learning.training import train_router
+from schemas.errors import TrainingError
 from schemas.outcomes import OutcomeRow
 from schemas.router_artifact import FeaturizerParams
 from tests.synthetic_outcomes import synthetic_rows

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from processors.quality_model import QualityModel, RouterArrays
-from processors.recalibration import (
+from processors.learning.quality_model import QualityModel, RouterArrays
+from processors.learning.recalibration import (
     Judgement,
     RefitSettings,
     intercept_shift,
     refit_from_feedback,
 )
-from processors.training import train_router
+from processors.learning.training import train_router
 from schemas.outcomes import OutcomeRow
 from schemas.router_artifact import RouterManifest
 from tests.synthetic_outcomes import synthetic_rows

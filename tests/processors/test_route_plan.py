@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from processors.budget import BudgetSnapshot, reserve
+from processors.budget import reserve
 from processors.latency import LatencyEstimate
 from processors.learned import Learned
 from processors.router import Rejected, Routed, RoutingContext, route_request
+from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig, TenantSpec
 from schemas.messages import InferenceRequest
 from schemas.plan import AnswerCheck

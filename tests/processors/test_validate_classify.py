@@ -2,8 +2,8 @@ import orjson
 import pytest
 
 from processors.classify import classify
-from processors.errors import InvalidRequest, MessageTooLarge, UnknownTenant
 from processors.validate import parse_request, salvage_address
+from schemas.errors import InvalidRequest, MessageTooLarge, UnknownTenant
 from tests.helpers import make_request, sample_config
 
 

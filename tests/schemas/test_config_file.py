@@ -1,6 +1,7 @@
 import pytest
 
-from schemas.config_file import ConfigError, load_config, parse_config
+from schemas.config_file import load_config, parse_config
+from schemas.errors import ConfigError
 from tests.helpers import SAMPLE_CONFIG
 
 MINIMAL = """

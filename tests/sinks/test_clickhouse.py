@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from schemas.errors import SinkBackpressure
 from schemas.telemetry import AttemptRow, TelemetryEvent
-from sinks.base import SinkBackpressure
 from sinks.clickhouse import TelemetrySink, migrate
 from tests.helpers import request_row
 

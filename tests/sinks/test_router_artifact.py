@@ -7,11 +7,12 @@ import numpy as np
 import orjson
 import pytest
 
-from processors.quality_model import QualityModel, RouterArrays
-from processors.training import train_router
+from processors.learning.quality_model import QualityModel, RouterArrays
+from processors.learning.training import train_router
+from schemas.errors import RouterArtifactError
 from schemas.outcomes import OutcomeRow
 from schemas.router_artifact import RouterManifest
-from sinks.router_artifact import RouterArtifactError, load_router, save_router
+from sinks.router_artifact import load_router, save_router
 from tests.synthetic_outcomes import synthetic_rows
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-from streams.offsets import CommitTracker
+from streams.kafka.offsets import CommitTracker
 
 
 def test_slow_job_holds_the_commit_position_until_it_finishes() -> None:

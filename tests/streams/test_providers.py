@@ -7,7 +7,8 @@ import httpx
 import orjson
 import pytest
 
-from processors.errors import (
+from schemas.config import ModelSpec
+from schemas.errors import (
     ContextTooLong,
     ProviderRejected,
     ProviderTimeout,
@@ -15,7 +16,6 @@ from processors.errors import (
     RateLimited,
     SwitchyardError,
 )
-from schemas.config import ModelSpec
 from schemas.messages import ChatMessage
 from streams.providers import Completion, client_for
 from streams.providers.anthropic import ANTHROPIC_VERSION, AnthropicClient

@@ -8,10 +8,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from sinks.kafka_out import KafkaPublisher, producer_for
-from streams import quirks
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker
 from streams.client import SwitchyardClient
+from streams.kafka import quirks
+from streams.kafka.admin import ensure_topics
+from streams.local.broker import EmbeddedBroker
 from streams.topics import TopicCatalogue
 
 
@@ -117,7 +117,7 @@ async def test_fetch_wait_is_short_everywhere(broker: EmbeddedBroker, namespace:
     # wait is the delivery latency floor: every consumer must use the short one.
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
-    from streams.consumers import group_consumer
+    from streams.kafka.consumers import group_consumer
 
     quirks.apply()
     assert faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer.__module__ == (

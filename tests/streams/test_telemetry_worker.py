@@ -15,17 +15,17 @@ from typing import Any
 import orjson
 import pytest
 
+from commands.cli import main
+from commands.telemetry_reader import run_query, telemetry_table
 from schemas.codec import dumps
 from schemas.telemetry import AttemptRow, TelemetryEvent
 from sinks.kafka_out import KafkaPublisher, producer_for
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker
-from streams.cli import main
-from streams.environment import Environment
-from streams.stack import Stack
-from streams.telemetry_reader import run_query, telemetry_table
-from streams.telemetry_worker import service_file
+from streams.kafka.admin import ensure_topics
+from streams.local.broker import EmbeddedBroker
+from streams.local.environment import Environment
+from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
+from streams.workers.telemetry import service_file
 from tests.helpers import point_cli_at, request_row, shadow_row, stack_environment
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -1,0 +1,288 @@
+"""Reading the dead-letter topic and replaying its letters: ``switchyard dlq``.
+
+``read_letters`` reads the topic from its start to the end it has when the
+read begins, and stops there. The end comes from the high watermark of the
+first fetch answer, not ListOffsets, which the embedded broker gets wrong
+(streams/kafka/quirks.py, defect 1). ``replay_letters`` publishes each selected
+letter's original ``payload`` to the requests topic, keyed by its tenant;
+letters whose payload was truncated are refused, since the original is gone.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from schemas.dead_letter import DeadLetter
+from schemas.errors import NothingSelected, StackError, TopicMissing
+from sinks.kafka_out import KafkaPublisher, producer_for
+from streams.kafka.quirks import FETCH_MAX_WAIT_MS
+from streams.topics import TopicCatalogue
+
+# A letter holds a payload of up to limits.max_message_bytes plus JSON escaping,
+# so one record can be several times that limit; a fetch must fit the largest.
+MAX_LETTER_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    """A letter and its offset on the dead-letter topic (its one partition)."""
+
+    offset: int
+    letter: DeadLetter
+
+
+@dataclass
+class LetterRead:
+    """What a read found: the matching letters, and offsets that were not letters."""
+
+    letters: list[StoredLetter] = field(default_factory=list)
+    unreadable: list[int] = field(default_factory=list)
+
+
+Keep = Callable[[StoredLetter], bool]
+
+
+def letter_filter(code: str | None = None, stage: str | None = None) -> Keep:
+    """Accept letters with this error code and stage (None accepts any)."""
+
+    def keep(stored: StoredLetter) -> bool:
+        letter = stored.letter
+        return (code is None or letter.error.code == code) and (
+            stage is None or letter.stage == stage
+        )
+
+    return keep
+
+
+async def read_letters(
+    bootstrap: str,
+    topic: str,
+    keep: Keep | None = None,
+    limit: int | None = None,
+    timeout_s: float = 10.0,
+) -> LetterRead:
+    """Read ``topic`` from its start to its current end, keeping what ``keep`` accepts.
+
+    ``keep`` defaults to every letter; offsets of records that are not letters
+    go to ``unreadable``. Stops early once ``limit`` letters are kept. Raises
+    TopicMissing if the topic does not exist (without creating it) and StackError
+    if the broker sends nothing for ``timeout_s``.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        max_partition_fetch_bytes=MAX_LETTER_BYTES,
+        fetch_max_bytes=MAX_LETTER_BYTES,
+    )
+    await consumer.start()
+    try:
+        tps = await _assign_from_start(consumer, topic)
+        return await _read_to_end(consumer, tps, keep or letter_filter(), limit, timeout_s)
+    finally:
+        await consumer.stop()
+
+
+async def _assign_from_start(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    # topics() lists the cluster's topics; asking for one by name would auto-create it.
+    if topic not in await consumer.topics():
+        raise TopicMissing(
+            f"dead-letter topic {topic!r} does not exist: run `switchyard topics create`"
+        )
+    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return tps
+
+
+async def _read_to_end(
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    keep: Keep,
+    limit: int | None,
+    timeout_s: float,
+) -> LetterRead:
+    found = LetterRead()
+    ends: dict[TopicPartition, int] = {}
+    pending = set(tps)
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=200)
+        for tp in pending:
+            # The first watermark seen is the end: letters arriving during the read
+            # are left for the next one, so a busy topic cannot keep it going.
+            watermark = consumer.highwater(tp)
+            if watermark is not None:
+                ends.setdefault(tp, watermark)
+        for tp, records in batch.items():
+            for record in records:
+                if record.offset >= ends[tp]:
+                    break
+                _collect(found, record.offset, record.value, keep)
+                if limit is not None and len(found.letters) >= limit:
+                    return found
+        for tp in list(pending):
+            if tp in ends and await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
+        if batch:
+            deadline = time.monotonic() + timeout_s
+        elif pending and time.monotonic() > deadline:
+            names = ", ".join(sorted(str(tp) for tp in pending))
+            raise StackError(f"the broker sent nothing for {names} in {timeout_s:g} s")
+    return found
+
+
+def _collect(found: LetterRead, offset: int, value: bytes | None, keep: Keep) -> None:
+    try:
+        stored = StoredLetter(offset, DeadLetter.model_validate_json(value or b""))
+    except ValidationError:
+        found.unreadable.append(offset)
+        return
+    if keep(stored):
+        found.letters.append(stored)
+
+
+# --- printing ----------------------------------------------------------------
+
+LIST_HEADER = (
+    f"{'offset':>8}  {'dead_lettered_at':<25} {'stage':<9} {'code':<22} "
+    f"{'request_id':<32} {'tenant':<16} {'bytes':>9}"
+)
+
+
+def format_letter(stored: StoredLetter) -> str:
+    """One line of ``dlq list``: the columns of LIST_HEADER, ``-`` where unknown."""
+    letter = stored.letter
+    return (
+        f"{stored.offset:>8}  {letter.dead_lettered_at.isoformat(timespec='seconds'):<25} "
+        f"{letter.stage:<9} {letter.error.code:<22} {letter.request_id or '-':<32} "
+        f"{letter.tenant or '-':<16} {letter.payload_bytes:>9}"
+    )
+
+
+def letter_json(stored: StoredLetter) -> str:
+    """The letter as one JSON object, with its ``offset`` first."""
+    return orjson.dumps({"offset": stored.offset, **stored.letter.model_dump(mode="json")}).decode()
+
+
+# --- replay ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which letters to replay: by offsets, by request ids, by error code, or all."""
+
+    offsets: tuple[int, ...] = ()
+    request_ids: tuple[str, ...] = ()
+    code: str | None = None
+    all: bool = False
+
+    def accepts(self, stored: StoredLetter) -> bool:
+        letter = stored.letter
+        return (
+            self.all
+            or stored.offset in self.offsets
+            or (letter.request_id is not None and letter.request_id in self.request_ids)
+            or (self.code is not None and letter.error.code == self.code)
+        )
+
+    def not_found(self, selected: list[StoredLetter]) -> list[str]:
+        """Offsets and request ids asked for by name that no selected letter has."""
+        offsets = {s.offset for s in selected}
+        request_ids = {s.letter.request_id for s in selected}
+        return [f"offset {o}" for o in self.offsets if o not in offsets] + [
+            f"request_id {r}" for r in self.request_ids if r not in request_ids
+        ]
+
+
+@dataclass
+class ReplayReport:
+    """What ``replay_letters`` did (or, in a dry run, would do)."""
+
+    topic: str
+    dry_run: bool
+    selected: list[StoredLetter]
+    replayed: list[StoredLetter]
+    refused: list[StoredLetter]
+    not_found: list[str]
+
+    @property
+    def complete(self) -> bool:
+        """True when every letter asked for was (or would be) replayed."""
+        return not self.refused and not self.not_found
+
+
+async def replay_letters(
+    bootstrap: str, catalogue: TopicCatalogue, selection: Selection, dry_run: bool = False
+) -> ReplayReport:
+    """Publish the selected letters' payloads to the requests topic, keyed by tenant.
+
+    Truncated letters are refused and not sent; a return means the broker
+    acknowledged the rest, and a failed send raises. Raises LookupError when
+    nothing matches the selection; a dry run sends nothing.
+    """
+    found = await read_letters(bootstrap, catalogue.dead_letter.name, selection.accepts)
+    if not found.letters:
+        raise NothingSelected(
+            "no dead letter matches the selection; `switchyard dlq list` shows them"
+        )
+    report = ReplayReport(
+        topic=catalogue.requests.name,
+        dry_run=dry_run,
+        selected=found.letters,
+        replayed=[s for s in found.letters if not s.letter.payload_truncated],
+        refused=[s for s in found.letters if s.letter.payload_truncated],
+        not_found=selection.not_found(found.letters),
+    )
+    if not dry_run and report.replayed:
+        await _publish(bootstrap, report.topic, report.replayed)
+    return report
+
+
+async def _publish(bootstrap: str, topic: str, letters: list[StoredLetter]) -> None:
+    values = [s.letter.payload.encode() for s in letters]
+    producer = producer_for(bootstrap, max(1_048_576, 2 * max(map(len, values))))
+    await producer.start()
+    try:
+        # deliver waits for every acknowledgement, so it flushes and, unlike a bare
+        # flush, raises if any send failed instead of reporting it as replayed.
+        await KafkaPublisher(producer).deliver(
+            *[
+                (topic, s.letter.tenant or None, v, None)
+                for s, v in zip(letters, values, strict=True)
+            ]
+        )
+    finally:
+        await producer.stop()
+
+
+def format_report(report: ReplayReport) -> list[str]:
+    """Lines for stdout: each replayed letter, then the summary."""
+    verb = "would replay" if report.dry_run else "replayed"
+    lines = [
+        f"{verb} offset {s.offset} (request_id {s.letter.request_id or '-'}, "
+        f"tenant {s.letter.tenant or '-'}, {s.letter.payload_bytes} bytes) to {report.topic}"
+        for s in report.replayed
+    ]
+    lines.append(
+        f"selected {len(report.selected)}, {verb} {len(report.replayed)}, "
+        f"refused {len(report.refused)}" + (" (dry run: nothing sent)" if report.dry_run else "")
+    )
+    return lines
+
+
+def format_problems(report: ReplayReport) -> list[str]:
+    """Lines for stderr: refused letters and names that matched nothing."""
+    lines = [
+        f"refused offset {s.offset} (request_id {s.letter.request_id or '-'}): payload was "
+        f"truncated to {len(s.letter.payload.encode())} of {s.letter.payload_bytes} bytes, "
+        "the original is lost"
+        for s in report.refused
+    ]
+    lines += [f"not found: {name}" for name in report.not_found]
+    return lines

@@ -1,0 +1,59 @@
+"""Reading telemetry back, whichever process holds the database."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from schemas.errors import DatabaseLocked, TelemetryUnavailable
+from sinks.clickhouse import ClickHouseError, TelemetrySink, database_of, is_embedded, open_client
+from sinks.query_service import check_read_only, query_remote
+from streams.local.broker import pid_alive
+from streams.local.environment import Environment
+from streams.workers.telemetry import service_file
+
+
+def run_query(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
+    """Run a read-only query: on the server, on the telemetry worker, or on the files."""
+    check_read_only(sql)
+    url = env.clickhouse_url
+    if is_embedded(url):
+        service = _live_service(env)
+        if service is not None:
+            return query_remote(service, sql)
+    try:
+        client = open_client(url)
+    except DatabaseLocked:
+        raise TelemetryUnavailable(
+            "the embedded telemetry database is held by a process that serves no queries"
+        ) from None
+    return TelemetrySink(client, database_of(url)).query(sql)
+
+
+def _live_service(env: Environment) -> str | None:
+    try:
+        state = orjson.loads(service_file(env.state_dir).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return str(state["url"]) if pid_alive(int(state["pid"])) else None
+
+
+def telemetry_table(env: Environment, name: str) -> str:
+    return f"{database_of(env.clickhouse_url)}.{name}"
+
+
+def query_telemetry(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
+    """``run_query`` for commands: a database error becomes one readable line."""
+    try:
+        return run_query(env, sql)
+    except ClickHouseError as exc:
+        # A database no telemetry worker has migrated yet, typically.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TelemetryUnavailable(f"cannot read telemetry: {first}") from None
+
+
+def since_sql(since: datetime) -> str:
+    """A DateTime64 literal for ``since``."""
+    # Built from a datetime, not from user text: nothing to inject.
+    text = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return f"toDateTime64('{text}', 3, 'UTC')"

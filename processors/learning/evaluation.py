@@ -1,0 +1,280 @@
+"""Cost-quality evaluation of a router on test prompts (RouterBench and RouteLLM figures).
+
+Pure numpy over per-prompt matrices, one column per model in sorted-name order:
+the true ``score`` and ``cost`` of each model on each prompt, and the router's
+predicted quality and cost. Every figure is on the same prompts.
+
+- Router points: the lambda choice over a log grid of lambdas (plus 0, plus
+  every lambda at which some prompt's choice flips, thinned to 2,000) and the
+  target choice over targets 0, 0.005, ..., 1; each gives (mean true cost, mean
+  true score). The router frontier is the envelope of these and the
+  always-cheapest point.
+- Baselines: always-cheapest (lowest mean cost), always-strongest (highest mean
+  score), random (the straight line between those two: mixing them at a given
+  spend), zero-router (envelope of every single model's point) and oracle (per
+  prompt the best score, cheapest among ties; its frontier is the envelope of
+  the single models and the oracle point).
+- AIQ: area under a frontier between the cheapest and the strongest model's
+  cost, over that width; a frontier is 0 left of its first point.
+- CPT(x) (two models only): the smallest share of prompts sent to the strong
+  model, over the lambda sweep, at which the router recovers x of the quality
+  gap between the cheap and the strong model.
+"""
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.learning.featurize import FloatArray
+from processors.learning.quality_model import choose_for_lambda_batch, choose_for_target_batch
+from schemas.errors import UsageError
+from schemas.router_eval import EvalReport, Figures, HullCheck, Pair, RouterPoint, SingleModel
+
+HULL_FRACTIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+TARGETS = tuple(float(t) for t in np.linspace(0, 1, 201))
+LOG_GRID_POINTS = 120
+MAX_FLIP_LAMBDAS = 2000
+
+
+@dataclass(frozen=True)
+class EvalInput:
+    """True and predicted outcomes: rows are prompts, columns ``models`` (sorted)."""
+
+    models: list[str]
+    score: FloatArray
+    cost: FloatArray
+    quality: FloatArray
+    predicted_cost: FloatArray
+    reference_cost: float
+    dropped: int = 0
+    unknown_models: tuple[str, ...] = ()
+
+
+# --- frontier geometry -------------------------------------------------------
+
+
+def upper_envelope(points: Sequence[Pair]) -> list[Pair]:
+    """The non-decreasing, concave upper envelope of (cost, quality) points, by cost."""
+    hull: list[Pair] = []
+    for p in sorted(set(points), key=lambda p: (p[0], -p[1])):
+        if hull and p[1] <= hull[-1][1]:
+            continue  # costs no less than the last vertex and is no better
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], p) >= 0:
+            hull.pop()  # the last vertex lies on or under the chord to p
+        hull.append(p)
+    return hull
+
+
+def _cross(a: Pair, b: Pair, c: Pair) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def frontier_at(hull: Sequence[Pair], cost: float) -> float | None:
+    """The frontier's quality at ``cost``: None left of its first point, flat right of its last."""
+    if not hull or cost < hull[0][0]:
+        return None
+    xs, ys = zip(*hull, strict=True)
+    return float(np.interp(cost, xs, ys))
+
+
+def area_quality(hull: Sequence[Pair], low: float, high: float) -> float:
+    """Mean height of the frontier over [low, high] (0 where it is not defined)."""
+    if not hull:
+        return 0.0
+    if high <= low:
+        return frontier_at(hull, low) or 0.0
+    xs = sorted({low, high, *(x for x, _ in hull if low < x < high)})
+    total = 0.0
+    for a, b in itertools.pairwise(xs):
+        fa, fb = frontier_at(hull, a), frontier_at(hull, b)
+        if fa is not None and fb is not None:
+            total += (fa + fb) / 2 * (b - a)
+    return total / (high - low)
+
+
+def cost_to_reach(hull: Sequence[Pair], quality: float) -> float | None:
+    """The smallest cost at which the frontier reaches ``quality``, or None."""
+    if not hull:
+        return None
+    if hull[0][1] >= quality:
+        return hull[0][0]
+    for (x1, y1), (x2, y2) in itertools.pairwise(hull):
+        if y2 >= quality:
+            return x1 + (quality - y1) * (x2 - x1) / (y2 - y1)
+    return None
+
+
+# --- the router's points -----------------------------------------------------
+
+
+def lambda_grid(quality: FloatArray, cost: FloatArray, reference_cost: float) -> list[float]:
+    """0, a log grid spanning every flip lambda, and the flip lambdas (thinned)."""
+    flips = []
+    for i in range(quality.shape[1]):
+        for j in range(i + 1, quality.shape[1]):
+            dq, dc = quality[:, i] - quality[:, j], cost[:, i] - cost[:, j]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lam = dq * reference_cost / dc
+            flips.append(lam[np.isfinite(lam) & (lam > 0)])
+    found = np.unique(np.concatenate(flips)) if flips else np.zeros(0)
+    if found.size == 0:
+        return [0.0]
+    if found.size > MAX_FLIP_LAMBDAS:
+        found = np.quantile(found, np.linspace(0, 1, MAX_FLIP_LAMBDAS))
+    grid = np.geomspace(found[0] / 2, found[-1] * 2, LOG_GRID_POINTS)
+    return [0.0, *sorted({*grid.tolist(), *found.tolist()})]
+
+
+def router_points(inp: EvalInput, strongest: int) -> list[RouterPoint]:
+    """Mean true cost and quality of the router at each lambda and each target."""
+    rows = np.arange(inp.score.shape[0])
+    points = []
+
+    def point(
+        setting: Literal["lambda", "target"], value: float, chosen: npt.NDArray[np.int64]
+    ) -> RouterPoint:
+        return RouterPoint(
+            setting=setting,
+            value=value,
+            cost_usd=float(inp.cost[rows, chosen].mean()),
+            quality=float(inp.score[rows, chosen].mean()),
+            strongest_share=float(np.mean(chosen == strongest)),
+        )
+
+    for lam in lambda_grid(inp.quality, inp.predicted_cost, inp.reference_cost):
+        chosen = choose_for_lambda_batch(inp.quality, inp.predicted_cost, lam, inp.reference_cost)
+        points.append(point("lambda", lam, chosen))
+    for target in TARGETS:
+        points.append(
+            point(
+                "target", target, choose_for_target_batch(inp.quality, inp.predicted_cost, target)
+            )
+        )
+    return points
+
+
+# --- the report ----------------------------------------------------------------
+
+
+def evaluate(inp: EvalInput) -> EvalReport:
+    """Every figure of ``EvalReport`` for one router on one set of test prompts."""
+    n = inp.score.shape[0]
+    if n == 0:
+        raise UsageError("no test prompts to evaluate")
+    means = [(float(c), float(q)) for c, q in zip(inp.cost.mean(0), inp.score.mean(0), strict=True)]
+    k = len(inp.models)
+    strongest = min(range(k), key=lambda m: (-means[m][1], means[m][0], inp.models[m]))
+    cheapest = min(range(k), key=lambda m: (means[m][0], -means[m][1], inp.models[m]))
+    c_min, q_min = means[cheapest]
+    c_max, q_max = means[strongest]
+    bar = 0.95 * q_max
+
+    def figures(hull: list[Pair], point: Pair | None = None, aiq: bool = True) -> Figures:
+        return Figures(
+            cost_usd=point[0] if point else None,
+            quality=point[1] if point else None,
+            aiq=area_quality(hull, c_min, c_max) if aiq else None,
+            cost_at_95pct_strongest=cost_to_reach(hull, bar),
+            quality_at_strongest_cost=frontier_at(hull, c_max),
+            frontier=hull,
+        )
+
+    points = router_points(inp, strongest)
+    router = upper_envelope([(p.cost_usd, p.quality) for p in points] + [means[cheapest]])
+    zero = upper_envelope(means)
+    oracle_point = _oracle(inp.score, inp.cost)
+    baselines = {
+        "always_cheapest": figures([means[cheapest]], means[cheapest]),
+        "always_strongest": figures([means[strongest]], means[strongest], aiq=False),
+        "random": figures(upper_envelope([means[cheapest], means[strongest]])),
+        "zero_router": figures(zero),
+        "oracle": figures(upper_envelope([*means, oracle_point]), oracle_point),
+    }
+    mine = figures(router)
+    checks = _hull_check(router, zero, c_max)
+    cpt = _cpt(points, q_min, q_max) if k == 2 else {}
+    return EvalReport(
+        n=n,
+        dropped=inp.dropped,
+        models=inp.models,
+        unknown_models=list(inp.unknown_models),
+        strongest_model=inp.models[strongest],
+        cheapest_model=inp.models[cheapest],
+        aiq=mine.aiq or 0.0,
+        random_aiq=baselines["random"].aiq or 0.0,
+        zero_router_aiq=baselines["zero_router"].aiq or 0.0,
+        oracle_aiq=baselines["oracle"].aiq or 0.0,
+        cost_at_95pct_strongest=mine.cost_at_95pct_strongest,
+        cost_at_95pct_ratio=(
+            mine.cost_at_95pct_strongest / c_max
+            if mine.cost_at_95pct_strongest is not None and c_max > 0
+            else None
+        ),
+        strongest_cost=c_max,
+        strongest_quality=q_max,
+        quality_at_strongest_cost=mine.quality_at_strongest_cost or 0.0,
+        oracle_quality=oracle_point[1],
+        oracle_cost=oracle_point[0],
+        cheapest_cost=c_min,
+        cheapest_quality=q_min,
+        hull_check=checks,
+        above_zero_router_20_80=_above(checks),
+        cpt_50=cpt.get(0.5),
+        cpt_80=cpt.get(0.8),
+        random_cpt_50=0.5 if k == 2 and q_max > q_min else None,
+        random_cpt_80=0.8 if k == 2 and q_max > q_min else None,
+        single_models=[
+            SingleModel(model=m, cost_usd=c, quality=q)
+            for m, (c, q) in zip(inp.models, means, strict=True)
+        ],
+        router=mine,
+        baselines=baselines,
+        points=points,
+    )
+
+
+def _oracle(score: FloatArray, cost: FloatArray) -> Pair:
+    """Per prompt the best score, the cheapest model among those that reach it."""
+    best = score == score.max(axis=1, keepdims=True)
+    chosen = np.argmin(np.where(best, cost, np.inf), axis=1)
+    rows = np.arange(score.shape[0])
+    return float(cost[rows, chosen].mean()), float(score[rows, chosen].mean())
+
+
+def _hull_check(router: list[Pair], zero: list[Pair], strongest_cost: float) -> list[HullCheck]:
+    checks = []
+    for fraction in HULL_FRACTIONS:
+        cost = fraction * strongest_cost
+        mine, theirs = frontier_at(router, cost), frontier_at(zero, cost)
+        margin = mine - theirs if mine is not None and theirs is not None else None
+        checks.append(
+            HullCheck(
+                fraction=fraction, cost_usd=cost, router=mine, zero_router=theirs, margin=margin
+            )
+        )
+    return checks
+
+
+def _above(checks: list[HullCheck]) -> bool:
+    """Strictly above the zero-router wherever it is defined (and defined at all)."""
+    judged = [c for c in checks if c.zero_router is not None]
+    return bool(judged) and all(c.margin is not None and c.margin > 0 for c in judged)
+
+
+def _cpt(points: list[RouterPoint], cheap: float, strong: float) -> dict[float, float]:
+    """Smallest strong-model share on the lambda sweep recovering each share of the gap."""
+    if strong <= cheap:
+        return {}
+    sweep = [p for p in points if p.setting == "lambda"]
+    found = {}
+    for share in (0.5, 0.8):
+        reached = [
+            p.strongest_share for p in sweep if p.quality >= cheap + share * (strong - cheap)
+        ]
+        if reached:
+            found[share] = min(reached)
+    return found

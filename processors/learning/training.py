@@ -1,0 +1,313 @@
+"""Training a router from outcome rows: pure, rows in, (manifest, arrays) out.
+
+Only ``train``-split rows are read. For each model named in them:
+
+- a logistic regression (sklearn, L2, newton-cg) of P(good answer) on the
+  featurizer's vectors. A score s in [0, 1] counts as good with weight s and as
+  bad with weight 1 - s (a 0/1 score is one row with weight 1). The inverse
+  strength C is chosen by 3-fold cross-validated log-loss (folds by a hash of
+  the id) on a grid of powers of 4, walking from C = 1 towards lower loss until
+  it rises; the chosen C is refit on all the model's train rows;
+- a model with fewer than 20 train rows, or only good or only bad ones, keeps
+  only its prior: its mean score per task, shrunk toward its mean over all
+  tasks by 10 pseudo-rows (every model gets this prior table);
+- a cost line, USD = a + b * prompt characters, fit by non-negative least squares.
+
+The reference model (lambda's unit of cost) is the one with the highest mean
+train score; its mean train cost is the reference cost. Nothing here depends on
+test rows, and no setting was picked by looking at test figures.
+"""
+
+import math
+import warnings
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.optimize import nnls
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from processors.learning.featurize import Featurizer, FloatArray, fit_featurizer
+from processors.learning.quality_model import RouterArrays
+from schemas.errors import TrainingError
+from schemas.outcomes import SPLITS, OutcomeRow, Split
+from schemas.router_artifact import CostModel, FeaturizerParams, ModelFit, RouterManifest
+
+Progress = Callable[[str, int, int, str], None]
+"""Called as (stage, done, total, note) while training runs."""
+
+_FOLD_SEED = zlib.crc32(b"fold")
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    featurizer: FeaturizerParams = field(default_factory=FeaturizerParams)
+    min_rows: int = 20
+    folds: int = 3
+    c_grid: tuple[float, ...] = tuple(4.0**k for k in range(-6, 7))
+    c_start: float = 1.0
+    prior_pseudo_rows: float = 10.0
+    cv_tol: float = 1e-3
+    tol: float = 1e-4
+    max_iter: int = 100
+    threads: int = 3
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """A model's rows as weighted binary labels (fractional scores appear twice)."""
+
+    rows: npt.NDArray[np.int64]  # into the model's own rows
+    y: FloatArray
+    weight: FloatArray
+
+
+def train_router(
+    files: Mapping[str, Sequence[OutcomeRow]],
+    created_at: datetime,
+    settings: TrainSettings | None = None,
+    progress: Progress | None = None,
+) -> tuple[RouterManifest, RouterArrays]:
+    """Train on the train split of ``files`` (name -> rows). Raises TrainingError."""
+    settings = settings or TrainSettings()
+    report = progress or (lambda stage, done, total, note: None)
+    train = [row for rows in files.values() for row in rows if row.effective_split == "train"]
+    if not train:
+        raise TrainingError("no train rows: every row is in the test split")
+    models = sorted({model for row in train for model in row.outcomes})
+    params, idf = fit_featurizer(settings.featurizer, [row.prompt for row in train])
+    x = _featurize(Featurizer(params, idf), train, report)
+    fits: list[ModelFit] = []
+    coefs: list[FloatArray] = []
+    intercepts: list[float] = []
+    report("fitting", 0, len(models), "")
+    for done, model in enumerate(models):
+        fit, coef, intercept = _train_model(model, train, x, len(coefs), settings)
+        fits.append(fit)
+        if coef is not None:
+            coefs.append(coef)
+            intercepts.append(intercept)
+        note = f"{model}: C={fit.c:g}" if fit.kind == "learned" else f"{model}: prior only"
+        report("fitting", done + 1, len(models), note)
+    reference = max(fits, key=lambda fit: (fit.mean_score, fit.name))
+    cost_models = {model: _cost_model(train, model) for model in models}
+    manifest = RouterManifest(
+        created_at=created_at,
+        featurizer=params,
+        models=fits,
+        c_grid=list(settings.c_grid),
+        cv_folds=settings.folds,
+        cost_models=cost_models,
+        reference_model=reference.name,
+        reference_cost_usd=_reference_cost(cost_models, reference.name),
+        row_counts=_row_counts(files),
+        priors={m: _task_priors(train, m, settings.prior_pseudo_rows) for m in models},
+        prior_pseudo_rows=settings.prior_pseudo_rows,
+        priors_from=(
+            f"train split of {', '.join(files)}: mean score per (model, task), shrunk toward "
+            f"the model's mean over all tasks by {settings.prior_pseudo_rows:g} pseudo-rows"
+        ),
+    )
+    arrays = RouterArrays(
+        idf=idf.astype(np.float32),
+        coef=np.array(coefs, dtype=np.float32).reshape(len(coefs), params.width),
+        intercept=np.array(intercepts, dtype=np.float64),
+    )
+    return manifest, arrays
+
+
+def _featurize(
+    featurizer: Featurizer, rows: Sequence[OutcomeRow], report: Progress
+) -> sp.csr_matrix:
+    parts = []
+    report("featurising", 0, len(rows), "")
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        parts.append(featurizer.transform([r.prompt for r in chunk], [r.task for r in chunk]))
+        report("featurising", start + len(chunk), len(rows), "")
+    return sp.vstack(parts, format="csr")
+
+
+def _train_model(
+    model: str, rows: Sequence[OutcomeRow], x: sp.csr_matrix, weight_row: int, s: TrainSettings
+) -> tuple[ModelFit, FloatArray | None, float]:
+    """One model's fit: learned (with its weights and intercept) or prior only."""
+    index = np.array([i for i, row in enumerate(rows) if model in row.outcomes], dtype=np.int64)
+    mine = [rows[i] for i in index]
+    scores = np.array([row.outcomes[model].score for row in mine])
+    prior = ModelFit(
+        name=model, kind="prior", train_rows=len(mine), mean_score=float(scores.mean())
+    )
+    if len(mine) < s.min_rows:
+        reason = f"{len(mine)} train rows (< {s.min_rows})"
+        return prior.model_copy(update={"reason": reason}), None, 0.0
+    if scores.sum() == 0 or (1 - scores).sum() == 0:
+        return prior.model_copy(update={"reason": "one class only"}), None, 0.0
+    # Only columns some row has: the others' weights stay exactly 0 under L2, so fitting
+    # without them gives the same model, much faster on small data.
+    xm = x[index]
+    active = np.unique(xm.indices)
+    xm = xm[:, active]
+    folds = np.array([zlib.crc32(row.id.encode(), _FOLD_SEED) % s.folds for row in mine])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        c, curve = _choose_c(xm, scores, folds, s)
+        final = _logistic(c, s.tol, s.max_iter, warm=False)
+        labels = _labels(scores)
+        final.fit(xm[labels.rows], labels.y, sample_weight=labels.weight)
+    prior_loss = _prior_log_loss(mine, model, scores, folds, s)
+    fit = prior.model_copy(
+        update={
+            "kind": "learned",
+            "weight_row": weight_row,
+            "c": c,
+            "cv_log_loss": dict(curve)[c],
+            "cv_prior_log_loss": prior_loss,
+            "cv_curve": sorted(curve),
+            "converged": int(final.n_iter_[0]) < s.max_iter,
+        }
+    )
+    coef = np.zeros(x.shape[1])
+    coef[active] = final.coef_[0]
+    return fit, coef, float(final.intercept_[0])
+
+
+def _choose_c(
+    x: sp.csr_matrix, scores: FloatArray, folds: npt.NDArray[np.int64], s: TrainSettings
+) -> tuple[float, list[tuple[float, float]]]:
+    """Walk the C grid from ``c_start`` toward lower CV log-loss; (best C, every (C, loss))."""
+    grid = sorted(s.c_grid)
+    estimators = [_logistic(grid[0], s.cv_tol, s.max_iter, warm=False) for _ in range(s.folds)]
+    losses: dict[int, float] = {}
+
+    def loss_at(j: int) -> float:
+        if j not in losses:
+            losses[j] = _cv_loss(x, scores, folds, estimators, grid[j], s.threads)
+        return losses[j]
+
+    best = min(range(len(grid)), key=lambda j: abs(math.log(grid[j] / s.c_start)))
+    loss_at(best)
+    for step in (1, -1):
+        j, moved = best + step, False
+        while 0 <= j < len(grid) and loss_at(j) < losses[best]:
+            best, j, moved = j, j + step, True
+        if moved:
+            break
+    return grid[best], [(grid[j], loss) for j, loss in losses.items()]
+
+
+def _cv_loss(
+    x: sp.csr_matrix,
+    scores: FloatArray,
+    folds: npt.NDArray[np.int64],
+    estimators: list[LogisticRegression],
+    c: float,
+    threads: int,
+) -> float:
+    """Mean held-out weighted log-loss over the folds whose training part has both classes."""
+
+    def one(k: int) -> float | None:
+        train, held = _labels(scores[folds != k]), _labels(scores[folds == k])
+        if held.rows.size == 0 or np.unique(train.y).size < 2:
+            return None
+        estimator = estimators[k]
+        estimator.set_params(C=c)
+        estimator.fit(x[folds != k][train.rows], train.y, sample_weight=train.weight)
+        p = estimator.predict_proba(x[folds == k][held.rows])[:, 1]
+        return _log_loss(p, held.y, held.weight)
+
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        found = [loss for loss in pool.map(one, range(len(estimators))) if loss is not None]
+    return float(np.mean(found)) if found else math.inf
+
+
+def _prior_log_loss(
+    rows: Sequence[OutcomeRow],
+    model: str,
+    scores: FloatArray,
+    folds: npt.NDArray[np.int64],
+    s: TrainSettings,
+) -> float | None:
+    """The same CV log-loss for the per-task prior alone: what the classifier must beat."""
+    found = []
+    for k in range(s.folds):
+        train = [row for row, f in zip(rows, folds, strict=True) if f != k]
+        held = np.flatnonzero(folds == k)
+        if not train or held.size == 0:
+            continue
+        priors = _task_priors(train, model, s.prior_pseudo_rows)
+        overall = float(np.mean([row.outcomes[model].score for row in train]))
+        p = np.array([priors.get(rows[int(i)].task, overall) for i in held])
+        labels = _labels(scores[held])
+        found.append(_log_loss(p[labels.rows], labels.y, labels.weight))
+    return float(np.mean(found)) if found else None
+
+
+def _logistic(c: float, tol: float, max_iter: int, warm: bool) -> LogisticRegression:
+    return LogisticRegression(C=c, solver="newton-cg", tol=tol, max_iter=max_iter, warm_start=warm)
+
+
+def _labels(scores: FloatArray) -> _Labels:
+    good, bad = np.flatnonzero(scores > 0), np.flatnonzero(scores < 1)
+    return _Labels(
+        rows=np.concatenate([good, bad]),
+        y=np.concatenate([np.ones(good.size), np.zeros(bad.size)]),
+        weight=np.concatenate([scores[good], 1 - scores[bad]]),
+    )
+
+
+def _log_loss(p: FloatArray, y: FloatArray, weight: FloatArray) -> float:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return float(np.sum(weight * losses) / np.sum(weight))
+
+
+def _task_priors(rows: Sequence[OutcomeRow], model: str, pseudo: float) -> dict[str, float]:
+    by_task: dict[str, list[float]] = {}
+    for row in rows:
+        if model in row.outcomes:
+            by_task.setdefault(row.task, []).append(row.outcomes[model].score)
+    every = [score for scores in by_task.values() for score in scores]
+    overall = float(np.mean(every)) if every else 0.5
+    return {
+        task: (sum(scores) + pseudo * overall) / (len(scores) + pseudo)
+        for task, scores in sorted(by_task.items())
+    }
+
+
+def _cost_model(rows: Sequence[OutcomeRow], model: str) -> CostModel:
+    chars = np.array([len(r.prompt) for r in rows if model in r.outcomes], dtype=np.float64)
+    usd = np.array([r.outcomes[model].cost_usd for r in rows if model in r.outcomes])
+    mean = float(usd.mean())
+    if chars.size < 2 or np.ptp(chars) == 0:
+        return CostModel(intercept_usd=mean, per_char_usd=0.0, train_rows=usd.size, mean_usd=mean)
+    # Characters in thousands keeps the two columns on similar scales for the solver.
+    design = np.column_stack([np.ones_like(chars), chars / 1000])
+    (a, b), _ = nnls(design, usd)
+    return CostModel(
+        intercept_usd=float(a), per_char_usd=float(b) / 1000, train_rows=usd.size, mean_usd=mean
+    )
+
+
+def _reference_cost(cost_models: Mapping[str, CostModel], reference: str) -> float:
+    """The reference model's mean cost; the priciest model's if it was free; else 1."""
+    for usd in (cost_models[reference].mean_usd, max(c.mean_usd for c in cost_models.values())):
+        if usd > 0:
+            return usd
+    return 1.0
+
+
+def _row_counts(files: Mapping[str, Sequence[OutcomeRow]]) -> dict[str, dict[Split, int]]:
+    counts: dict[str, dict[Split, int]] = {}
+    for name, rows in files.items():
+        counts[name] = {split: 0 for split in SPLITS}
+        for row in rows:
+            counts[name][row.effective_split] += 1
+    return counts

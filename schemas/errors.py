@@ -1,0 +1,228 @@
+"""Switchyard's one error tree; every error has a stable ``code``.
+
+A job's errors reach the producer's reply as ``ErrorInfo`` (``info()``);
+an operator's errors reach the shell as a message and ``exit_code``. Where an
+error is also one of Python's own kinds (``ValueError``, ``LookupError``), it
+derives from that too, so callers that catch the builtin keep working.
+
+SwitchyardError                               code (exit code)
+├── RetryableError            another attempt (or another model) may succeed
+│   ├── ProviderTimeout           provider_timeout
+│   ├── ProviderUnavailable       provider_unavailable   (5xx, connection refused, outage)
+│   ├── RateLimited               rate_limited           (429, carries retry_after_s)
+│   └── SinkBackpressure          sink_backpressure      (flush before adding more)
+├── TerminalError             retrying the same job cannot help
+│   ├── InvalidRequest            invalid_request        (not JSON, wrong schema)
+│   │   ├── MessageTooLarge       message_too_large
+│   │   └── UnknownTenant         unknown_tenant
+│   ├── PolicyDenied              policy_denied          (no model satisfies the constraints)
+│   ├── BudgetExhausted           budget_exhausted
+│   ├── DeadlineExpired           deadline_expired
+│   ├── ContextTooLong            context_length_exceeded (a larger model may still fit)
+│   └── ProviderRejected          provider_rejected      (4xx: auth, bad parameters)
+├── InternalError             a bug or a broken invariant       internal_error (1)
+└── OperatorError             a command cannot do what it was asked (1 unless noted)
+    ├── UsageError                usage_error (2)        (an option's value is out of range)
+    ├── ConfigError               invalid_config (2)     (carries one issue per problem)
+    ├── StackError                stack_error            (no broker; a stack already runs)
+    ├── BrokerError               broker_error           (the embedded broker did not start)
+    ├── TopicMissing              topic_missing          (run `switchyard topics create`)
+    ├── TopicMismatch             topic_mismatch         (partitions differ from the catalogue)
+    ├── ReplyTimeout              reply_timeout          (are the workers running?)
+    ├── NothingSelected           nothing_selected       (no dead letter or row matches)
+    ├── TelemetryUnavailable      telemetry_unavailable
+    │   └── DatabaseLocked        database_locked        (another process holds chdb's files)
+    ├── QueryRejected             query_rejected         (not a single read-only statement)
+    ├── OutcomeFileError          outcome_file_invalid
+    ├── TrainingError             training_failed
+    └── RouterArtifactError       router_artifact_invalid
+"""
+
+from dataclasses import dataclass
+
+from schemas.messages import ErrorInfo
+
+
+class SwitchyardError(Exception):
+    code = "internal_error"
+    retryable = False
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=self.code, message=self.message, retryable=self.retryable)
+
+
+# --- a job's errors: their codes reach the reply ------------------------------
+
+
+class RetryableError(SwitchyardError):
+    retryable = True
+
+
+class ProviderTimeout(RetryableError):
+    code = "provider_timeout"
+
+
+class ProviderUnavailable(RetryableError):
+    code = "provider_unavailable"
+
+
+class RateLimited(RetryableError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class SinkBackpressure(RetryableError):
+    """The sink's buffer is full: flush before adding more."""
+
+    code = "sink_backpressure"
+
+
+class TerminalError(SwitchyardError):
+    pass
+
+
+class InvalidRequest(TerminalError):
+    code = "invalid_request"
+
+
+class MessageTooLarge(InvalidRequest):
+    code = "message_too_large"
+
+
+class UnknownTenant(InvalidRequest):
+    code = "unknown_tenant"
+
+
+class PolicyDenied(TerminalError):
+    code = "policy_denied"
+
+
+class BudgetExhausted(TerminalError):
+    code = "budget_exhausted"
+
+
+class DeadlineExpired(TerminalError):
+    code = "deadline_expired"
+
+
+class ContextTooLong(TerminalError):
+    code = "context_length_exceeded"
+
+
+class ProviderRejected(TerminalError):
+    code = "provider_rejected"
+
+
+class InternalError(SwitchyardError, RuntimeError):
+    """A bug or a broken invariant: the process stops rather than guess."""
+
+    code = "internal_error"
+
+
+# --- an operator's errors: message and exit code reach the shell ---------------
+
+
+class OperatorError(SwitchyardError):
+    code = "operator_error"
+
+
+class UsageError(OperatorError, ValueError):
+    """An argument or option outside what the command accepts."""
+
+    code = "usage_error"
+    exit_code = 2
+
+
+class StackError(OperatorError, RuntimeError):
+    code = "stack_error"
+
+
+class BrokerError(OperatorError, RuntimeError):
+    code = "broker_error"
+
+
+class TopicMissing(OperatorError, LookupError):
+    code = "topic_missing"
+
+
+class TopicMismatch(OperatorError, RuntimeError):
+    """A topic exists with a partition count other than the catalogue's."""
+
+    code = "topic_mismatch"
+
+
+class ReplyTimeout(OperatorError, TimeoutError):
+    """No reply within the time the caller gave."""
+
+    code = "reply_timeout"
+
+
+class NothingSelected(OperatorError, LookupError):
+    """A selection (of dead letters, of feedback rows) that matches nothing."""
+
+    code = "nothing_selected"
+
+
+class TelemetryUnavailable(OperatorError, RuntimeError):
+    code = "telemetry_unavailable"
+
+
+class DatabaseLocked(TelemetryUnavailable):
+    """Another process holds the embedded database at this path."""
+
+    code = "database_locked"
+
+
+class QueryRejected(OperatorError, ValueError):
+    code = "query_rejected"
+
+
+class OutcomeFileError(OperatorError, ValueError):
+    """A file that cannot be read as outcome rows; the message names file and line."""
+
+    code = "outcome_file_invalid"
+
+
+class TrainingError(OperatorError, ValueError):
+    """The rows cannot train a router (no train rows, say)."""
+
+    code = "training_failed"
+
+
+class RouterArtifactError(OperatorError, RuntimeError):
+    """A router directory that cannot be loaded; the message says where and why."""
+
+    code = "router_artifact_invalid"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file: where (dotted path, line) and what."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(OperatorError):
+    """The config file is unreadable or invalid; ``issues`` has one entry per problem."""
+
+    code = "invalid_config"
+    exit_code = 2
+
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        super().__init__(f"{source}: " + "; ".join(str(i) for i in issues))
+        self.source = source
+        self.issues = issues

@@ -1,0 +1,136 @@
+"""aiokafka consumers for the raw (non-faust) workers, with the group settings they share."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.errors import TopicMissing
+from streams.kafka.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
+
+# Short timeouts: the embedded broker makes a group join wait about half the
+# rebalance timeout, so the defaults would add tens of seconds to every start.
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 1_000
+REBALANCE_TIMEOUT_MS = 4_000
+
+
+def group_consumer(
+    bootstrap: str, topic: str | list[str], group_id: str, max_fetch_bytes: int = 4_000_000
+) -> AIOKafkaConsumer:
+    """A manually committed consumer of one topic or several.
+
+    Callers commit only after their outputs are flushed.
+    """
+    return AIOKafkaConsumer(
+        *([topic] if isinstance(topic, str) else topic),
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+        rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
+        max_partition_fetch_bytes=max_fetch_bytes,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
+    )
+
+
+def standalone_consumer(bootstrap: str) -> AIOKafkaConsumer:
+    """A group-less consumer for reading or following topics the caller assigns itself."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
+    )
+
+
+async def stop_follower(
+    follower: "asyncio.Task[None] | None", consumer: AIOKafkaConsumer | None
+) -> None:
+    """Stop a task that follows a topic, then its consumer (either may not have started)."""
+    if follower is not None:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    if consumer is not None:
+        await consumer.stop()
+
+
+class TopicFollower:
+    """Follow every partition of one topic outside any group, handing each value to ``apply``.
+
+    For state every worker keeps whole (the health board, the answer ledger,
+    the router's cache and latency book): no group, no commits; a restarted
+    worker reads again from the start (or from a little before the end).
+    ``after_batch`` runs after each fetched batch, for periodic upkeep.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        apply: Callable[[bytes | None], None],
+        after_batch: Callable[[], None] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.apply = apply
+        self.after_batch = after_batch
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._partitions: list[TopicPartition] = []
+
+    async def start(self, from_end_minus: int | None = None) -> None:
+        """Start reading from the beginning, or ``from_end_minus`` records before each end.
+
+        Raises LookupError if the topic does not exist (it is not created).
+        """
+        consumer = standalone_consumer(self.bootstrap)
+        await consumer.start()
+        # topics() lists topics; asking for one by name would auto-create it.
+        if self.topic not in await consumer.topics():
+            await consumer.stop()
+            raise TopicMissing(f"topic {self.topic!r} missing: run `switchyard topics create`")
+        partitions = [
+            TopicPartition(self.topic, p)
+            for p in sorted(consumer.partitions_for_topic(self.topic) or ())
+        ]
+        consumer.assign(partitions)
+        if from_end_minus is None:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            ends = await true_end_offsets(self.bootstrap, await consumer.end_offsets(partitions))
+            for tp in partitions:
+                consumer.seek(tp, max((ends.get(tp) or 0) - from_end_minus, 0))
+        self._consumer, self._partitions = consumer, partitions
+        self._task = asyncio.create_task(self._follow(consumer))
+
+    async def stop(self) -> None:
+        await stop_follower(self._task, self._consumer)
+        self._task = self._consumer = None
+
+    async def catch_up(self, timeout_s: float = 30.0) -> None:
+        """Return once everything written to the topic before this call has been read."""
+        consumer = self._consumer
+        if consumer is None or not self._partitions:
+            return
+        reported = await consumer.end_offsets(self._partitions)
+        ends = await true_end_offsets(self.bootstrap, reported)
+        deadline = time.monotonic() + timeout_s
+        for tp in self._partitions:
+            end = ends.get(tp) or 0
+            while await consumer.position(tp) < end:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.topic} not read to its end within {timeout_s}s")
+                await asyncio.sleep(0.02)
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    self.apply(record.value)
+            if self.after_batch is not None:
+                self.after_batch()

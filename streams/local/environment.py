@@ -1,0 +1,33 @@
+"""Where things are: the broker, the telemetry database, the config file, the state folder.
+
+Read from environment variables once, at start-up; everything else comes from
+the YAML config (``schemas.config.SwitchyardConfig``).
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "switchyard.yaml"
+
+
+@dataclass(frozen=True)
+class Environment:
+    kafka_bootstrap: str | None
+    clickhouse_url: str
+    config_path: Path
+    state_dir: Path
+    namespace: str
+    replication_factor: int
+
+    @classmethod
+    def from_env(cls) -> "Environment":
+        state_dir = Path(os.environ.get("SWITCHYARD_HOME", ".switchyard")).resolve()
+        return cls(
+            kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP") or None,
+            clickhouse_url=os.environ.get("CLICKHOUSE_URL") or f"chdb://{state_dir / 'chdb'}",
+            config_path=Path(os.environ.get("SWITCHYARD_CONFIG", str(DEFAULT_CONFIG))),
+            state_dir=state_dir,
+            namespace=os.environ.get("SWITCHYARD_NAMESPACE", "switchyard"),
+            replication_factor=int(os.environ.get("SWITCHYARD_REPLICATION_FACTOR", "1")),
+        )

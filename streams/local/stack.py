@@ -1,0 +1,194 @@
+"""Starting what is missing: broker, simulated providers and the three workers.
+
+Each component runs as its own OS process (``switchyard worker ...``), the way
+production runs them, so ``demo`` and the end-to-end tests exercise the real
+process boundaries. Components already running are reused, not duplicated.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from schemas.errors import BrokerError, StackError
+from streams.local.broker import (
+    EmbeddedBroker,
+    free_port,
+    pid_alive,
+    running_embedded_broker,
+    wait_for_port,
+)
+from streams.local.environment import Environment
+
+WORKERS = ("router", "provider", "telemetry")
+
+
+def broker_state_file(env: Environment) -> Path:
+    return env.state_dir / "broker.json"
+
+
+def stack_state_file(env: Environment) -> Path:
+    return env.state_dir / "stack.json"
+
+
+def running_stack(env: Environment) -> dict[str, Any] | None:
+    """What ``switchyard up`` published about the stack it runs, if it still runs."""
+    try:
+        state: dict[str, Any] = orjson.loads(stack_state_file(env).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return state if pid_alive(int(state["pid"])) else None
+
+
+def find_bootstrap(env: Environment) -> str | None:
+    """``KAFKA_BOOTSTRAP`` if set, else a live embedded broker another command started."""
+    return env.kafka_bootstrap or running_embedded_broker(broker_state_file(env))
+
+
+@dataclass
+class Stack:
+    env: Environment
+    bootstrap: str
+    broker: EmbeddedBroker | None = None
+    simulator_url: str | None = None
+    router_web_port: int | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def connect(
+        cls,
+        env: Environment,
+        start_broker: bool = True,
+        notify: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    ) -> "Stack":
+        """The broker ``env`` names or a running stack's; else a new embedded one."""
+        bootstrap = find_bootstrap(env)
+        if bootstrap is not None:
+            return cls(env=env, bootstrap=bootstrap)
+        if not start_broker:
+            raise StackError(
+                "no Kafka broker: set KAFKA_BOOTSTRAP, or start one with `switchyard up`"
+            )
+        broker = EmbeddedBroker.start(state_file=broker_state_file(env))
+        notify(f"embedded broker (tansu) on {broker.bootstrap}")
+        return cls(env=env, bootstrap=broker.bootstrap, broker=broker)
+
+    def publish_state(self) -> None:
+        """Let later commands (demo, budget) reuse this stack instead of starting another."""
+        state = {
+            "pid": os.getpid(),
+            "bootstrap": self.bootstrap,
+            "simulator_url": self.simulator_url,
+            "router_web_port": self.router_web_port,
+        }
+        stack_state_file(self.env).write_bytes(orjson.dumps(state))
+
+    def child_env(self) -> dict[str, str]:
+        child = dict(os.environ)
+        child.update(
+            KAFKA_BOOTSTRAP=self.bootstrap,
+            CLICKHOUSE_URL=self.env.clickhouse_url,
+            SWITCHYARD_CONFIG=str(self.env.config_path),
+            SWITCHYARD_HOME=str(self.env.state_dir),
+            SWITCHYARD_NAMESPACE=self.env.namespace,
+        )
+        if self.simulator_url:
+            child["SWITCHYARD_SIMULATOR_URL"] = self.simulator_url
+        return child
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path(name).open("ab")
+        process = subprocess.Popen(  # noqa: S603 - our own entry point
+            [sys.executable, "-m", "commands.cli", *args],
+            env=self.child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_simulator(self) -> str:
+        port = free_port()
+        self.spawn("simulator", "simulate", "--port", str(port))
+        deadline = time.monotonic() + 30
+        while True:
+            self.check_alive()
+            try:
+                wait_for_port("127.0.0.1", port, timeout_s=0.5)
+                break
+            except BrokerError:
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"simulator did not listen on port {port} within 30s"
+                    ) from None
+        self.simulator_url = f"http://127.0.0.1:{port}/v1"
+        return self.simulator_url
+
+    def start_worker(self, kind: str) -> subprocess.Popen[bytes]:
+        if kind == "router":
+            self.router_web_port = self.router_web_port or free_port()
+            return self.spawn(kind, "worker", "router", "--web-port", str(self.router_web_port))
+        return self.spawn(kind, "worker", kind)
+
+    def wait_router_web(self, timeout_s: float = 60) -> None:
+        """Wait until the router's web endpoint answers (its app has started)."""
+        deadline = time.monotonic() + timeout_s
+        url = f"http://127.0.0.1:{self.router_web_port}/budget/"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"router did not start within {timeout_s}s (see its log)")
+
+    def budget(self) -> dict[str, dict[str, float]]:
+        """The router's budget table as it holds it in memory now."""
+        url = f"http://127.0.0.1:{self.router_web_port}/budget/"
+        data: dict[str, dict[str, float]] = httpx.get(url, timeout=5).json()
+        return data
+
+    def log_path(self, name: str) -> Path:
+        return self.env.state_dir / "logs" / f"{name}.log"
+
+    def check_alive(self) -> None:
+        """Raise with the tail of its log if any component has exited."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                lines = self.log_path(name).read_text(errors="replace").splitlines()[-8:]
+                raise StackError(
+                    f"{name} exited with code {process.returncode}; last lines of "
+                    f"{self.log_path(name)}:\n  " + "\n  ".join(lines)
+                )
+
+    def stop_process(self, name: str, kill: bool = False) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.kill() if kill else process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop(self) -> None:
+        # Workers first, so nothing is left talking to a vanished broker.
+        for name in [n for n in self.processes if n != "simulator"] + ["simulator"]:
+            if name in self.processes:
+                self.stop_process(name)
+        if self.broker is not None:
+            self.broker.stop()
+        state = running_stack(self.env)
+        if state is not None and state["pid"] == os.getpid():
+            stack_state_file(self.env).unlink()

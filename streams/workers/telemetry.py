@@ -1,0 +1,111 @@
+"""The telemetry worker: telemetry and feedback topics -> ClickHouse, committed after insert.
+
+The topics are the durable buffer: if ClickHouse refuses a batch, nothing is
+committed and the batch is retried, so every row arrives; the tables replace
+rows by key, so a retried batch does not count twice. Feedback without its own
+``at`` takes the record's broker timestamp, so a replay writes the same version.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from schemas.feedback import Feedback
+from schemas.telemetry import TelemetryEvent
+from sinks.clickhouse import TelemetrySink, database_of, is_embedded, migrate, open_client
+from sinks.query_service import build_query_app
+from streams.kafka.consumers import group_consumer
+from streams.topics import TopicCatalogue
+
+log = logging.getLogger(__name__)
+
+BATCH_RECORDS = 2000
+FLUSH_INTERVAL_MS = 500
+
+
+def service_file(state_dir: Path) -> Path:
+    return state_dir / "telemetry.json"
+
+
+async def run_telemetry_worker(
+    bootstrap: str,
+    catalogue: TopicCatalogue,
+    clickhouse_url: str,
+    state_dir: Path,
+    stop: asyncio.Event,
+) -> None:
+    client = await asyncio.to_thread(open_client, clickhouse_url)
+    database = database_of(clickhouse_url)
+    await asyncio.to_thread(migrate, client, database)
+    sink = TelemetrySink(client, database)
+    runner = await _serve_queries(sink, state_dir) if is_embedded(clickhouse_url) else None
+    consumer = group_consumer(
+        bootstrap,
+        [catalogue.telemetry.name, catalogue.feedback.name],
+        f"{catalogue.namespace}-telemetry",
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
+            for records in batch.values():
+                for record in records:
+                    _add(sink, record, catalogue)
+            if batch:
+                await _flush_until_written(sink, stop)
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        if runner is not None:
+            await runner.cleanup()
+            with contextlib.suppress(FileNotFoundError):
+                service_file(state_dir).unlink()
+
+
+def _add(
+    sink: TelemetrySink, record: ConsumerRecord[bytes, bytes], catalogue: TopicCatalogue
+) -> None:
+    """Buffer one record as telemetry or feedback; malformed records are skipped, with a warning."""
+    try:
+        if record.topic == catalogue.feedback.name:
+            at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            sink.add(Feedback.model_validate_json(record.value).received(at))
+        else:
+            sink.add(TelemetryEvent.model_validate_json(record.value))
+    except ValidationError:
+        kind = "feedback" if record.topic == catalogue.feedback.name else "telemetry"
+        log.warning("skipping malformed %s at offset %s", kind, record.offset)
+
+
+async def _flush_until_written(sink: TelemetrySink, stop: asyncio.Event) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await asyncio.to_thread(sink.flush)
+            return
+        except Exception:
+            if stop.is_set():
+                raise
+            log.exception("telemetry insert failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
+async def _serve_queries(sink: TelemetrySink, state_dir: Path) -> web.AppRunner:
+    runner = web.AppRunner(build_query_app(sink.query))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
+    address = orjson.dumps({"pid": os.getpid(), "url": f"http://127.0.0.1:{port}/query"})
+    service_file(state_dir).write_bytes(address)
+    return runner
