@@ -21,6 +21,7 @@ from typing import Literal
 
 import orjson
 
+from schemas.errors import UsageError
 from schemas.simulator import SimulatorSettings
 
 CHARS_PER_TOKEN = 4
@@ -97,7 +98,7 @@ class TokenBucket:
 
     def __init__(self, rate: float, now: float) -> None:
         if rate <= 0:
-            raise ValueError("rate must be positive")
+            raise UsageError("rate must be positive")
         self.rate = rate
         self.capacity = max(1.0, rate)
         self.tokens = self.capacity

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from schemas.errors import UsageError
 from schemas.simulator import SimulatorSettings
 from simulator.behaviour import Failure
 from simulator.state import SimulatorState
@@ -127,7 +128,7 @@ async def _admin_update(request: web.Request) -> web.Response:
     try:
         changes = orjson.loads(await request.read())
         if not isinstance(changes, dict):
-            raise ValueError("the body must be a JSON object")
+            raise UsageError("the body must be a JSON object")
         view = state.update(name, changes)
     except ValueError as exc:  # also orjson and pydantic errors, both ValueErrors
         return _json(error_body(str(exc), "invalid_request_error", "invalid_value"), 400)

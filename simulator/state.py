@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.errors import UsageError
 from schemas.simulator import FakeModelProfile, SimulatorSettings
 from simulator.behaviour import Completion, Outcome, Prompt, TokenBucket, decide
 
@@ -85,7 +86,7 @@ class SimulatorState:
         changes = dict(changes)
         down = changes.pop("down", None)
         if down is not None and not isinstance(down, bool):
-            raise ValueError("down must be true or false")
+            raise UsageError("down must be true or false")
         current = self.settings.models[model]
         profile = FakeModelProfile.model_validate({**current.model_dump(), **changes})
         models = {**self.settings.models, model: profile}
