@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import TopicPartition
 from pydantic import HttpUrl
 
 from commands.demo import PROMPTS, QUALITIES
@@ -32,12 +31,12 @@ from commands.progress import Progress, say
 from commands.telemetry_reader import run_query, telemetry_table
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
+from schemas.errors import TopicMissing
 from schemas.health import EndpointHealth
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
 from streams.kafka.admin import ensure_topics
-from streams.kafka.consumers import standalone_consumer
-from streams.kafka.quirks import true_end_offsets
+from streams.kafka.reading import read_to_end
 from streams.local.environment import Environment
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
@@ -597,24 +596,11 @@ def _telemetry_rows(run: Run, expected: int) -> dict[str, int]:
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
-    """Every record value of ``topic`` from its start to its current end."""
-    consumer = standalone_consumer(bootstrap)
-    await consumer.start()
+    """Every record value of ``topic`` from its start to its current end ([] if it is missing)."""
     try:
-        if topic not in await consumer.topics():
-            return []
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await true_end_offsets(bootstrap, await consumer.end_offsets(tps))
-        values: list[bytes] = []
-        while [tp for tp in tps if await consumer.position(tp) < (ends.get(tp) or 0)]:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                values.extend(r.value for r in records if r.value is not None)
-        return values
-    finally:
-        await consumer.stop()
+        return [r.value async for r in read_to_end(bootstrap, topic) if r.value is not None]
+    except TopicMissing:
+        return []
 
 
 def format_summary(s: dict[str, Any]) -> str:
