@@ -8,18 +8,17 @@ letter's original ``payload`` to the requests topic, keyed by its tenant;
 letters whose payload was truncated are refused, since the original is gone.
 """
 
-import time
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.dead_letter import DeadLetter
-from schemas.errors import NothingSelected, StackError, TopicMissing
+from schemas.errors import NothingSelected
 from sinks.kafka_out import KafkaPublisher, producer_for
-from streams.kafka.quirks import FETCH_MAX_WAIT_MS
+from streams.kafka.reading import read_to_end
 from streams.topics import TopicCatalogue
 
 # A letter holds a payload of up to limits.max_message_bytes plus JSON escaping,
@@ -72,68 +71,14 @@ async def read_letters(
     TopicMissing if the topic does not exist (without creating it) and StackError
     if the broker sends nothing for ``timeout_s``.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        max_partition_fetch_bytes=MAX_LETTER_BYTES,
-        fetch_max_bytes=MAX_LETTER_BYTES,
-    )
-    await consumer.start()
-    try:
-        tps = await _assign_from_start(consumer, topic)
-        return await _read_to_end(consumer, tps, keep or letter_filter(), limit, timeout_s)
-    finally:
-        await consumer.stop()
-
-
-async def _assign_from_start(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    # topics() lists the cluster's topics; asking for one by name would auto-create it.
-    if topic not in await consumer.topics():
-        raise TopicMissing(
-            f"dead-letter topic {topic!r} does not exist: run `switchyard topics create`"
-        )
-    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    return tps
-
-
-async def _read_to_end(
-    consumer: AIOKafkaConsumer,
-    tps: list[TopicPartition],
-    keep: Keep,
-    limit: int | None,
-    timeout_s: float,
-) -> LetterRead:
     found = LetterRead()
-    ends: dict[TopicPartition, int] = {}
-    pending = set(tps)
-    deadline = time.monotonic() + timeout_s
-    while pending:
-        batch = await consumer.getmany(*pending, timeout_ms=200)
-        for tp in pending:
-            # The first watermark seen is the end: letters arriving during the read
-            # are left for the next one, so a busy topic cannot keep it going.
-            watermark = consumer.highwater(tp)
-            if watermark is not None:
-                ends.setdefault(tp, watermark)
-        for tp, records in batch.items():
-            for record in records:
-                if record.offset >= ends[tp]:
-                    break
-                _collect(found, record.offset, record.value, keep)
-                if limit is not None and len(found.letters) >= limit:
-                    return found
-        for tp in list(pending):
-            if tp in ends and await consumer.position(tp) >= ends[tp]:
-                pending.discard(tp)
-        if batch:
-            deadline = time.monotonic() + timeout_s
-        elif pending and time.monotonic() > deadline:
-            names = ", ".join(sorted(str(tp) for tp in pending))
-            raise StackError(f"the broker sent nothing for {names} in {timeout_s:g} s")
+    keep = keep or letter_filter()
+    records = read_to_end(bootstrap, topic, "dead-letter topic", MAX_LETTER_BYTES, timeout_s)
+    async with contextlib.aclosing(records):
+        async for record in records:
+            _collect(found, record.offset, record.value, keep)
+            if limit is not None and len(found.letters) >= limit:
+                break
     return found
 
 

@@ -10,10 +10,9 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from schemas.codec import dumps
-from schemas.errors import TopicMissing
 from schemas.feedback import Feedback, FeedbackKind
 from sinks.kafka_out import KafkaPublisher, producer_for
-from streams.kafka.consumers import standalone_consumer
+from streams.kafka.reading import require_topic
 from streams.topics import TopicCatalogue
 
 # The command's verdict flags and what each records.
@@ -58,17 +57,11 @@ def describe_invalid(exc: ValidationError) -> list[str]:
 async def publish_feedback(bootstrap: str, catalogue: TopicCatalogue, feedback: Feedback) -> None:
     """Send ``feedback`` to the feedback topic and wait for the broker's acknowledgement.
 
-    Raises LookupError if the topic does not exist (checked without creating it:
+    Raises TopicMissing if the topic does not exist (checked without creating it:
     the embedded broker would auto-create it with the wrong settings).
     """
     topic = catalogue.feedback.name
-    consumer = standalone_consumer(bootstrap)
-    await consumer.start()
-    try:
-        if topic not in await consumer.topics():
-            raise TopicMissing(f"topic {topic!r} missing: run `switchyard topics create`")
-    finally:
-        await consumer.stop()
+    await require_topic(bootstrap, topic)
     producer = producer_for(bootstrap, 1_048_576)
     await producer.start()
     try:

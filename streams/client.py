@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import TracebackType
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from schemas.codec import dumps
-from schemas.errors import ReplyTimeout, TopicMissing
+from schemas.errors import ReplyTimeout
 from schemas.messages import InferenceReply, InferenceRequest
 from sinks.kafka_out import Headers, producer_for
-from streams.kafka.consumers import standalone_consumer
+from streams.kafka.reading import open_topic
 from streams.topics import TopicCatalogue
 
 
@@ -126,17 +126,9 @@ class SwitchyardClient:
 
 async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     """A group-less consumer positioned at the current end of every partition of ``topic``."""
-    consumer = standalone_consumer(bootstrap)
-    await consumer.start()
-    # topics() lists the cluster's topics; asking for one by name would auto-create it.
-    if topic not in await consumer.topics():
-        await consumer.stop()
-        raise TopicMissing(f"reply topic {topic!r} does not exist: create it first")
-    partitions = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(tps)
-    await consumer.seek_to_end(*tps)
-    for tp in tps:  # resolve positions now, before any job is sent
+    consumer, partitions = await open_topic(bootstrap, topic, "reply topic")
+    await consumer.seek_to_end(*partitions)
+    for tp in partitions:  # resolve positions now, before any job is sent
         await consumer.position(tp)
     return consumer
 

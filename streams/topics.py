@@ -17,6 +17,7 @@ from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
+from schemas.errors import InternalError
 from schemas.feedback import Feedback
 from schemas.health import EndpointHealth
 from schemas.messages import InferenceReply, InferenceRequest
@@ -34,14 +35,19 @@ DISPATCH_PARTITIONS = 8
 ROUTING_PARTITIONS = 4
 
 
+CleanupPolicy = Literal["delete", "compact", "compact,delete"]
+
+
 @dataclass(frozen=True)
 class TopicSpec:
+    """One topic of one deployment, as created on the broker."""
+
     name: str
     key: str
     schema: type[BaseModel]
     partitions: int
     retention_ms: int | None
-    cleanup_policy: Literal["delete", "compact", "compact,delete"]
+    cleanup_policy: CleanupPolicy
     purpose: str
 
     def broker_config(self) -> dict[str, str]:
@@ -52,209 +58,162 @@ class TopicSpec:
 
 
 @dataclass(frozen=True)
+class TopicEntry:
+    """One row of the catalogue: a topic's settings, its name without the namespace.
+
+    ``role`` is the catalogue attribute that returns it; the retry tiers share
+    the role ``retry`` (a list, one entry per tier).
+    """
+
+    role: str
+    suffix: str
+    key: str
+    schema: type[BaseModel]
+    purpose: str
+    partitions: int = 4
+    retention_ms: int | None = DAY_MS
+    cleanup_policy: CleanupPolicy = "delete"
+
+    def spec(self, namespace: str) -> TopicSpec:
+        return TopicSpec(
+            f"{namespace}{self.suffix}",
+            self.key,
+            self.schema,
+            self.partitions,
+            self.retention_ms,
+            self.cleanup_policy,
+            self.purpose,
+        )
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds >= 60 and seconds % 60 == 0 else f"{seconds}s"
+
+
+# Every topic, in the order ``all()`` lists them (and ``switchyard topics list`` prints).
+TOPICS: tuple[TopicEntry, ...] = (
+    TopicEntry(
+        "requests", ".requests", "tenant", InferenceRequest, "inference jobs from producers",
+        partitions=ROUTING_PARTITIONS, retention_ms=7 * DAY_MS,
+    ),
+    TopicEntry(
+        "prepared", ".requests.prepared", "tenant", InferenceRequest,
+        "jobs back from a tenant's pre-step service, routed without the pre-step",
+        partitions=ROUTING_PARTITIONS, retention_ms=7 * DAY_MS,
+    ),
+    TopicEntry(
+        "dispatch", ".dispatch", "request_id", DispatchJob, "routed jobs for provider workers",
+        partitions=DISPATCH_PARTITIONS,
+    ),
+    *(
+        TopicEntry(
+            "retry", f".retry.{_duration(tier_s)}", "request_id", DispatchJob,
+            f"jobs waiting about {_duration(tier_s)} before their next round",
+        )
+        for tier_s in RETRY_TIERS_S
+    ),
+    TopicEntry(
+        "health", ".health", "model", EndpointHealth,
+        "circuit state per model endpoint, shared by all provider workers",
+        partitions=1, retention_ms=None, cleanup_policy="compact",
+    ),
+    # Compacted to one record per request_id, and dropped after a day.
+    TopicEntry(
+        "answers", ".answers", "request_id", AnsweredRequest,
+        "the reply each request_id got (dedup and crash recovery)",
+        partitions=DISPATCH_PARTITIONS, cleanup_policy="compact,delete",
+    ),
+    TopicEntry(
+        "replies", ".replies", "request_id", InferenceReply,
+        "default reply topic (requests may name their own reply_to)",
+    ),
+    TopicEntry(
+        "settlements", ".settlements", "tenant", SpendSettlement,
+        "actual spend per answered job, back to the budget table",
+        partitions=ROUTING_PARTITIONS, retention_ms=7 * DAY_MS,
+    ),
+    TopicEntry(
+        "telemetry", ".telemetry", "request_id", TelemetryEvent,
+        "finished-request rows for the ClickHouse sink", retention_ms=7 * DAY_MS,
+    ),
+    TopicEntry(
+        "feedback", ".feedback", "request_id", Feedback,
+        "outcome feedback from consumers, joined to decisions in ClickHouse",
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicEntry(
+        "cache", ".cache", "cache_key", CachedAnswer,
+        "exact-match response cache, followed whole by every router",
+        retention_ms=7 * DAY_MS, cleanup_policy="compact,delete",
+    ),
+    TopicEntry(
+        "dead_letter", ".deadletter", "request_id", DeadLetter,
+        "messages that could not be processed, with the reason",
+        partitions=1, retention_ms=30 * DAY_MS,
+    ),
+    # faust names a table's changelog "<app id>-<table>-changelog".
+    TopicEntry(
+        "budget_changelog", "-router-budget-changelog", "tenant", BudgetSnapshot,
+        "the router's budget table (faust changelog)",
+        partitions=ROUTING_PARTITIONS, retention_ms=None, cleanup_policy="compact",
+    ),
+    # faust's internal leader-election topic; declared so nothing auto-creates it.
+    TopicEntry(
+        "router_leader", "-router-__assignor-__leader", "-", BudgetSnapshot,
+        "faust leader election (internal)", partitions=1, retention_ms=None,
+    ),
+)  # fmt: skip
+
+
+class _Topic:
+    """A catalogue attribute: the spec of the one table entry whose role is its name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        entries = [e for e in TOPICS if e.role == name]
+        if len(entries) != 1:
+            raise InternalError(f"topic role {name!r} has {len(entries)} table entries, not 1")
+        self.entry = entries[0]
+
+    def __get__(self, catalogue: "TopicCatalogue", owner: type | None = None) -> TopicSpec:
+        return self.entry.spec(catalogue.namespace)
+
+
+class _Topics:
+    """A catalogue attribute for a role with several entries (the retry tiers)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.entries = tuple(e for e in TOPICS if e.role == name)
+
+    def __get__(self, catalogue: "TopicCatalogue", owner: type | None = None) -> list[TopicSpec]:
+        return [e.spec(catalogue.namespace) for e in self.entries]
+
+
+@dataclass(frozen=True)
 class TopicCatalogue:
     """All topics of one Switchyard deployment; ``namespace`` prefixes every name."""
 
     namespace: str = "switchyard"
 
+    requests = _Topic()
+    prepared = _Topic()
+    dispatch = _Topic()
+    retry = _Topics()
+    """Delay topics, one per tier: jobs parked until their ``not_before``."""
+    health = _Topic()
+    answers = _Topic()
+    replies = _Topic()
+    settlements = _Topic()
+    telemetry = _Topic()
+    feedback = _Topic()
+    cache = _Topic()
+    dead_letter = _Topic()
+    budget_changelog = _Topic()
+    router_leader = _Topic()
+
     @property
     def router_app_id(self) -> str:
         return f"{self.namespace}-router"
 
-    def _topic(
-        self,
-        suffix: str,
-        key: str,
-        schema: type[BaseModel],
-        purpose: str,
-        partitions: int = 4,
-        retention_ms: int | None = DAY_MS,
-        cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete",
-    ) -> TopicSpec:
-        return TopicSpec(
-            f"{self.namespace}{suffix}",
-            key,
-            schema,
-            partitions,
-            retention_ms,
-            cleanup_policy,
-            purpose,
-        )
-
-    @property
-    def requests(self) -> TopicSpec:
-        return self._topic(
-            ".requests",
-            "tenant",
-            InferenceRequest,
-            "inference jobs from producers",
-            partitions=ROUTING_PARTITIONS,
-            retention_ms=7 * DAY_MS,
-        )
-
-    @property
-    def prepared(self) -> TopicSpec:
-        return self._topic(
-            ".requests.prepared",
-            "tenant",
-            InferenceRequest,
-            "jobs back from a tenant's pre-step service, routed without the pre-step",
-            partitions=ROUTING_PARTITIONS,
-            retention_ms=7 * DAY_MS,
-        )
-
-    @property
-    def cache(self) -> TopicSpec:
-        return self._topic(
-            ".cache",
-            "cache_key",
-            CachedAnswer,
-            "exact-match response cache, followed whole by every router",
-            retention_ms=7 * DAY_MS,
-            cleanup_policy="compact,delete",
-        )
-
-    @property
-    def feedback(self) -> TopicSpec:
-        return self._topic(
-            ".feedback",
-            "request_id",
-            Feedback,
-            "outcome feedback from consumers, joined to decisions in ClickHouse",
-            retention_ms=30 * DAY_MS,
-        )
-
-    @property
-    def dispatch(self) -> TopicSpec:
-        return self._topic(
-            ".dispatch",
-            "request_id",
-            DispatchJob,
-            "routed jobs for provider workers",
-            partitions=DISPATCH_PARTITIONS,
-        )
-
-    @property
-    def retry(self) -> list[TopicSpec]:
-        """Delay topics, one per tier: jobs parked until their ``not_before``."""
-        return [
-            self._topic(
-                f".retry.{_duration(tier_s)}",
-                "request_id",
-                DispatchJob,
-                f"jobs waiting about {_duration(tier_s)} before their next round",
-            )
-            for tier_s in RETRY_TIERS_S
-        ]
-
-    @property
-    def health(self) -> TopicSpec:
-        return self._topic(
-            ".health",
-            "model",
-            EndpointHealth,
-            "circuit state per model endpoint, shared by all provider workers",
-            partitions=1,
-            retention_ms=None,
-            cleanup_policy="compact",
-        )
-
-    @property
-    def answers(self) -> TopicSpec:
-        return self._topic(
-            ".answers",
-            "request_id",
-            AnsweredRequest,
-            "the reply each request_id got (dedup and crash recovery)",
-            partitions=DISPATCH_PARTITIONS,
-            # compacted to one record per request_id, and dropped after a day
-            cleanup_policy="compact,delete",
-        )
-
-    @property
-    def replies(self) -> TopicSpec:
-        return self._topic(
-            ".replies",
-            "request_id",
-            InferenceReply,
-            "default reply topic (requests may name their own reply_to)",
-        )
-
-    @property
-    def settlements(self) -> TopicSpec:
-        return self._topic(
-            ".settlements",
-            "tenant",
-            SpendSettlement,
-            "actual spend per answered job, back to the budget table",
-            partitions=ROUTING_PARTITIONS,
-            retention_ms=7 * DAY_MS,
-        )
-
-    @property
-    def telemetry(self) -> TopicSpec:
-        return self._topic(
-            ".telemetry",
-            "request_id",
-            TelemetryEvent,
-            "finished-request rows for the ClickHouse sink",
-            retention_ms=7 * DAY_MS,
-        )
-
-    @property
-    def dead_letter(self) -> TopicSpec:
-        return self._topic(
-            ".deadletter",
-            "request_id",
-            DeadLetter,
-            "messages that could not be processed, with the reason",
-            partitions=1,
-            retention_ms=30 * DAY_MS,
-        )
-
-    @property
-    def budget_changelog(self) -> TopicSpec:
-        # faust names a table's changelog "<app id>-<table>-changelog".
-        return self._topic(
-            "-router-budget-changelog",
-            "tenant",
-            BudgetSnapshot,
-            "the router's budget table (faust changelog)",
-            partitions=ROUTING_PARTITIONS,
-            retention_ms=None,
-            cleanup_policy="compact",
-        )
-
-    @property
-    def router_leader(self) -> TopicSpec:
-        # faust's internal leader-election topic; declared so nothing auto-creates it.
-        return self._topic(
-            "-router-__assignor-__leader",
-            "-",
-            BudgetSnapshot,
-            "faust leader election (internal)",
-            partitions=1,
-            retention_ms=None,
-        )
-
     def all(self) -> list[TopicSpec]:
-        return [
-            self.requests,
-            self.prepared,
-            self.dispatch,
-            *self.retry,
-            self.health,
-            self.answers,
-            self.replies,
-            self.settlements,
-            self.telemetry,
-            self.feedback,
-            self.cache,
-            self.dead_letter,
-            self.budget_changelog,
-            self.router_leader,
-        ]
-
-
-def _duration(seconds: int) -> str:
-    return f"{seconds // 60}m" if seconds >= 60 and seconds % 60 == 0 else f"{seconds}s"
+        """Every topic, in the table's order."""
+        return [entry.spec(self.namespace) for entry in TOPICS]

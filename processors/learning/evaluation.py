@@ -161,49 +161,89 @@ def router_points(inp: EvalInput, strongest: int) -> list[RouterPoint]:
 
 
 def evaluate(inp: EvalInput) -> EvalReport:
-    """Every figure of ``EvalReport`` for one router on one set of test prompts."""
-    n = inp.score.shape[0]
-    if n == 0:
-        raise UsageError("no test prompts to evaluate")
-    means = [(float(c), float(q)) for c, q in zip(inp.cost.mean(0), inp.score.mean(0), strict=True)]
-    k = len(inp.models)
-    strongest = min(range(k), key=lambda m: (-means[m][1], means[m][0], inp.models[m]))
-    cheapest = min(range(k), key=lambda m: (means[m][0], -means[m][1], inp.models[m]))
-    c_min, q_min = means[cheapest]
-    c_max, q_max = means[strongest]
-    bar = 0.95 * q_max
+    """Every figure of ``EvalReport`` for one router on one set of test prompts.
 
-    def figures(hull: list[Pair], point: Pair | None = None, aiq: bool = True) -> Figures:
+    Raises UsageError when there are no test prompts.
+    """
+    if inp.score.shape[0] == 0:
+        raise UsageError("no test prompts to evaluate")
+    ends = _Ends.of(inp)
+    points = router_points(inp, ends.strongest)
+    router = upper_envelope([(p.cost_usd, p.quality) for p in points] + [ends.cheap])
+    zero = upper_envelope(ends.means)
+    oracle_point = _oracle(inp.score, inp.cost)
+    baselines = {
+        "always_cheapest": ends.figures([ends.cheap], ends.cheap),
+        "always_strongest": ends.figures([ends.strong], ends.strong, aiq=False),
+        "random": ends.figures(upper_envelope([ends.cheap, ends.strong])),
+        "zero_router": ends.figures(zero),
+        "oracle": ends.figures(upper_envelope([*ends.means, oracle_point]), oracle_point),
+    }
+    checks = _hull_check(router, zero, ends.strong[0])
+    return _report(inp, ends, points, ends.figures(router), baselines, checks, oracle_point)
+
+
+@dataclass(frozen=True)
+class _Ends:
+    """Every model's mean (cost, quality), and which are the cheapest and the strongest.
+
+    Ties go to the other figure, then to the model name.
+    """
+
+    means: list[Pair]
+    cheapest: int
+    strongest: int
+
+    @classmethod
+    def of(cls, inp: EvalInput) -> "_Ends":
+        means = [
+            (float(c), float(q)) for c, q in zip(inp.cost.mean(0), inp.score.mean(0), strict=True)
+        ]
+        k = len(inp.models)
+        strongest = min(range(k), key=lambda m: (-means[m][1], means[m][0], inp.models[m]))
+        cheapest = min(range(k), key=lambda m: (means[m][0], -means[m][1], inp.models[m]))
+        return cls(means, cheapest, strongest)
+
+    @property
+    def cheap(self) -> Pair:
+        return self.means[self.cheapest]
+
+    @property
+    def strong(self) -> Pair:
+        return self.means[self.strongest]
+
+    def figures(self, hull: list[Pair], point: Pair | None = None, aiq: bool = True) -> Figures:
+        """A frontier's figures, measured between the cheapest and the strongest model."""
+        c_max, q_max = self.strong
         return Figures(
             cost_usd=point[0] if point else None,
             quality=point[1] if point else None,
-            aiq=area_quality(hull, c_min, c_max) if aiq else None,
-            cost_at_95pct_strongest=cost_to_reach(hull, bar),
+            aiq=area_quality(hull, self.cheap[0], c_max) if aiq else None,
+            cost_at_95pct_strongest=cost_to_reach(hull, 0.95 * q_max),
             quality_at_strongest_cost=frontier_at(hull, c_max),
             frontier=hull,
         )
 
-    points = router_points(inp, strongest)
-    router = upper_envelope([(p.cost_usd, p.quality) for p in points] + [means[cheapest]])
-    zero = upper_envelope(means)
-    oracle_point = _oracle(inp.score, inp.cost)
-    baselines = {
-        "always_cheapest": figures([means[cheapest]], means[cheapest]),
-        "always_strongest": figures([means[strongest]], means[strongest], aiq=False),
-        "random": figures(upper_envelope([means[cheapest], means[strongest]])),
-        "zero_router": figures(zero),
-        "oracle": figures(upper_envelope([*means, oracle_point]), oracle_point),
-    }
-    mine = figures(router)
-    checks = _hull_check(router, zero, c_max)
-    cpt = _cpt(points, q_min, q_max) if k == 2 else {}
+
+def _report(
+    inp: EvalInput,
+    ends: _Ends,
+    points: list[RouterPoint],
+    mine: Figures,
+    baselines: dict[str, Figures],
+    checks: list[HullCheck],
+    oracle_point: Pair,
+) -> EvalReport:
+    (c_min, q_min), (c_max, q_max) = ends.cheap, ends.strong
+    two = len(inp.models) == 2
+    cpt = _cpt(points, q_min, q_max) if two else {}
     return EvalReport(
-        n=n,
+        n=inp.score.shape[0],
         dropped=inp.dropped,
         models=inp.models,
         unknown_models=list(inp.unknown_models),
-        strongest_model=inp.models[strongest],
-        cheapest_model=inp.models[cheapest],
+        strongest_model=inp.models[ends.strongest],
+        cheapest_model=inp.models[ends.cheapest],
         aiq=mine.aiq or 0.0,
         random_aiq=baselines["random"].aiq or 0.0,
         zero_router_aiq=baselines["zero_router"].aiq or 0.0,
@@ -225,11 +265,11 @@ def evaluate(inp: EvalInput) -> EvalReport:
         above_zero_router_20_80=_above(checks),
         cpt_50=cpt.get(0.5),
         cpt_80=cpt.get(0.8),
-        random_cpt_50=0.5 if k == 2 and q_max > q_min else None,
-        random_cpt_80=0.8 if k == 2 and q_max > q_min else None,
+        random_cpt_50=0.5 if two and q_max > q_min else None,
+        random_cpt_80=0.8 if two and q_max > q_min else None,
         single_models=[
             SingleModel(model=m, cost_usd=c, quality=q)
-            for m, (c, q) in zip(inp.models, means, strict=True)
+            for m, (c, q) in zip(inp.models, ends.means, strict=True)
         ],
         router=mine,
         baselines=baselines,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from processors.learning.quality_model import RouterArrays
 from schemas.errors import UsageError
@@ -115,7 +116,60 @@ def refit_from_feedback(
     since: datetime,
     settings: RefitSettings = RefitSettings(),
 ) -> Refit:
-    """A new router: ``manifest``/``arrays`` corrected by ``judgements``."""
+    """A new router: ``manifest``/``arrays`` corrected by ``judgements``.
+
+    Raises UsageError if there are no judgements or one's value is outside [0, 1].
+    """
+    by_model = _by_model(judgements)
+    draft = _Draft.of(manifest, arrays)
+    report = [
+        _refit_model(draft, manifest, model, by_model[model], settings)
+        for model in sorted(by_model)
+    ]
+    refit = FeedbackRefit(
+        base_version=manifest.version,
+        since=since,
+        judgements=sum(len(rows) for rows in by_model.values()),
+        intercept_shifts=draft.shifts,
+        prior_sd=settings.prior_sd,
+        min_rows=settings.min_rows,
+    )
+    new_manifest = manifest.model_copy(
+        update={
+            "created_at": now,
+            "models": draft.fits,
+            "priors": draft.priors,
+            "cost_models": draft.cost_models,
+            "feedback": [*manifest.feedback, refit],
+            "version": "",
+            "weights_sha256": "",
+        }
+    )
+    new_arrays = RouterArrays(idf=arrays.idf, coef=arrays.coef, intercept=draft.intercept)
+    return Refit(new_manifest, new_arrays, report)
+
+
+@dataclass
+class _Draft:
+    """The refitted router while it is being built: copies of the base's parts."""
+
+    intercept: npt.NDArray[np.float64]
+    fits: list[ModelFit]
+    priors: dict[str, dict[str, float]]
+    cost_models: dict[str, CostModel]
+    shifts: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, manifest: RouterManifest, arrays: RouterArrays) -> "_Draft":
+        return cls(
+            intercept=arrays.intercept.astype(np.float64).copy(),
+            fits=list(manifest.models),
+            priors={model: dict(tasks) for model, tasks in manifest.priors.items()},
+            cost_models=dict(manifest.cost_models),
+        )
+
+
+def _by_model(judgements: Iterable[Judgement]) -> dict[str, list[Judgement]]:
     by_model: dict[str, list[Judgement]] = defaultdict(list)
     for judgement in judgements:
         if not 0 <= judgement.value <= 1:
@@ -123,86 +177,80 @@ def refit_from_feedback(
         by_model[judgement.model].append(judgement)
     if not by_model:
         raise UsageError("no feedback to refit from")
+    return by_model
 
-    intercept = arrays.intercept.astype(np.float64).copy()
-    fits = list(manifest.models)
-    priors = {model: dict(tasks) for model, tasks in manifest.priors.items()}
-    cost_models = dict(manifest.cost_models)
-    shifts: dict[str, float] = {}
-    report: list[ModelRefit] = []
+
+def _refit_model(
+    draft: _Draft,
+    manifest: RouterManifest,
+    model: str,
+    mine: list[Judgement],
+    settings: RefitSettings,
+) -> ModelRefit:
+    """Apply one model's judgements to ``draft``; say what they did."""
+    seen = ModelRefit(model, len(mine), sum(j.value for j in mine) / len(mine))
     pseudo = manifest.prior_pseudo_rows
+    fit = manifest.fit_for(model)
+    if fit is None:
+        return _add_model(draft, seen, mine, settings, pseudo)
+    draft.priors[model] = _updated_priors(draft.priors.get(model, {}), fit.mean_score, mine, pseudo)
+    calibrated = [(j.predicted, j.value) for j in mine if j.predicted is not None]
+    seen = replace(seen, calibrated_rows=len(calibrated), action="priors updated")
+    if fit.kind != "learned" or fit.weight_row is None:
+        return seen
+    if len(calibrated) < settings.min_rows:
+        return replace(seen, action="priors updated; too few predicted rows to shift")
+    return _shift_intercept(draft, seen, fit.weight_row, calibrated, settings)
 
-    for model in sorted(by_model):
-        mine = by_model[model]
-        seen = ModelRefit(model, len(mine), sum(j.value for j in mine) / len(mine))
-        fit = manifest.fit_for(model)
-        if fit is None:
-            if len(mine) < settings.min_rows:
-                report.append(replace(seen, action="unknown model, too few rows"))
-                continue
-            fits.append(
-                ModelFit(
-                    name=model,
-                    kind="prior",
-                    reason="added from feedback",
-                    train_rows=0,
-                    mean_score=seen.mean_value,
-                )
-            )
-            priors[model] = _updated_priors({}, seen.mean_value, mine, pseudo)
-            mean_cost = sum(j.cost_usd for j in mine) / len(mine)
-            cost_models[model] = CostModel(
-                intercept_usd=mean_cost, per_char_usd=0.0, train_rows=0, mean_usd=mean_cost
-            )
-            report.append(replace(seen, action="added (prior only)"))
-            continue
 
-        priors[model] = _updated_priors(priors.get(model, {}), fit.mean_score, mine, pseudo)
-        calibrated = [(j.predicted, j.value) for j in mine if j.predicted is not None]
-        seen = replace(seen, calibrated_rows=len(calibrated), action="priors updated")
-        if fit.kind != "learned" or fit.weight_row is None:
-            report.append(seen)
-            continue
-        if len(calibrated) < settings.min_rows:
-            report.append(replace(seen, action="priors updated; too few predicted rows to shift"))
-            continue
-        predicted = [p for p, _ in calibrated]
-        shift = intercept_shift(
-            predicted, [v for _, v in calibrated], settings.prior_sd, settings.max_iter
+def _add_model(
+    draft: _Draft,
+    seen: ModelRefit,
+    mine: list[Judgement],
+    settings: RefitSettings,
+    pseudo: float,
+) -> ModelRefit:
+    """A model the router has never seen, as a prior-only model (with enough rows)."""
+    if len(mine) < settings.min_rows:
+        return replace(seen, action="unknown model, too few rows")
+    draft.fits.append(
+        ModelFit(
+            name=seen.model,
+            kind="prior",
+            reason="added from feedback",
+            train_rows=0,
+            mean_score=seen.mean_value,
         )
-        intercept[fit.weight_row] += shift
-        shifts[model] = shift
-        report.append(
-            replace(
-                seen,
-                shift=shift,
-                mean_predicted_before=sum(predicted) / len(predicted),
-                mean_predicted_after=sum(_shifted(p, shift) for p in predicted) / len(predicted),
-                action="intercept shifted, priors updated",
-            )
-        )
+    )
+    draft.priors[seen.model] = _updated_priors({}, seen.mean_value, mine, pseudo)
+    mean_cost = sum(j.cost_usd for j in mine) / len(mine)
+    draft.cost_models[seen.model] = CostModel(
+        intercept_usd=mean_cost, per_char_usd=0.0, train_rows=0, mean_usd=mean_cost
+    )
+    return replace(seen, action="added (prior only)")
 
-    refit = FeedbackRefit(
-        base_version=manifest.version,
-        since=since,
-        judgements=sum(len(rows) for rows in by_model.values()),
-        intercept_shifts=shifts,
-        prior_sd=settings.prior_sd,
-        min_rows=settings.min_rows,
+
+def _shift_intercept(
+    draft: _Draft,
+    seen: ModelRefit,
+    weight_row: int,
+    calibrated: list[tuple[float, float]],
+    settings: RefitSettings,
+) -> ModelRefit:
+    """Shift a learned model's intercept so its logged predictions match the feedback."""
+    predicted = [p for p, _ in calibrated]
+    shift = intercept_shift(
+        predicted, [v for _, v in calibrated], settings.prior_sd, settings.max_iter
     )
-    new_manifest = manifest.model_copy(
-        update={
-            "created_at": now,
-            "models": fits,
-            "priors": priors,
-            "cost_models": cost_models,
-            "feedback": [*manifest.feedback, refit],
-            "version": "",
-            "weights_sha256": "",
-        }
+    draft.intercept[weight_row] += shift
+    draft.shifts[seen.model] = shift
+    return replace(
+        seen,
+        shift=shift,
+        mean_predicted_before=sum(predicted) / len(predicted),
+        mean_predicted_after=sum(_shifted(p, shift) for p in predicted) / len(predicted),
+        action="intercept shifted, priors updated",
     )
-    new_arrays = RouterArrays(idf=arrays.idf, coef=arrays.coef, intercept=intercept)
-    return Refit(new_manifest, new_arrays, report)
 
 
 def _updated_priors(

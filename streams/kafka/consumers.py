@@ -2,13 +2,20 @@
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel, ValidationError
 
-from schemas.errors import TopicMissing
 from streams.kafka.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
+from streams.kafka.reading import open_topic
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 # Short timeouts: the embedded broker makes a group join wait about half the
 # rebalance timeout, so the defaults would add tens of seconds to every start.
@@ -36,13 +43,6 @@ def group_consumer(
         max_partition_fetch_bytes=max_fetch_bytes,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
-    )
-
-
-def standalone_consumer(bootstrap: str) -> AIOKafkaConsumer:
-    """A group-less consumer for reading or following topics the caller assigns itself."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
     )
 
 
@@ -85,19 +85,9 @@ class TopicFollower:
     async def start(self, from_end_minus: int | None = None) -> None:
         """Start reading from the beginning, or ``from_end_minus`` records before each end.
 
-        Raises LookupError if the topic does not exist (it is not created).
+        Raises TopicMissing if the topic does not exist (it is not created).
         """
-        consumer = standalone_consumer(self.bootstrap)
-        await consumer.start()
-        # topics() lists topics; asking for one by name would auto-create it.
-        if self.topic not in await consumer.topics():
-            await consumer.stop()
-            raise TopicMissing(f"topic {self.topic!r} missing: run `switchyard topics create`")
-        partitions = [
-            TopicPartition(self.topic, p)
-            for p in sorted(consumer.partitions_for_topic(self.topic) or ())
-        ]
-        consumer.assign(partitions)
+        consumer, partitions = await open_topic(self.bootstrap, self.topic)
         if from_end_minus is None:
             await consumer.seek_to_beginning(*partitions)
         else:
@@ -134,3 +124,31 @@ class TopicFollower:
                     self.apply(record.value)
             if self.after_batch is not None:
                 self.after_batch()
+
+
+class DecodingFollower(TopicFollower, Generic[M]):
+    """A TopicFollower that validates each value as ``schema`` before ``on_value`` sees it.
+
+    A value that does not validate is skipped with a warning: one bad record
+    must not stop a worker from following the rest of the topic.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        schema: type[M],
+        on_value: Callable[[M], None],
+        after_batch: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(bootstrap, topic, self._decode, after_batch)
+        self.schema = schema
+        self.on_value = on_value
+
+    def _decode(self, raw: bytes | None) -> None:
+        try:
+            value = self.schema.model_validate_json(raw or b"")
+        except ValidationError:
+            log.warning("unreadable %s record on %s skipped", self.schema.__name__, self.topic)
+            return
+        self.on_value(value)

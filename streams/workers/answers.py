@@ -6,16 +6,11 @@ partition it catches up to the topic's end, so answers a crashed worker wrote
 just before it died are known before their jobs are replayed.
 """
 
-import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
-
 from schemas.answer import AnsweredRequest
-from streams.kafka.consumers import TopicFollower
-
-log = logging.getLogger(__name__)
+from streams.kafka.consumers import DecodingFollower
 
 _PRUNE_EVERY_S = 30.0
 
@@ -25,7 +20,9 @@ class AnswerLedger:
         self.window = timedelta(seconds=window_s)
         self._entries: dict[str, AnsweredRequest] = {}
         self._next_prune = time.monotonic() + _PRUNE_EVERY_S
-        self.follower = TopicFollower(bootstrap, topic, self._apply, after_batch=self._maybe_prune)
+        self.follower = DecodingFollower(
+            bootstrap, topic, AnsweredRequest, self._apply, after_batch=self._maybe_prune
+        )
 
     async def start(self) -> None:
         await self.follower.start()
@@ -45,12 +42,7 @@ class AnswerLedger:
         """Return once everything written to the ledger before this call has been read."""
         await self.follower.catch_up(timeout_s)
 
-    def _apply(self, raw: bytes | None) -> None:
-        try:
-            answered = AnsweredRequest.model_validate_json(raw or b"")
-        except ValidationError:
-            log.warning("unreadable answer record skipped")
-            return
+    def _apply(self, answered: AnsweredRequest) -> None:
         known = self._entries.get(answered.request_id)
         if known is None or known.answered_at <= answered.answered_at:
             self._entries[answered.request_id] = answered

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
 from processors.circuit import CircuitBreaker, Transition
 from processors.dispatch import EndpointGate
@@ -21,7 +20,7 @@ from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.health import EndpointHealth
 from schemas.messages import Attempt
-from streams.kafka.consumers import TopicFollower
+from streams.kafka.consumers import DecodingFollower
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class HealthBoard:
         policy = config.dispatch.breaker
         self.gates = {m.name: EndpointGate(CircuitBreaker(policy)) for m in config.models}
         self._announced_cool: dict[str, float] = {}
-        self.follower = TopicFollower(bootstrap, topic, self._apply)
+        self.follower = DecodingFollower(bootstrap, topic, EndpointHealth, self._apply)
 
     async def start(self) -> None:
         await self.follower.start()
@@ -105,12 +104,7 @@ class HealthBoard:
         # means another worker finds the outage itself.
         await self.producer.send(self.topic, key=model.encode(), value=dumps(health))
 
-    def _apply(self, raw: bytes | None) -> None:
-        try:
-            health = EndpointHealth.model_validate_json(raw or b"")
-        except ValidationError:
-            log.warning("unreadable health record skipped")
-            return
+    def _apply(self, health: EndpointHealth) -> None:
         gate = self.gates.get(health.model)
         if gate is None or health.worker == self.worker_id:
             return

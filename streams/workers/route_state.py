@@ -14,13 +14,12 @@ import time
 from datetime import datetime
 
 import orjson
-from pydantic import ValidationError
 
 from processors.cache import usable
 from processors.latency import LatencyBook, LatencyEstimate
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
-from streams.kafka.consumers import TopicFollower
+from streams.kafka.consumers import DecodingFollower, TopicFollower
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ _ESTIMATE_EVERY_S = 1.0
 class ResponseCache:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.entries: dict[str, CachedAnswer] = {}
-        self.follower = TopicFollower(bootstrap, topic, self._apply)
+        self.follower = DecodingFollower(bootstrap, topic, CachedAnswer, self._apply)
 
     def get(self, key: str, tenant: str, now: datetime) -> CachedAnswer | None:
         entry = usable(self.entries.get(key), tenant, now)
@@ -41,12 +40,7 @@ class ResponseCache:
             self.entries.pop(key, None)  # expired: forget it (the topic's retention drops it)
         return entry
 
-    def _apply(self, raw: bytes | None) -> None:
-        try:
-            entry = CachedAnswer.model_validate_json(raw or b"")
-        except ValidationError:
-            log.warning("unreadable cache record skipped")
-            return
+    def _apply(self, entry: CachedAnswer) -> None:
         self.entries[entry.key] = entry
 
 

@@ -1,0 +1,188 @@
+"""Accounting for a run: replies, provider calls, circuits, dead letters, telemetry rows,
+the scenario's checks, and the summary printed for people."""
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from commands.chaos.run import Run
+from commands.telemetry_reader import run_query, telemetry_table
+from schemas.dead_letter import DeadLetter
+from schemas.errors import TopicMissing
+from schemas.health import EndpointHealth
+from schemas.messages import InferenceReply, InferenceRequest
+from streams.kafka.reading import read_to_end
+from streams.topics import TopicCatalogue
+
+
+async def summarise(
+    run: Run,
+    catalogue: TopicCatalogue,
+    requests: dict[str, InferenceRequest],
+    replies: dict[str, InferenceReply],
+    duplicates: int,
+) -> dict[str, Any]:
+    """What the run did, the scenario's checks, and ``ok``: no job lost or answered
+    twice and every check held. Waits up to 90 s for the telemetry sink to catch up."""
+    stats = await run.provider_stats()
+    summary: dict[str, Any] = {
+        "scenario": run.scenario.name,
+        "run_id": run.run_id,
+        **_reply_counts(requests, replies, duplicates),
+        "provider_calls": sum(m["requests"] for m in stats.values()),
+        **_attempt_counts(requests, replies),
+        "provider_stats": stats,
+        **await _observed(run, catalogue, len(replies)),
+    }
+    checks = run.scenario.checks(run, summary)
+    summary["checks"] = checks
+    summary["ok"] = summary["lost"] == 0 and duplicates == 0 and all(checks.values())
+    return summary
+
+
+def _reply_counts(
+    requests: dict[str, InferenceRequest], replies: dict[str, InferenceReply], duplicates: int
+) -> dict[str, Any]:
+    return {
+        "sent": len(requests),
+        "answered": len(replies),
+        "lost": len(requests) - len(replies),
+        "duplicate_replies": duplicates,
+        "statuses": _count(reply.status for reply in replies.values()),
+    }
+
+
+def _attempt_counts(
+    requests: dict[str, InferenceRequest], replies: dict[str, InferenceReply]
+) -> dict[str, Any]:
+    ok = [r for r in replies.values() if r.status == "ok"]
+    return {
+        "calls_in_replies": sum(
+            1
+            for r in replies.values()
+            for a in r.attempts
+            if a.outcome not in ("circuit_open", "throttled")
+        ),
+        "fallbacks": sum(1 for r in ok if r.routing is not None and r.model != r.routing.chosen),
+        "retried": sum(1 for r in replies.values() if any(a.round > 0 for a in r.attempts)),
+        "expired": sum(1 for r in replies.values() if r.status == "expired"),
+        "late_ok": sum(1 for r in ok if _late(r, requests[r.request_id])),
+        "p50_ms": _quantile([r.timings.total_ms for r in ok], 0.5),
+        "p99_ms": _quantile([r.timings.total_ms for r in ok], 0.99),
+    }
+
+
+def _late(reply: InferenceReply, request: InferenceRequest) -> bool:
+    return request.deadline is not None and reply.finished_at > request.deadline
+
+
+async def _observed(run: Run, catalogue: TopicCatalogue, answered: int) -> dict[str, Any]:
+    """What the run left behind: circuit transitions, dead letters, telemetry rows, workers."""
+    bootstrap = run.stack.bootstrap
+    health = [
+        EndpointHealth.model_validate_json(v)
+        for v in await read_topic(bootstrap, catalogue.health.name)
+    ]
+    letters = [
+        DeadLetter.model_validate_json(v)
+        for v in await read_topic(bootstrap, catalogue.dead_letter.name)
+    ]
+    rows = await asyncio.to_thread(_telemetry_rows, run, answered)
+    return {
+        "circuits": _circuits(health),
+        "dead_letters_by_code": _count(letter.error.code for letter in letters),
+        "telemetry_rows": rows["final"],
+        "telemetry_raw_rows": rows["raw"],
+        "workers_alive": _workers_alive(run),
+        "restarts": run.restarts,
+        "events": run.events,
+    }
+
+
+def _count(codes: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for code in codes:
+        out[code] = out.get(code, 0) + 1
+    return out
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)], 1)
+
+
+def _circuits(health: list[EndpointHealth]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for h in health:
+        entry = out.setdefault(
+            h.model, {"opened": 0, "closed": 0, "cool_downs": 0, "final": "closed"}
+        )
+        if h.kind == "rate_limit":
+            entry["cool_downs"] += 1
+            continue
+        entry["opened" if h.state == "open" else "closed"] += 1
+        entry["final"] = h.state
+    return out
+
+
+def _workers_alive(run: Run) -> bool:
+    return all(p.poll() is None for p in run.stack.processes.values())
+
+
+def _telemetry_rows(run: Run, expected: int) -> dict[str, int]:
+    """Rows for this run's jobs, once the sink has caught up (or after a minute)."""
+    table = telemetry_table(run.env, "requests")
+    # ``app`` is the run id this module generated, not user input.
+    final_sql = f"SELECT count() FROM {table} FINAL WHERE app = '{run.run_id}'"  # noqa: S608
+    raw_sql = f"SELECT count() FROM {table} WHERE app = '{run.run_id}'"  # noqa: S608
+    deadline = time.monotonic() + 90
+    final = 0
+    while time.monotonic() < deadline:
+        try:
+            final = int(run_query(run.env, final_sql)[1][0][0])
+        except (RuntimeError, httpx.HTTPError):
+            final = 0  # the sink is restarting
+        if final >= expected:
+            break
+        time.sleep(0.5)
+    raw = int(run_query(run.env, raw_sql)[1][0][0])
+    return {"final": final, "raw": raw}
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value of ``topic`` from its start to its current end ([] if it is missing)."""
+    try:
+        return [r.value async for r in read_to_end(bootstrap, topic) if r.value is not None]
+    except TopicMissing:
+        return []
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"scenario {s['scenario']}: {'OK' if s['ok'] else 'FAILED'}",
+        f"sent {s['sent']}  answered {s['answered']}  lost {s['lost']}  "
+        f"duplicate_replies {s['duplicate_replies']}  provider_calls {s['provider_calls']}  "
+        f"fallbacks {s['fallbacks']}  retried {s['retried']}  expired {s['expired']}",
+        "statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items())),
+        f"latency ok p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; "
+        f"telemetry rows {s['telemetry_rows']} (raw {s['telemetry_raw_rows']})",
+    ]
+    for model, c in sorted(s["circuits"].items()):
+        lines.append(
+            f"circuit {model}: opened {c['opened']}, closed {c['closed']}, "
+            f"cool-downs {c['cool_downs']}, now {c['final']}"
+        )
+    if s["dead_letters_by_code"]:
+        lines.append(
+            "dead letters: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(s["dead_letters_by_code"].items()))
+        )
+    for event in s["events"]:
+        lines.append(f"  t+{event['at_s']:>6}s  {event['event']}")
+    for check, held in s["checks"].items():
+        lines.append(f"  [{'x' if held else ' '}] {check}")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""The named scenarios: each one's faults on a timeline and the checks it must pass."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from commands.chaos.run import Run, Scenario
+from schemas.config import SwitchyardConfig
+from schemas.messages import InferenceRequest
+from streams.workers.provider import MAX_IN_FLIGHT
+
+
+async def _outage(run: Run) -> None:
+    await run.at(4)
+    await run.set_model("sim-small", down=True)
+    await run.at(12)
+    await run.set_model("sim-small", down=False)
+
+
+def _outage_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    small = s["circuits"].get("sim-small", {})
+    return {
+        "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        "fallbacks carried the outage": s["fallbacks"] > 0,
+        "sim-small circuit opened": small.get("opened", 0) >= 1,
+        "sim-small circuit closed again": small.get("final") == "closed",
+    }
+
+
+STORM_MODELS = ("sim-small", "sim-medium", "sim-large")
+STORM_RPS = 15.0
+STORM_FROM_S, STORM_TO_S = 4.0, 14.0
+
+
+async def _storm(run: Run) -> None:
+    await run.at(STORM_FROM_S)
+    run.marks["before"] = await run.provider_stats()
+    for model in STORM_MODELS:
+        await run.set_model(model, rate_limit_rps=STORM_RPS)
+    await run.at(STORM_TO_S)
+    run.marks["during"] = await run.provider_stats()
+    for model in STORM_MODELS:
+        await run.set_model(model, rate_limit_rps=None)
+
+
+def _storm_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    before, during = run.marks["before"], run.marks["during"]
+    window = STORM_TO_S - STORM_FROM_S
+    calls = {m: during[m]["requests"] - before[m]["requests"] for m in STORM_MODELS}
+    limited = {m: during[m]["rate_limited"] - before[m]["rate_limited"] for m in STORM_MODELS}
+    # The bucket starts full: one second of burst on top of the rate.
+    allowed = STORM_RPS * (window + 1)
+    s["storm"] = {
+        "window_s": window,
+        "limit_rps": STORM_RPS,
+        "calls": calls,
+        "rate_limited": limited,
+        "accepted": {m: calls[m] - limited[m] for m in STORM_MODELS},
+        "allowed_per_model": allowed,
+    }
+    return {
+        "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        "jobs were retried later": s["retried"] > 0,
+        "calls within 1.5x of the limit": all(c <= 1.5 * allowed for c in calls.values()),
+    }
+
+
+async def _worker_kill(run: Run) -> None:
+    await run.at(5)
+    await run.kill("provider-1")
+    await run.at(7)
+    run.restart("provider-1", "provider")
+    await run.at(12)
+    await run.kill("provider-2", graceful=True)
+    await run.at(13)
+    run.restart("provider-2", "provider")
+
+
+def _kill_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    # Calls the simulator served whose outcome no reply records: lost in a crash.
+    extra = s["provider_calls"] - s["calls_in_replies"]
+    s["unrecorded_provider_calls"] = extra
+    return {
+        "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        "repeated calls bounded by jobs in flight": 0 <= extra <= MAX_IN_FLIGHT,
+    }
+
+
+async def _telemetry_down(run: Run) -> None:
+    await run.at(4)
+    await run.kill("telemetry")
+    run.marks["down_from"] = datetime.now(UTC)
+    await run.at(14)
+    run.marks["down_to"] = datetime.now(UTC)
+    run.restart("telemetry", "telemetry")
+
+
+def _telemetry_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    s["replies_while_down"] = run.marks.get("replies_while_down", 0)
+    return {
+        "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        "replies kept flowing while the sink was down": s["replies_while_down"] > 0,
+        "every telemetry row there exactly once": s["telemetry_rows"] == s["answered"],
+    }
+
+
+SLOW_DEADLINE_S = 4.0
+
+
+async def _slow_tail(run: Run) -> None:
+    await run.at(4)
+    # Median 20x slower (40 -> 800 ms) and a heavy tail: p99 about 8 s.
+    await run.set_model("sim-small", latency_ms=800, latency_sigma=1.0)
+    await run.at(14)
+    await run.set_model("sim-small", latency_ms=40, latency_sigma=0.3)
+
+
+def _slow_shape(request: InferenceRequest, i: int) -> InferenceRequest:
+    deadline = datetime.now(UTC) + timedelta(seconds=SLOW_DEADLINE_S)
+    return request.model_copy(update={"deadline": deadline})
+
+
+def _slow_tune(config: SwitchyardConfig) -> SwitchyardConfig:
+    models = [
+        m.model_copy(update={"timeout_s": 1.5, "first_byte_timeout_s": 1.5})
+        if m.name == "sim-small"
+        else m
+        for m in config.models
+    ]
+    return config.model_copy(update={"models": models})
+
+
+def _slow_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    statuses = s["statuses"]
+    return {
+        "every job answered ok or expired": statuses.get("ok", 0) + s["expired"] == s["sent"],
+        "no answer later than its deadline": s["late_ok"] == 0,
+        "timeouts shifted traffic to fallbacks": s["fallbacks"] > 0,
+    }
+
+
+async def _no_faults(run: Run) -> None:
+    return None
+
+
+def _poison_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    expected = run.marks["poison"]
+    letters = s["dead_letters_by_code"]
+    return {
+        "every good job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        "every bad message dead-lettered with its reason": letters == expected,
+        "no worker restarted": s["workers_alive"],
+    }
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario(
+            "provider-outage",
+            "the cheapest model's endpoint is down from 4 s to 12 s",
+            _outage,
+            _outage_checks,
+        ),
+        Scenario(
+            "rate-limit-storm",
+            f"the three 'sim' models answer 429 + Retry-After above {STORM_RPS:g} calls/s "
+            f"from {STORM_FROM_S:g} s to {STORM_TO_S:g} s",
+            _storm,
+            _storm_checks,
+        ),
+        Scenario(
+            "worker-kill",
+            "provider-1 gets SIGKILL at 5 s (restarted at 7 s); "
+            "provider-2 gets SIGTERM at 12 s (restarted at 13 s)",
+            _worker_kill,
+            _kill_checks,
+        ),
+        Scenario(
+            "telemetry-down",
+            "the telemetry worker is killed at 4 s and stays down until 14 s",
+            _telemetry_down,
+            _telemetry_checks,
+        ),
+        Scenario(
+            "slow-tail",
+            "sim-small's median latency jumps 20x (p99 about 8 s) from 4 s to 14 s; "
+            f"every job has a {SLOW_DEADLINE_S:g} s deadline",
+            _slow_tail,
+            _slow_checks,
+            shape=_slow_shape,
+            tune=_slow_tune,
+        ),
+        Scenario(
+            "poison",
+            "one message in 20 is malformed, oversized, wrongly typed or for an unknown tenant",
+            _no_faults,
+            _poison_checks,
+            poison_every=20,
+        ),
+    ]
+}

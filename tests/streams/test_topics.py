@@ -1,0 +1,34 @@
+"""The topic table and the catalogue built from it agree."""
+
+from streams.topics import TOPICS, TopicCatalogue, TopicSpec
+
+
+def test_every_role_is_an_attribute_and_every_attribute_a_role() -> None:
+    catalogue = TopicCatalogue("ns")
+    roles = {entry.role for entry in TOPICS}
+    attributes = {
+        name
+        for name in vars(TopicCatalogue)
+        if isinstance(getattr(catalogue, name, None), TopicSpec | list)
+    }
+    assert roles == attributes
+    single = [entry.role for entry in TOPICS if entry.role != "retry"]
+    assert len(single) == len(set(single))
+
+
+def test_attributes_and_all_list_the_same_unique_names() -> None:
+    catalogue = TopicCatalogue("ns")
+    by_attribute = [
+        spec
+        for role in dict.fromkeys(entry.role for entry in TOPICS)
+        for spec in (
+            getattr(catalogue, role)
+            if isinstance(getattr(catalogue, role), list)
+            else [getattr(catalogue, role)]
+        )
+    ]
+    names = [spec.name for spec in catalogue.all()]
+    assert by_attribute == catalogue.all()
+    assert len(names) == len(set(names))
+    assert all(name.startswith("ns") for name in names)
+    assert len(catalogue.retry) > 1
