@@ -10,7 +10,8 @@ SwitchyardError                               code (exit code)
 │   ├── ProviderTimeout           provider_timeout
 │   ├── ProviderUnavailable       provider_unavailable   (5xx, connection refused, outage)
 │   ├── RateLimited               rate_limited           (429, carries retry_after_s)
-│   └── SinkBackpressure          sink_backpressure      (flush before adding more)
+│   ├── SinkBackpressure          sink_backpressure      (flush before adding more)
+│   └── KafkaTimeout              kafka_timeout          (the broker did not answer in time)
 ├── TerminalError             retrying the same job cannot help
 │   ├── InvalidRequest            invalid_request        (not JSON, wrong schema)
 │   │   ├── MessageTooLarge       message_too_large
@@ -83,6 +84,12 @@ class SinkBackpressure(RetryableError):
     """The sink's buffer is full: flush before adding more."""
 
     code = "sink_backpressure"
+
+
+class KafkaTimeout(RetryableError, TimeoutError):
+    """The broker did not answer in time (a watermark, a read to the end)."""
+
+    code = "kafka_timeout"
 
 
 class TerminalError(SwitchyardError):

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
+from schemas.errors import KafkaTimeout
 from streams.kafka.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
 from streams.kafka.reading import open_topic
 
@@ -113,7 +114,7 @@ class TopicFollower:
             end = ends.get(tp) or 0
             while await consumer.position(tp) < end:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.topic} not read to its end within {timeout_s}s")
+                    raise KafkaTimeout(f"{self.topic} not read to its end within {timeout_s}s")
                 await asyncio.sleep(0.02)
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:

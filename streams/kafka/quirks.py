@@ -27,6 +27,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas.errors import KafkaTimeout
+
 FETCH_MAX_WAIT_MS = 50
 
 _applied = False
@@ -62,7 +64,7 @@ async def true_end_offsets(
                     result[tp] = max(int(watermark), int(probe_from[tp]))
                     pending.discard(ktp)
         if pending:
-            raise TimeoutError(f"no fetch high watermark for {sorted(map(str, pending))}")
+            raise KafkaTimeout(f"no fetch high watermark for {sorted(map(str, pending))}")
     finally:
         await probe.stop()
     return result
