@@ -1,21 +1,17 @@
 """The provider hop's one decision per job: which models to call, then every output as data.
 
-Written in the shape of httpx's auth flows: ``provider_hop`` is a generator
-that yields a ``ModelCall`` (call this model, after this pacing wait) and is
-sent back a ``CallResult`` (the ``Attempt`` and the answer, if any). It
-returns a ``HopResult``: the job's outputs, in the order the worker sends
-them in one produce request, the answer-ledger entry to remember and the
-shadow call to make once the reply is out. Nothing here calls a model or
-reads a clock: ``HopContext`` carries the clock and the jitter's rng.
-
-Outputs per job:
+In the shape of httpx's auth flows, ``provider_hop`` is a generator: it
+yields a ``ModelCall`` and is sent back a ``CallResult`` (the ``Attempt``
+and the answer, if any), and returns a ``HopResult``: the job's outputs in
+the order the worker sends them in one produce request, the ledger entry to
+remember and the shadow call to make once the reply is out. Nothing here
+calls a model or reads a clock; ``HopContext`` carries the clock and rng.
 
 - answered or failed: reply (with the job's Kafka headers), answer-ledger
-  entry, telemetry, settlement, a dead letter when every retry failed, and a
-  cache entry when the answer is stored; reply and ledger entry come first
-  so that one produce request carries both;
-- parked: the job's parked copy on the delay topic of ``retry_tier(wait)``
-  (with the job's headers, which the eventual reply carries);
+  entry (first, with the reply, so one produce request carries both),
+  telemetry, settlement, a dead letter when every retry failed, a cache entry;
+- parked: the job's copy on the delay topic of ``retry_tier(wait)``, with
+  the job's headers, which its eventual reply carries;
 - sent again by the producer within the dedup window: the stored reply (with
   headers), the ledger entry with the new source and a zero settlement;
 - redelivered after a crash (already answered for that source): nothing.

@@ -25,13 +25,13 @@ from schemas.answer import AnsweredRequest
 from schemas.cache import CachedAnswer
 from schemas.config import BreakerPolicy, CacheSettings, SwitchyardConfig
 from schemas.dead_letter import DeadLetter
-from schemas.decision import DispatchJob, RoutingDecision, SourcePosition
+from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import ProviderUnavailable
-from schemas.messages import Attempt, ChatMessage, InferenceReply, RoutingExplanation, Usage
+from schemas.messages import Attempt, ChatMessage, InferenceReply, Usage
 from schemas.plan import AnswerCheck, PlanStep, RoutePlan
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import TelemetryEvent
-from tests.helpers import make_request, sample_config
+from tests.helpers import dispatch_job, sample_config
 
 T0 = 1_800_000_000.0
 NOW = datetime.fromtimestamp(T0, UTC)
@@ -82,39 +82,7 @@ def context(
 
 
 def job(chain: list[str], plan: RoutePlan | None = None, **request: Any) -> DispatchJob:
-    req = make_request(**request)
-    decision = RoutingDecision(
-        request_id=req.request_id,
-        tenant=req.tenant,
-        strategy="cheapest-capable",
-        task="chat",
-        task_source="default",
-        quality="balanced",
-        chosen_model=chain[0],
-        fallback_models=chain[1:],
-        estimated_cost_usd=ESTIMATE,
-        budget_spent_usd=0.0,
-        budget_limit_usd=None,
-        decided_at=NOW,
-        plan=plan or RoutePlan(),
-    )
-    explanation = RoutingExplanation(
-        strategy="cheapest-capable",
-        task="chat",
-        task_source="default",
-        quality="balanced",
-        chosen=chain[0],
-        reason="test",
-        plan=plan,
-    )
-    return DispatchJob(
-        request=req,
-        decision=decision,
-        explanation=explanation,
-        received_at=NOW,
-        routing_ms=1.0,
-        source=SOURCE,
-    )
+    return dispatch_job(NOW, chain, plan, SOURCE, ESTIMATE, **request)
 
 
 def ok(model: str, text: str = "the answer", cost: float = 0.002) -> CallResult:
