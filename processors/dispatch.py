@@ -1,9 +1,10 @@
 """What a provider worker does next with a job, decided from its attempts so far.
 
-The worker asks, acts (calls a model, parks the job on a retry topic, or
-finishes it), records the outcome and asks again. This module calls nothing
-and reads no clock: the whole retry, fallback and deadline policy is testable
-with plain lists and hand-set breakers.
+A job's flow (``processors.provider_hop``) asks, acts (has a model called,
+parks the job on a retry topic, or finishes it), records the outcome and
+asks again. This module calls nothing and reads no clock: the whole retry,
+fallback and deadline policy is testable with plain lists and hand-set
+breakers.
 
 A *round* is one pass over the job's chain (chosen model, then fallbacks).
 When a round ends with nothing answered, the job is parked until the chain's

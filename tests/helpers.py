@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,9 @@ import pytest
 
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
-from schemas.decision import CandidateVerdict
-from schemas.messages import ChatMessage, InferenceRequest
+from schemas.decision import CandidateVerdict, DispatchJob, RoutingDecision, SourcePosition
+from schemas.messages import ChatMessage, InferenceRequest, RoutingExplanation
+from schemas.plan import RoutePlan
 from schemas.telemetry import RequestRow, ShadowRow
 from streams.kafka.admin import ensure_topics
 from streams.local.broker import EmbeddedBroker
@@ -45,6 +46,51 @@ def verdict(model: str, cost: float, quality: float, eligible: bool = True) -> C
         reason="eligible" if eligible else "excluded by a test",
         estimated_cost_usd=cost,
         quality_score=quality,
+    )
+
+
+def dispatch_job(
+    at: datetime,
+    chain: Sequence[str] = ("sim-small",),
+    plan: RoutePlan | None = None,
+    source: SourcePosition | None = None,
+    estimated_cost_usd: float = 0.0,
+    **request: Any,
+) -> DispatchJob:
+    """A job routed at ``at`` to ``chain`` (chosen model, then fallbacks); ``request``
+    fields go to ``make_request``."""
+    req = make_request(**request)
+    decision = RoutingDecision(
+        request_id=req.request_id,
+        tenant=req.tenant,
+        strategy="cheapest-capable",
+        task="chat",
+        task_source="default",
+        quality="balanced",
+        chosen_model=chain[0],
+        fallback_models=list(chain[1:]),
+        estimated_cost_usd=estimated_cost_usd,
+        budget_spent_usd=0.0,
+        budget_limit_usd=None,
+        decided_at=at,
+        plan=plan or RoutePlan(),
+    )
+    explanation = RoutingExplanation(
+        strategy="cheapest-capable",
+        task="chat",
+        task_source="default",
+        quality="balanced",
+        chosen=chain[0],
+        reason="test",
+        plan=plan,
+    )
+    return DispatchJob(
+        request=req,
+        decision=decision,
+        explanation=explanation,
+        received_at=at,
+        routing_ms=1.0,
+        source=source,
     )
 
 

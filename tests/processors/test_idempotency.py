@@ -4,9 +4,9 @@ import pytest
 
 from processors.idempotency import duplicate_action
 from schemas.answer import AnsweredRequest
-from schemas.decision import DispatchJob, RoutingDecision, SourcePosition
-from schemas.messages import InferenceReply, ReplyStatus, RoutingExplanation
-from tests.helpers import make_request
+from schemas.decision import DispatchJob, SourcePosition
+from schemas.messages import InferenceReply, ReplyStatus
+from tests.helpers import dispatch_job
 
 ANSWERED_AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WINDOW_S = 3600.0
@@ -15,36 +15,7 @@ SECOND = SourcePosition(partition=2, offset=97)
 
 
 def job(source: SourcePosition | None) -> DispatchJob:
-    request = make_request()
-    decision = RoutingDecision(
-        request_id=request.request_id,
-        tenant=request.tenant,
-        strategy="cheapest-capable",
-        task="chat",
-        task_source="default",
-        quality="balanced",
-        chosen_model="sim-small",
-        estimated_cost_usd=0.0,
-        budget_spent_usd=0.0,
-        budget_limit_usd=None,
-        decided_at=ANSWERED_AT,
-    )
-    explanation = RoutingExplanation(
-        strategy="cheapest-capable",
-        task="chat",
-        task_source="default",
-        quality="balanced",
-        chosen="sim-small",
-        reason="test",
-    )
-    return DispatchJob(
-        request=request,
-        decision=decision,
-        explanation=explanation,
-        received_at=ANSWERED_AT,
-        routing_ms=1.0,
-        source=source,
-    )
+    return dispatch_job(ANSWERED_AT, source=source)
 
 
 def answered(

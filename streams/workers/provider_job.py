@@ -1,0 +1,129 @@
+"""Running one dispatch job: drive its decision, then send what it returns.
+
+``processors.provider_hop`` decides; this module does its I/O: the model calls
+it asks for (``ModelCaller``), each call's outcome fed to the health board,
+and the job's outputs sent with ``KafkaPublisher.deliver`` in one produce
+request, whose return means the broker acknowledged all of them. The shadow
+call, when the decision asks for one, runs after that in its own task.
+"""
+
+import asyncio
+import random
+import time
+from datetime import UTC, datetime
+
+from processors.outputs import Output
+from processors.provider_hop import (
+    CallResult,
+    HopContext,
+    HopResult,
+    ModelCall,
+    ProviderFlow,
+    ShadowCall,
+    provider_hop,
+    shadow_outputs,
+    undecodable,
+)
+from schemas.config import SwitchyardConfig
+from schemas.decision import DispatchJob
+from sinks.kafka_out import Headers, KafkaPublisher
+from streams.outputs import records
+from streams.topics import TopicCatalogue
+from streams.workers.answers import AnswerLedger
+from streams.workers.health import HealthBoard
+from streams.workers.provider_calls import ModelCaller
+
+
+class JobRunner:
+    """Runs jobs handed over by the fetch loop; a job is finished when ``handle`` returns."""
+
+    def __init__(
+        self,
+        config: SwitchyardConfig,
+        catalogue: TopicCatalogue,
+        caller: ModelCaller,
+        board: HealthBoard,
+        ledger: AnswerLedger,
+        publisher: KafkaPublisher,
+        rng: random.Random,
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.caller = caller
+        self.board = board
+        self.ledger = ledger
+        self.publisher = publisher
+        self.context = HopContext(config, board.gates, time.time, rng, catalogue.requests.name)
+        # request_id -> finished when the job running for it is done
+        self.in_flight: dict[str, asyncio.Future[None]] = {}
+        self.shadows: set[asyncio.Task[None]] = set()
+
+    async def handle(self, job: DispatchJob, headers: Headers) -> None:
+        """Decide and answer one job; returns once its outputs are acknowledged."""
+        request_id = job.request.request_id
+        running = self.in_flight.get(request_id)
+        if running is not None:  # the same request_id is being answered right now
+            await asyncio.shield(running)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight[request_id] = done
+        try:
+            flow = provider_hop(job, self.ledger.get(request_id), self.context)
+            result = await self._drive(flow, job)
+            await self._send(result, headers)
+            if result.shadow is not None:
+                self._start_shadow(job, result.shadow)
+        finally:
+            if self.in_flight.get(request_id) is done:
+                del self.in_flight[request_id]
+            done.set_result(None)
+
+    async def dead_letter_undecodable(
+        self, topic: str, partition: int, offset: int, raw: bytes | None
+    ) -> None:
+        limit = self.config.limits.max_message_bytes
+        outputs = undecodable(raw, topic, partition, offset, limit, datetime.now(UTC))
+        await self._deliver(outputs, None)
+
+    def cancel_shadows(self) -> None:
+        for task in list(self.shadows):
+            task.cancel()
+
+    async def _drive(self, flow: ProviderFlow, job: DispatchJob) -> HopResult:
+        """Make the calls the flow asks for until it returns the job's outputs."""
+        deadline = job.request.deadline.timestamp() if job.request.deadline else None
+        step = _advance(flow, None)
+        while isinstance(step, ModelCall):
+            if step.wait_s > 0:
+                await asyncio.sleep(step.wait_s)
+            result = await self.caller.call(step.model, job.request, job.round, deadline)
+            await self.board.record(result.attempt, time.time())
+            step = _advance(flow, result)
+        return step
+
+    async def _send(self, result: HopResult, headers: Headers) -> None:
+        if result.remember is not None:
+            self.ledger.remember(result.remember)
+        if result.outputs:
+            await self._deliver(result.outputs, headers)
+
+    async def _deliver(self, outputs: list[Output], headers: Headers | None) -> None:
+        await self.publisher.deliver(*records(outputs, self.catalogue, headers))
+
+    def _start_shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
+        task = asyncio.create_task(self._shadow(job, shadow))
+        self.shadows.add(task)
+        task.add_done_callback(self.shadows.discard)
+
+    async def _shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
+        """Ask the runner-up too, after the reply went out; record only how it did."""
+        result = await self.caller.call(shadow.model, job.request, job.round, None)
+        await self._deliver(shadow_outputs(job, shadow, result, datetime.now(UTC)), None)
+
+
+def _advance(flow: ProviderFlow, result: CallResult | None) -> ModelCall | HopResult:
+    """The flow's next call, or its result once it returns."""
+    try:
+        return next(flow) if result is None else flow.send(result)
+    except StopIteration as stop:
+        returned: HopResult = stop.value
+        return returned
