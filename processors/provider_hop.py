@@ -314,9 +314,10 @@ def dead_letter(
     if not step.exhausted or step.error is None:
         return []
     request = job.request
+    # Kept whole: `dlq replay` needs the full request, which was under the limit on arrival.
     letter = DeadLetter.of_payload(
         dumps(request),
-        ctx.config.limits.max_message_bytes,
+        None,
         error=step.error,
         stage="dispatch",
         source_topic=ctx.requests_topic,

@@ -31,12 +31,13 @@ class DeadLetter(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
 
     @classmethod
-    def of_payload(cls, raw: bytes | None, limit: int, **fields: Any) -> "DeadLetter":
-        """A letter keeping ``raw`` as text, cut to ``limit`` bytes and marked if cut."""
+    def of_payload(cls, raw: bytes | None, limit: int | None, **fields: Any) -> "DeadLetter":
+        """A letter keeping ``raw`` as text, cut to ``limit`` bytes (None: whole), marked if cut."""
         payload = raw or b""
+        cut = limit is not None and len(payload) > limit
         return cls(
-            payload=payload[:limit].decode("utf-8", errors="replace"),
+            payload=(payload[:limit] if cut else payload).decode("utf-8", errors="replace"),
             payload_bytes=len(payload),
-            payload_truncated=len(payload) > limit,
+            payload_truncated=cut,
             **fields,
         )
