@@ -1,10 +1,9 @@
-"""The ``cascade`` strategy and the checks that decide when to escalate.
+"""The checks that decide when a cascade escalates.
 
-A cascade answers with the cheapest eligible model first and accepts the
-answer only if it passes a check; otherwise the next rung (dearer, better)
-answers. The last rung is the model cheapest-capable would have chosen, so a
-cascade never ends below the quality a plain route would give, and its
-answer is not checked. Checks (``AnswerCheck``):
+The strategy itself is ``processors.strategies.cascade``. A cascade accepts a
+rung's answer only if it passes its check; otherwise the next rung (dearer,
+better) answers. The provider worker runs the check on every rung but the last.
+Checks (``AnswerCheck``):
 
 - ``json_schema``: the answer parses as JSON and, when the request's
   ``response_format`` carries a JSON schema, validates against it;
@@ -21,41 +20,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-from processors.route import Choice, cheapest_capable
-from processors.strategies import StrategyInput
-from schemas.config import StrategyName
 from schemas.messages import InferenceRequest
 from schemas.plan import AnswerCheck
-
-
-class Cascade:
-    name: StrategyName = "cascade"
-
-    def __init__(self, max_rungs: int) -> None:
-        self.max_rungs = max_rungs
-
-    def choose(self, inp: StrategyInput) -> Choice | None:
-        top = cheapest_capable(inp.verdicts, inp.target, inp.max_fallbacks, inp.chains)
-        if top is None:
-            return None
-        cheaper = sorted(
-            (
-                v
-                for v in inp.verdicts
-                if v.eligible and v.estimated_cost_usd < top.chosen.estimated_cost_usd
-            ),
-            key=lambda v: (v.estimated_cost_usd, -v.quality_score, v.model),
-        )[: self.max_rungs - 1]
-        if not cheaper:
-            return Choice(top.chosen, top.fallbacks, f"{top.reason}; nothing cheaper to try first")
-        ladder = [*cheaper, top.chosen]
-        rest = [f for f in top.fallbacks if f not in ladder]
-        return Choice(
-            ladder[0],
-            [*ladder[1:], *rest][: len(ladder) - 1 + inp.max_fallbacks],
-            f"cascade {' -> '.join(v.model for v in ladder)}; top rung: {top.reason}",
-            cascade=[v.model for v in ladder],
-        )
 
 
 @dataclass(frozen=True)

@@ -11,23 +11,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from processors import budget, classify, policy
-from processors.cascade import Cascade
+from processors.classify import TaskSource
 from processors.estimate import estimate_input_tokens
 from processors.latency import LatencyEstimate
-from processors.learned import Learned
 from processors.strategies import (
-    CheapestCapable,
-    Rules,
-    Strategy,
+    Choice,
+    Learned,
     StrategyInput,
     demote_unhealthy,
     shadow_model,
+    strategy_named,
 )
 from schemas.budget import BudgetSnapshot
 from schemas.config import StrategyName, SwitchyardConfig
-from schemas.decision import RoutingDecision
+from schemas.decision import CandidateVerdict, RoutingDecision
 from schemas.errors import BudgetExhausted, PolicyDenied, TerminalError
-from schemas.messages import InferenceRequest, RoutingExplanation
+from schemas.messages import InferenceRequest, Quality, RoutingExplanation
 from schemas.plan import RoutePlan
 
 
@@ -56,14 +55,17 @@ class Rejected:
     snapshot: BudgetSnapshot | None
 
 
-def strategy_named(name: StrategyName, config: SwitchyardConfig, ctx: RoutingContext) -> Strategy:
-    if name == "rules":
-        return Rules(config.routing.rules)
-    if name == "learned":
-        return ctx.learned
-    if name == "cascade":
-        return Cascade(config.routing.cascade.max_rungs)
-    return CheapestCapable()
+@dataclass(frozen=True)
+class Assessment:
+    """The request as routing sees it before choosing: its strategy, task, tier,
+    quality target and policy's verdict on every catalogue model."""
+
+    strategy: StrategyName
+    task: str
+    task_source: TaskSource
+    quality: Quality
+    target: float
+    verdicts: list[CandidateVerdict]
 
 
 def route_request(
@@ -81,112 +83,165 @@ def route_request(
     own service prepared it first.
     """
     tenant = config.tenants[request.tenant]
-    routing = config.routing
-    task, task_source = classify.classify(request, routing.default_task)
-    quality = request.quality or tenant.default_quality or routing.quality
-    target = (
-        request.quality_target
-        if request.quality_target is not None
-        else routing.quality_floor[quality]
-    )
-    latency = context.latency
-    ctx = policy.PolicyContext(
-        tenant=tenant,
-        data_class=config.data_class_for(request.data_classification),
-        task=task,
-        input_tokens=estimate_input_tokens(request),
-        max_output_tokens=request.max_tokens or routing.default_max_tokens,
-        p95_latency_ms={name: e.p95_ms for name, e in latency.items()},
-        mean_latency_ms={name: e.ewma_ms for name, e in latency.items()},
-        time_left_ms=(
-            (request.deadline - now).total_seconds() * 1000 if request.deadline else None
-        ),
-    )
-    verdicts = [policy.judge(model, request, ctx) for model in config.models]
-    strategy_name = config.strategy_for(request.tenant, task)
-    strategy = strategy_named(strategy_name, config, context)
-    choice = strategy.choose(
-        StrategyInput(
-            request=request,
-            text=classify.last_user_text(request),
-            task=task,
-            quality=quality,
-            target=target,
-            verdicts=verdicts,
-            max_fallbacks=routing.max_fallbacks,
-            chains={m.name: m.fallbacks for m in config.models if m.fallbacks},
-            latency=latency,
-        )
-    )
-    # The shadow is the runner-up as the strategy ranked it, never the model that
-    # demotion may move in front.
-    shadow = (
-        shadow_model(
-            choice, request.request_id, routing.shadow.share, target, routing.shadow.unsure_margin
-        )
-        if choice
-        else None
-    )
-    if choice is not None and not choice.cascade:
-        choice = demote_unhealthy(choice, latency, routing.latency.max_error_rate)
-    if choice is not None and shadow == choice.chosen.model:
-        shadow = None
-
-    plan = RoutePlan(
-        cache="miss" if tenant.cache.enabled else "off",
-        pre_step=pre_step,
-        model=choice.chosen.model if choice else None,
-        fallbacks=[f.model for f in choice.fallbacks] if choice else [],
-        cascade=choice.cascade if choice else [],
-        check=routing.cascade.check if choice and choice.cascade else None,
-        shadow=shadow,
-        predicted_quality=choice.predicted if choice else {},
-        quality_target=target,
-        router_version=context.learned.version if strategy_name == "learned" else None,
-    )
-
-    def explain(chosen: str | None, reason: str) -> RoutingExplanation:
-        return RoutingExplanation(
-            strategy=strategy_name,
-            task=task,
-            task_source=task_source,
-            quality=quality,
-            chosen=chosen,
-            reason=reason,
-            fallbacks=[f.model for f in choice.fallbacks] if choice else [],
-            rejected={v.model: v.reason for v in verdicts if not v.eligible},
-            plan=plan,
-        )
-
+    seen = assess(request, config, context.latency, now)
+    choice, shadow = choose(request, seen, config, context)
+    plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
     if choice is None:
         reason = "no model satisfies the request's constraints"
-        return Rejected(PolicyDenied(reason), explain(None, reason), snapshot)
-
-    # A cascade may pay every rung: reserve for that, settlement releases the rest.
-    reserved = (
-        sum(v.estimated_cost_usd for v in verdicts if v.model in choice.cascade)
-        if choice.cascade
-        else choice.chosen.estimated_cost_usd
-    )
+        return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
+    reserved = _reservation(choice, seen.verdicts)
     verdict = budget.reserve(snapshot, tenant, reserved, offset, now, prepared=pre_step is not None)
     if not verdict.allowed:
-        return Rejected(
-            BudgetExhausted(verdict.reason), explain(None, verdict.reason), verdict.snapshot
-        )
+        explanation = _explain(seen, choice, plan, None, verdict.reason)
+        return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)
     decision = RoutingDecision(
         request_id=request.request_id,
         tenant=request.tenant,
-        strategy=strategy_name,
-        task=task,
-        task_source=task_source,
-        quality=quality,
+        strategy=seen.strategy,
+        task=seen.task,
+        task_source=seen.task_source,
+        quality=seen.quality,
         chosen_model=choice.chosen.model,
         fallback_models=[f.model for f in choice.fallbacks],
-        candidates=verdicts,
+        candidates=seen.verdicts,
         estimated_cost_usd=reserved,
         budget_spent_usd=verdict.snapshot.committed_usd,
         budget_limit_usd=tenant.budget_usd,
         decided_at=now,
         plan=plan,
     )
-    return Routed(decision, explain(choice.chosen.model, choice.reason), verdict.snapshot)
+    explanation = _explain(seen, choice, plan, choice.chosen.model, choice.reason)
+    return Routed(decision, explanation, verdict.snapshot)
+
+
+def assess(
+    request: InferenceRequest,
+    config: SwitchyardConfig,
+    latency: Mapping[str, LatencyEstimate],
+    now: datetime,
+) -> Assessment:
+    """Classify the request, resolve its tier and target, and judge every model."""
+    routing = config.routing
+    task, task_source = classify.classify(request, routing.default_task)
+    quality = request.quality or config.tenants[request.tenant].default_quality or routing.quality
+    target = (
+        request.quality_target
+        if request.quality_target is not None
+        else routing.quality_floor[quality]
+    )
+    ctx = _policy_context(request, config, task, latency, now)
+    verdicts = [policy.judge(model, request, ctx) for model in config.models]
+    strategy = config.strategy_for(request.tenant, task)
+    return Assessment(strategy, task, task_source, quality, target, verdicts)
+
+
+def _policy_context(
+    request: InferenceRequest,
+    config: SwitchyardConfig,
+    task: str,
+    latency: Mapping[str, LatencyEstimate],
+    now: datetime,
+) -> policy.PolicyContext:
+    return policy.PolicyContext(
+        tenant=config.tenants[request.tenant],
+        data_class=config.data_class_for(request.data_classification),
+        task=task,
+        input_tokens=estimate_input_tokens(request),
+        max_output_tokens=request.max_tokens or config.routing.default_max_tokens,
+        p95_latency_ms={name: e.p95_ms for name, e in latency.items()},
+        mean_latency_ms={name: e.ewma_ms for name, e in latency.items()},
+        time_left_ms=(
+            (request.deadline - now).total_seconds() * 1000 if request.deadline else None
+        ),
+    )
+
+
+def choose(
+    request: InferenceRequest,
+    seen: Assessment,
+    config: SwitchyardConfig,
+    context: RoutingContext,
+) -> tuple[Choice | None, str | None]:
+    """The strategy's choice (its model demoted if failing) and the shadow to sample, if any.
+
+    The shadow is the runner-up as the strategy ranked it, never the model that
+    demotion may move in front.
+    """
+    routing = config.routing
+    strategy = strategy_named(seen.strategy, config, context)
+    choice = strategy.choose(_strategy_input(request, seen, config, context))
+    if choice is None:
+        return None, None
+    shadow = shadow_model(
+        choice, request.request_id, routing.shadow.share, seen.target, routing.shadow.unsure_margin
+    )
+    if not choice.cascade:
+        choice = demote_unhealthy(choice, context.latency, routing.latency.max_error_rate)
+    return choice, None if shadow == choice.chosen.model else shadow
+
+
+def _strategy_input(
+    request: InferenceRequest,
+    seen: Assessment,
+    config: SwitchyardConfig,
+    context: RoutingContext,
+) -> StrategyInput:
+    return StrategyInput(
+        request=request,
+        text=classify.last_user_text(request),
+        task=seen.task,
+        quality=seen.quality,
+        target=seen.target,
+        verdicts=seen.verdicts,
+        max_fallbacks=config.routing.max_fallbacks,
+        chains={m.name: m.fallbacks for m in config.models if m.fallbacks},
+        latency=context.latency,
+    )
+
+
+def _plan(
+    seen: Assessment,
+    choice: Choice | None,
+    shadow: str | None,
+    config: SwitchyardConfig,
+    cache_enabled: bool,
+    pre_step: str | None,
+    context: RoutingContext,
+) -> RoutePlan:
+    cascade = choice.cascade if choice else []
+    return RoutePlan(
+        cache="miss" if cache_enabled else "off",
+        pre_step=pre_step,
+        model=choice.chosen.model if choice else None,
+        fallbacks=[f.model for f in choice.fallbacks] if choice else [],
+        cascade=cascade,
+        check=config.routing.cascade.check if cascade else None,
+        shadow=shadow,
+        predicted_quality=choice.predicted if choice else {},
+        quality_target=seen.target,
+        router_version=context.learned.version if seen.strategy == "learned" else None,
+    )
+
+
+def _explain(
+    seen: Assessment, choice: Choice | None, plan: RoutePlan, chosen: str | None, reason: str
+) -> RoutingExplanation:
+    return RoutingExplanation(
+        strategy=seen.strategy,
+        task=seen.task,
+        task_source=seen.task_source,
+        quality=seen.quality,
+        chosen=chosen,
+        reason=reason,
+        fallbacks=[f.model for f in choice.fallbacks] if choice else [],
+        rejected={v.model: v.reason for v in seen.verdicts if not v.eligible},
+        plan=plan,
+    )
+
+
+def _reservation(choice: Choice, verdicts: list[CandidateVerdict]) -> float:
+    """What to hold in the budget: a cascade may pay every rung, so it holds them all
+    (settlement releases the rest)."""
+    if choice.cascade:
+        return sum(v.estimated_cost_usd for v in verdicts if v.model in choice.cascade)
+    return choice.chosen.estimated_cost_usd

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from processors.cache import cache_key, entry_for, usable
-from processors.cascade import Cascade, check_answer
+from processors.cascade import check_answer
 from processors.latency import LatencyBook, LatencyEstimate, ModelLatency
-from processors.strategies import StrategyInput
+from processors.strategies import Cascade, StrategyInput
 from schemas.cache import CachedAnswer
 from schemas.config import CacheSettings, LatencySettings, ModelSpec
 from schemas.decision import CandidateVerdict

@@ -8,8 +8,8 @@ import pytest
 
 from processors.budget import reserve
 from processors.latency import LatencyEstimate
-from processors.learned import Learned
 from processors.router import Rejected, Routed, RoutingContext, route_request
+from processors.strategies import Learned
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig, TenantSpec
 from schemas.messages import InferenceRequest

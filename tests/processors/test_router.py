@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from processors.route import cheapest_capable
 from processors.router import Rejected, Routed, route_request
+from processors.strategies import cheapest_capable
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from tests.helpers import make_request, sample_config, verdict

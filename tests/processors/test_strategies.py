@@ -7,12 +7,13 @@ from collections.abc import Mapping
 import pytest
 
 from processors.latency import LatencyEstimate
-from processors.learned import Learned
-from processors.route import Choice, cheapest_capable
 from processors.strategies import (
     CheapestCapable,
+    Choice,
+    Learned,
     Rules,
     StrategyInput,
+    cheapest_capable,
     demote_unhealthy,
     shadow_model,
     uniform_share,

@@ -1,29 +1,32 @@
-"""Routing strategies behind one interface.
+"""What every routing strategy shares: its input, its choice, its base class.
 
 A strategy takes a request (already classified) and the verdict of policy on
-every catalogue model, and returns a choice: the model, its fallbacks, a
+every catalogue model, and returns a ``Choice``: the model, its fallbacks, a
 reason, the quality it predicted per model and, for a cascade, the ladder.
-Config picks a strategy per tenant and task (``SwitchyardConfig.strategy_for``):
-
-- ``cheapest-capable``: the cheapest eligible model whose configured quality for
-  the task reaches the target (``processors.route``).
-- ``rules``: a task x tier table of models in preference order, from config.
-- ``learned``: the same choice over qualities *predicted from the prompt* by a
-  trained model (``processors.learned``).
-- ``cascade``: cheap models first, escalating when an answer fails a check
-  (``processors.cascade``).
+Two adjustments apply to any strategy's choice, so they live here too:
+``shadow_model`` (the runner-up sampled for comparison) and
+``demote_unhealthy`` (a failing model goes behind a healthy fallback).
 """
 
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from processors.latency import LatencyEstimate
-from processors.route import Choice, cheapest_capable
-from schemas.config import StrategyName
+from schemas.config import StrategyName, SwitchyardConfig
 from schemas.decision import CandidateVerdict
 from schemas.messages import InferenceRequest, Quality
+
+
+@dataclass(frozen=True)
+class Choice:
+    chosen: CandidateVerdict
+    fallbacks: list[CandidateVerdict]
+    reason: str
+    predicted: dict[str, float] = field(default_factory=dict)  # learned quality per model
+    cascade: list[str] = field(default_factory=list)  # models tried cheapest first
 
 
 @dataclass(frozen=True)
@@ -39,50 +42,27 @@ class StrategyInput:
     latency: Mapping[str, LatencyEstimate] = field(default_factory=dict)
 
 
-class Strategy(Protocol):
-    name: StrategyName
+class StrategyContext(Protocol):
+    """What a strategy may be built from besides config (``processors.router.RoutingContext``)."""
 
-    def choose(self, inp: StrategyInput) -> Choice | None: ...
+    @property
+    def learned(self) -> "Strategy": ...
 
 
-class CheapestCapable:
-    name: StrategyName = "cheapest-capable"
+class Strategy(ABC):
+    """One way of choosing a model; ``processors.strategies.STRATEGIES`` maps names to these."""
 
+    name: ClassVar[StrategyName]
+
+    @classmethod
+    def from_config(cls, config: SwitchyardConfig, context: StrategyContext) -> "Strategy":
+        """The strategy as ``config`` (and the routing context) set it up; the default
+        takes no settings."""
+        return cls()
+
+    @abstractmethod
     def choose(self, inp: StrategyInput) -> Choice | None:
-        return cheapest_capable(inp.verdicts, inp.target, inp.max_fallbacks, inp.chains)
-
-
-class Rules:
-    """First eligible model of the task's (or ``*``'s) list for the tier.
-
-    With no rule for the task and tier, or no eligible model in it, the
-    choice falls back to cheapest-capable and the reason says so.
-    """
-
-    name: StrategyName = "rules"
-
-    def __init__(self, table: Mapping[str, Mapping[Quality, list[str]]]) -> None:
-        self.table = table
-
-    def choose(self, inp: StrategyInput) -> Choice | None:
-        rule = inp.task if inp.quality in self.table.get(inp.task, {}) else "*"
-        # dict.fromkeys: a model listed twice must not become its own fallback
-        listed = list(dict.fromkeys(self.table.get(rule, {}).get(inp.quality, [])))
-        by_name = {v.model: v for v in inp.verdicts if v.eligible}
-        ranked = [by_name[name] for name in listed if name in by_name]
-        if not ranked:
-            choice = cheapest_capable(inp.verdicts, inp.target, inp.max_fallbacks, inp.chains)
-            if choice is None:
-                return None
-            why = "no rule" if not listed else "no eligible model in the rule"
-            return Choice(choice.chosen, choice.fallbacks, f"{why} for {inp.task}/{inp.quality}; "
-                          f"{choice.reason}")  # fmt: skip
-        rest = [v for v in by_name.values() if v not in ranked]
-        rest.sort(key=lambda v: (v.estimated_cost_usd, v.model))
-        fallbacks = (ranked[1:] + rest)[: inp.max_fallbacks]
-        return Choice(
-            ranked[0], fallbacks, f"rule {rule}/{inp.quality}: first eligible of {listed}"
-        )
+        """The model to call and its fallbacks; None when no model is eligible."""
 
 
 def demote_unhealthy(

@@ -1,22 +1,12 @@
-"""Choosing among eligible models: the cheapest that meets the quality target.
+"""The ``cheapest-capable`` strategy: the cheapest eligible model that meets the quality target.
 
-This is the ``cheapest-capable`` strategy; the others (``processors.strategies``)
-reuse it over their own quality scores.
+The other strategies reuse ``cheapest_capable`` over their own quality scores.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from processors.strategies.base import Choice, Strategy, StrategyInput
 from schemas.decision import CandidateVerdict
-
-
-@dataclass(frozen=True)
-class Choice:
-    chosen: CandidateVerdict
-    fallbacks: list[CandidateVerdict]
-    reason: str
-    predicted: dict[str, float] = field(default_factory=dict)  # learned quality per model
-    cascade: list[str] = field(default_factory=list)  # models tried cheapest first
 
 
 def cheapest_capable(
@@ -56,3 +46,12 @@ def cheapest_capable(
     rank = {name: i for i, name in enumerate(preferred)}
     rest.sort(key=lambda v: rank.get(v.model, len(rank)))  # stable: the rest keep their order
     return Choice(chosen=chosen, fallbacks=rest[:max_fallbacks], reason=reason)
+
+
+class CheapestCapable(Strategy):
+    """Cheapest-capable over each model's configured quality for the task."""
+
+    name = "cheapest-capable"
+
+    def choose(self, inp: StrategyInput) -> Choice | None:
+        return cheapest_capable(inp.verdicts, inp.target, inp.max_fallbacks, inp.chains)

@@ -1,0 +1,209 @@
+"""The router worker's decisions, one pure function per hop: a message in, every output out.
+
+``route_hop`` takes one job as the producer wrote it (raw bytes) and decides,
+in this order: dead letter (unreadable), expired (deadline passed), forward
+to the tenant's pre-step topic (not prepared yet), answer from the cache, or
+route (``processors.router.route_request``): a dispatch job or a rejection.
+``settle_hop`` applies one spend settlement to its tenant's budget.
+
+Both return a ``HopResult``: the records to send (``processors.outputs``) and
+the tenant's new budget snapshot. The worker stores the snapshot, then sends
+the records; it also supplies what the hops read (budget snapshots, cache,
+routing context) and the clocks: ``now``, and ``elapsed_ms`` for the time
+spent routing.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from processors import budget
+from processors.cache import cache_key
+from processors.outputs import Output
+from processors.reply import cached_reply, rejected_reply, telemetry_event
+from processors.router import Rejected, RoutingContext, route_request
+from processors.validate import parse_request, salvage_address
+from schemas.budget import BudgetSnapshot
+from schemas.cache import CachedAnswer
+from schemas.config import SwitchyardConfig
+from schemas.dead_letter import DeadLetter
+from schemas.decision import DispatchJob, SourcePosition
+from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError
+from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
+from schemas.plan import PlanStep
+from schemas.settlement import SpendSettlement
+
+SnapshotLookup = Callable[[str], BudgetSnapshot | None]  # tenant -> its stored snapshot
+CacheLookup = Callable[[str, str, datetime], CachedAnswer | None]  # key, tenant, now -> entry
+
+
+def _no_cache(key: str, tenant: str, now: datetime) -> CachedAnswer | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the hop's message was read."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class RouterView:
+    """What the router hop may read besides its message."""
+
+    budget: SnapshotLookup
+    routing: RoutingContext = field(default_factory=RoutingContext)
+    cache: CacheLookup = _no_cache
+
+
+@dataclass(frozen=True)
+class HopResult:
+    """What one hop decided: the records to send, in order, and the budget snapshot
+    to store for ``tenant`` before sending them (None: the table stays as it is)."""
+
+    outputs: list[Output]
+    tenant: str | None = None
+    snapshot: BudgetSnapshot | None = None
+
+
+def route_hop(
+    raw: bytes | None,
+    position: Position,
+    prepared: bool,
+    config: SwitchyardConfig,
+    view: RouterView,
+    now: datetime,
+    elapsed_ms: Callable[[], float],
+) -> HopResult:
+    """Decide one job from the requests topic, or (``prepared``) from the prepared topic.
+
+    ``elapsed_ms`` measures the routing time recorded on the dispatch job.
+    """
+    try:
+        request = parse_request(raw, config)
+    except InvalidRequest as exc:
+        return HopResult(dead_letter(raw, exc, position, config, now))
+    if request.deadline is not None and request.deadline <= now:
+        error = DeadlineExpired(f"deadline {request.deadline.isoformat()} passed before routing")
+        return HopResult(rejection(request, error, None, config, now))
+    tenant = config.tenants[request.tenant]
+    if tenant.pre_step_topic and not prepared:
+        # The tenant's service prepares the job first and publishes it to `prepared`;
+        # it gets the bytes and headers exactly as the producer wrote them.
+        forward = Output(
+            "pre_step", request.tenant, raw or b"", topic=tenant.pre_step_topic, headers=True
+        )
+        return HopResult([forward])
+    hit = view.cache(cache_key(request), request.tenant, now) if tenant.cache.enabled else None
+    if hit is not None:
+        return HopResult(answered(cached_reply(request, hit, config, now), request, config))
+    pre_step = tenant.pre_step_topic if prepared else None
+    return _route(request, position, pre_step, config, view, now, elapsed_ms)
+
+
+def _route(
+    request: InferenceRequest,
+    position: Position,
+    pre_step: str | None,
+    config: SwitchyardConfig,
+    view: RouterView,
+    now: datetime,
+    elapsed_ms: Callable[[], float],
+) -> HopResult:
+    snapshot = view.budget(request.tenant)
+    result = route_request(request, config, snapshot, position.offset, now, view.routing, pre_step)
+    if isinstance(result, Rejected):
+        outputs = rejection(request, result.error, result.explanation, config, now)
+        return HopResult(outputs, request.tenant, result.snapshot)
+    job = DispatchJob(
+        request=request,
+        decision=result.decision,
+        explanation=result.explanation,
+        received_at=now,
+        routing_ms=elapsed_ms(),
+        source=SourcePosition(partition=position.partition, offset=position.offset),
+        steps=[PlanStep(kind="pre_step", detail=pre_step)] if pre_step else [],
+    )
+    dispatch = Output("dispatch", request.request_id, job, headers=True)
+    return HopResult([dispatch], request.tenant, result.snapshot)
+
+
+def rejection(
+    request: InferenceRequest,
+    error: TerminalError,
+    explanation: RoutingExplanation | None,
+    config: SwitchyardConfig,
+    now: datetime,
+) -> list[Output]:
+    """A rejected (or expired) reply and its telemetry."""
+    reply = rejected_reply(
+        request.request_id, request.tenant, error, now, explanation, request.submitted_at
+    )
+    return answered(reply, request, config)
+
+
+def answered(
+    reply: InferenceReply, request: InferenceRequest, config: SwitchyardConfig
+) -> list[Output]:
+    """A reply the router gives itself, to the job's reply_to with its headers, and its
+    telemetry."""
+    data_class = config.data_class_for(request.data_classification)
+    record = telemetry_event(reply, request, None, data_class)
+    return [
+        Output("reply", reply.request_id, reply, topic=request.reply_to, headers=True),
+        Output("telemetry", request.request_id, record),
+    ]
+
+
+def dead_letter(
+    raw: bytes | None,
+    error: InvalidRequest,
+    position: Position,
+    config: SwitchyardConfig,
+    now: datetime,
+) -> list[Output]:
+    """Park a bad message with its reason, and tell its producer when a request_id can be
+    salvaged (on the salvaged reply_to, else the default replies topic)."""
+    limit = config.limits.max_message_bytes
+    request_id, tenant, reply_to = salvage_address(raw, limit)
+    letter = DeadLetter.of_payload(
+        raw,
+        limit,
+        error=error.info(),
+        stage="validate",
+        source_topic=position.topic,
+        source_partition=position.partition,
+        source_offset=position.offset,
+        request_id=request_id,
+        tenant=tenant,
+        reply_to=reply_to,
+        dead_lettered_at=now,
+    )
+    outputs = [Output("dead_letter", request_id, letter)]
+    if request_id is not None:
+        reply = rejected_reply(request_id, tenant or "", error, now)
+        outputs.append(Output("reply", request_id, reply, topic=reply_to, headers=True))
+    return outputs
+
+
+def settle_hop(
+    raw: bytes | None,
+    offset: int,
+    config: SwitchyardConfig,
+    snapshot_of: SnapshotLookup,
+    now: datetime,
+) -> HopResult:
+    """One settlement's effect on its tenant's budget: the snapshot to store, no records.
+
+    A tenant no longer configured is skipped. ``offset`` is the settlement's position,
+    so a redelivered one is not counted twice (``processors.budget.settle``).
+    """
+    settlement = SpendSettlement.model_validate_json(raw or b"")
+    tenant = config.tenants.get(settlement.tenant)
+    if tenant is None:
+        return HopResult([])
+    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, offset, now)
+    return HopResult([], settlement.tenant, after)
