@@ -63,7 +63,7 @@ def print_table(
 def rich_table(
     columns: Sequence[Column], sections: Sequence[Sequence[Row]], title: str | None = None
 ) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(title=title, box=box.HORIZONTALS, title_justify="left")
     for column in columns:
         table.add_column(column.header, justify="right" if column.right else "left")
     for number, rows in enumerate(sections):

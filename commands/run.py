@@ -76,7 +76,7 @@ def worker(
     kind: Annotated[
         str,
         typer.Argument(
-            metavar="{" + ",".join(WORKERS) + "}", callback=one_of(WORKERS), show_default=False
+            metavar="KIND", callback=one_of(WORKERS), help="one of: " + ", ".join(WORKERS)
         ),
     ],
     web_port: Annotated[int, typer.Option(help="router only: budget endpoint port")] = 6066,
