@@ -6,7 +6,8 @@ import time
 import uuid
 from typing import Any
 
-from commands.progress import Progress, say
+from commands.console import Column, print_table, say
+from commands.progress import Progress
 from commands.telemetry_reader import run_query, telemetry_table
 from schemas.config import SwitchyardConfig
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest, Quality
@@ -128,17 +129,26 @@ def run_demo(
     }
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    lines = [
+MODEL_COLUMNS = (
+    Column("model", 14),
+    Column("requests", 8, right=True),
+    Column("cost USD", 12, right=True),
+    Column("p50 ms", 8, right=True),
+    Column("p95 ms", 8, right=True),
+)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The counts, the statuses, then one row per model (``run_demo``'s result)."""
+    print(
         f"requests {summary['requests']}  replies {summary['replies']}  lost {summary['lost']}  "
-        f"duplicates {summary['duplicates']}  telemetry rows {summary['telemetry_rows']}",
-        "statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["statuses"].items())),
-        "",
-        f"{'model':<16}{'requests':>10}{'cost USD':>14}{'p50 ms':>10}{'p95 ms':>10}",
-    ]
-    for row in summary["by_model"]:
-        lines.append(
-            f"{row['model'] or '(none)':<16}{row['requests']:>10}{row['cost_usd']:>14.6f}"
-            f"{row['p50_ms']:>10.1f}{row['p95_ms']:>10.1f}"
-        )
-    return "\n".join(lines)
+        f"duplicates {summary['duplicates']}  telemetry rows {summary['telemetry_rows']}"
+    )
+    print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["statuses"].items())))
+    print()
+    rows = [
+        (row["model"] or "(none)", str(row["requests"]), f"{row['cost_usd']:.6f}",
+         f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}")
+        for row in summary["by_model"]
+    ]  # fmt: skip
+    print_table(MODEL_COLUMNS, rows)

@@ -8,17 +8,25 @@ letter's original ``payload`` to the requests topic, keyed by its tenant;
 letters whose payload was truncated are refused, since the original is gone.
 """
 
+import asyncio
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import orjson
+import typer
 from pydantic import ValidationError
 
+from commands.app import at_least, exclusive, new_app
+from commands.console import Column, print_table, say, stdout_is_terminal
+from commands.stack_control import require_bootstrap
 from schemas.dead_letter import DeadLetter
 from schemas.errors import NothingSelected
 from sinks.kafka_out import KafkaPublisher, producer_for
 from streams.kafka.reading import read_to_end
+from streams.local.environment import Environment
 from streams.topics import TopicCatalogue
 
 # A letter holds a payload of up to limits.max_message_bytes plus JSON escaping,
@@ -94,19 +102,34 @@ def _collect(found: LetterRead, offset: int, value: bytes | None, keep: Keep) ->
 
 # --- printing ----------------------------------------------------------------
 
-LIST_HEADER = (
-    f"{'offset':>8}  {'dead_lettered_at':<25} {'stage':<9} {'code':<22} "
-    f"{'request_id':<32} {'tenant':<16} {'bytes':>9}"
+LIST_COLUMNS = (
+    Column("offset", 6, right=True),
+    Column("dead_lettered_at", 25),
+    Column("stage", 8),
+    Column("code", 21),
+    Column("request_id", 31),
+    Column("tenant", 15),
+    Column("bytes", 9, right=True),
+)
+REPLAY_COLUMNS = (
+    Column("offset", right=True),
+    Column("request_id"),
+    Column("tenant"),
+    Column("bytes", right=True),
 )
 
 
-def format_letter(stored: StoredLetter) -> str:
-    """One line of ``dlq list``: the columns of LIST_HEADER, ``-`` where unknown."""
+def letter_row(stored: StoredLetter) -> tuple[str, ...]:
+    """One row of ``dlq list``: the cells of LIST_COLUMNS, ``-`` where unknown."""
     letter = stored.letter
     return (
-        f"{stored.offset:>8}  {letter.dead_lettered_at.isoformat(timespec='seconds'):<25} "
-        f"{letter.stage:<9} {letter.error.code:<22} {letter.request_id or '-':<32} "
-        f"{letter.tenant or '-':<16} {letter.payload_bytes:>9}"
+        str(stored.offset),
+        letter.dead_lettered_at.isoformat(timespec="seconds"),
+        letter.stage,
+        letter.error.code,
+        letter.request_id or "-",
+        letter.tenant or "-",
+        str(letter.payload_bytes),
     )
 
 
@@ -206,19 +229,23 @@ async def _publish(bootstrap: str, topic: str, letters: list[StoredLetter]) -> N
         await producer.stop()
 
 
-def format_report(report: ReplayReport) -> list[str]:
-    """Lines for stdout: each replayed letter, then the summary."""
+def print_report(report: ReplayReport) -> None:
+    """Each replayed letter (a table on a terminal, a sentence each otherwise), then the summary."""
     verb = "would replay" if report.dry_run else "replayed"
-    lines = [
-        f"{verb} offset {s.offset} (request_id {s.letter.request_id or '-'}, "
-        f"tenant {s.letter.tenant or '-'}, {s.letter.payload_bytes} bytes) to {report.topic}"
-        for s in report.replayed
-    ]
-    lines.append(
+    if stdout_is_terminal():
+        rows = [(str(s.offset), *letter_row(s)[4:]) for s in report.replayed]
+        print_table(REPLAY_COLUMNS, rows, title=f"{verb} to {report.topic}")
+    else:
+        for s in report.replayed:
+            letter = s.letter
+            print(
+                f"{verb} offset {s.offset} (request_id {letter.request_id or '-'}, "
+                f"tenant {letter.tenant or '-'}, {letter.payload_bytes} bytes) to {report.topic}"
+            )
+    print(
         f"selected {len(report.selected)}, {verb} {len(report.replayed)}, "
         f"refused {len(report.refused)}" + (" (dry run: nothing sent)" if report.dry_run else "")
     )
-    return lines
 
 
 def format_problems(report: ReplayReport) -> list[str]:
@@ -231,3 +258,66 @@ def format_problems(report: ReplayReport) -> list[str]:
     ]
     lines += [f"not found: {name}" for name in report.not_found]
     return lines
+
+
+# --- the `switchyard dlq` commands --------------------------------------------
+
+app = new_app("List dead letters, or replay them to the requests topic.")
+
+
+@app.command("list")
+def list_letters(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per letter")] = False,
+    code: Annotated[str | None, typer.Option(help="only letters with this error code")] = None,
+    stage: Annotated[
+        Literal["validate", "dispatch"] | None, typer.Option(help="only letters of this stage")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(metavar="N", help="print at most N letters (the oldest)")
+    ] = None,
+) -> int:
+    """Print the dead letters, oldest first."""
+    at_least("--limit", limit, 1)
+    bootstrap, catalogue = _broker()
+    keep = letter_filter(code, stage)
+    found = asyncio.run(read_letters(bootstrap, catalogue.dead_letter.name, keep, limit))
+    if found.unreadable:
+        say(f"skipped records that are not dead letters at offsets {found.unreadable}")
+    if as_json:
+        for stored in found.letters:
+            sys.stdout.write(letter_json(stored) + "\n")
+    else:
+        print_table(LIST_COLUMNS, [letter_row(stored) for stored in found.letters])
+    return 0
+
+
+@app.command("replay")
+def replay(
+    ctx: typer.Context,
+    offsets: Annotated[
+        list[int] | None, typer.Option("--offset", metavar="N", help="repeatable")
+    ] = None,
+    request_ids: Annotated[
+        list[str] | None, typer.Option("--request-id", metavar="ID", help="repeatable")
+    ] = None,
+    code: Annotated[str | None, typer.Option(help="every letter with this error code")] = None,
+    every: Annotated[bool, typer.Option("--all", help="every letter")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print what would be sent, send nothing")
+    ] = False,
+) -> int:
+    """Publish letters' original payloads to requests."""
+    given = {"--offset": offsets, "--request-id": request_ids, "--code": code, "--all": every}
+    exclusive(ctx, given)
+    bootstrap, catalogue = _broker()
+    selection = Selection(tuple(offsets or ()), tuple(request_ids or ()), code, every)
+    report = asyncio.run(replay_letters(bootstrap, catalogue, selection, dry_run))
+    for line in format_problems(report):
+        say(line)
+    print_report(report)
+    return 0 if report.complete else 1
+
+
+def _broker() -> tuple[str, TopicCatalogue]:
+    env = Environment.from_env()
+    return require_bootstrap(env), TopicCatalogue(env.namespace)

@@ -19,13 +19,18 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import orjson
+import typer
 
+from commands.app import JsonFlag, ManyValuesCommand, at_least, exclusive, new_app
+from commands.console import Column, print_table, say
 from commands.outcome_files import read_outcome_files
-from commands.progress import Progress, say
+from commands.progress import Progress
 from processors.learning.evaluation import EvalInput, evaluate
 from processors.learning.quality_model import (
     QualityModel,
@@ -33,7 +38,7 @@ from processors.learning.quality_model import (
     choose_for_target_batch,
 )
 from processors.learning.training import train_router
-from schemas.errors import OutcomeFileError, TrainingError
+from schemas.errors import OperatorError, OutcomeFileError, TrainingError
 from schemas.outcomes import OutcomeRow
 from schemas.router_eval import EvalReport
 from sinks.router_artifact import load_router, save_router
@@ -45,7 +50,9 @@ def cmd_train(data: Sequence[Path], out: Path) -> int:
     bars: dict[str, Progress] = {}
 
     def progress(stage: str, done: int, total: int, note: str) -> None:
-        bars.setdefault(stage, Progress(stage, total)).update(done, note)
+        if stage not in bars:
+            bars[stage] = Progress(stage, total)
+        bars[stage].update(done, note)
 
     say("featurising and fitting (3-fold CV of C per model)")
     try:
@@ -84,7 +91,7 @@ def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | Non
     if as_json:
         sys.stdout.write(orjson.dumps(report.model_dump(mode="json")).decode() + "\n")
     else:
-        print(format_report(report))
+        print_report(report)
     return 0
 
 
@@ -164,34 +171,48 @@ def _test_rows(files: dict[str, list[OutcomeRow]]) -> list[OutcomeRow]:
     return rows
 
 
-def format_report(report: EvalReport) -> str:
-    """The readable table ``switchyard router eval`` prints."""
-    lines = [
+FIGURE_COLUMNS = (
+    Column("", 16),
+    Column("cost/prompt", 11, right=True),
+    Column("quality", 7, right=True),
+    Column("AIQ", 6, right=True),
+    Column("cost@95%", 10, right=True),
+    Column("q@strong$", 9, right=True),
+)
+SINGLE_COLUMNS = (Column("single model", 28), Column("cost/prompt", right=True), Column("quality"))
+
+
+def print_report(report: EvalReport) -> None:
+    """The readable report ``switchyard router eval`` prints: tables, then the verdicts."""
+    print(
         f"{report.n} test prompts ({report.dropped} dropped: a model had no outcome); "
-        f"strongest {report.strongest_model}, cheapest {report.cheapest_model}",
-        "",
-        f"{'':<18}{'cost/prompt':>13}{'quality':>9}{'AIQ':>8}{'cost@95%':>12}{'q@strong$':>11}",
-    ]
-    rows = {"router": report.router, **report.baselines}
-    for name, fig in rows.items():
-        lines.append(
-            f"{name:<18}{_usd(fig.cost_usd):>13}{_num(fig.quality):>9}{_num(fig.aiq):>8}"
-            f"{_usd(fig.cost_at_95pct_strongest):>12}{_num(fig.quality_at_strongest_cost):>11}"
-        )
-    lines += ["", "single models:"]
-    lines += [
-        f"  {s.model:<30}{_usd(s.cost_usd):>13}{s.quality:>9.4f}" for s in report.single_models
-    ]
+        f"strongest {report.strongest_model}, cheapest {report.cheapest_model}\n"
+    )
+    figures = {"router": report.router, **report.baselines}
+    print_table(
+        FIGURE_COLUMNS,
+        [
+            (name, _usd(f.cost_usd), _num(f.quality), _num(f.aiq),
+             _usd(f.cost_at_95pct_strongest), _num(f.quality_at_strongest_cost))
+            for name, f in figures.items()
+        ],
+    )  # fmt: skip
+    print()
+    single = [(s.model, _usd(s.cost_usd), f"{s.quality:.4f}") for s in report.single_models]
+    print_table(SINGLE_COLUMNS, single)
+    print("\n" + "\n".join(_verdicts(report)))
+
+
+def _verdicts(report: EvalReport) -> list[str]:
     ratio = report.cost_at_95pct_ratio
-    lines += [
-        "",
+    margins = (
+        f"{c.fraction:.0%} {c.margin:+.4f}" if c.margin is not None else f"{c.fraction:.0%} n/a"
+        for c in report.hull_check
+    )
+    lines = [
         f"95% of the strongest's quality ({0.95 * report.strongest_quality:.4f}) at "
         + (f"{ratio:.1%} of its cost" if ratio is not None else "no cost on the frontier"),
-        "router - zero-router at a share of the strongest's cost: "
-        + "  ".join(
-            f"{c.fraction:.0%} {c.margin:+.4f}" if c.margin is not None else f"{c.fraction:.0%} n/a"
-            for c in report.hull_check
-        ),
+        "router - zero-router at a share of the strongest's cost: " + "  ".join(margins),
         "above the zero-router from 20% to 80%: "
         + ("yes" if report.above_zero_router_20_80 else "no"),
     ]
@@ -200,7 +221,7 @@ def format_report(report: EvalReport) -> str:
             f"CPT(50%) {_pct(report.cpt_50)} (random 50%), "
             f"CPT(80%) {_pct(report.cpt_80)} (random 80%)"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _usd(value: float | None) -> str:
@@ -213,3 +234,121 @@ def _num(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+# --- the `switchyard router` commands ------------------------------------------
+
+app = new_app("Train, evaluate and query a learned router on outcome data.")
+RouterDir = Annotated[Path, typer.Option("--router", metavar="DIR")]
+
+
+class FeedbackKindChoice(StrEnum):
+    """``--kind``'s choices: schemas.feedback.FeedbackKind (typer takes no list of Literal)."""
+
+    thumbs = "thumbs"
+    success = "success"
+    score = "score"
+
+
+@app.command("train", cls=ManyValuesCommand)
+def train(
+    ctx: typer.Context,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(metavar="FILE", help="outcome JSONL files, plain or gzip"),
+    ] = None,
+    from_telemetry: Annotated[
+        bool,
+        typer.Option(
+            "--from-telemetry", help="refit --router from feedback joined to its decisions"
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="router directory (default with --from-telemetry: --router)"
+        ),
+    ] = None,
+    router: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="--from-telemetry: the router to refit")
+    ] = None,
+    since: Annotated[str, typer.Option(help="--from-telemetry: requests finished within")] = "30d",
+    kind: Annotated[
+        list[FeedbackKindChoice] | None,
+        typer.Option(help="--from-telemetry: only this feedback kind (repeatable)"),
+    ] = None,
+    min_rows: Annotated[
+        int,
+        typer.Option(help="--from-telemetry: judgements before a model is shifted or added"),
+    ] = 30,
+) -> int:
+    """Train a router, or refit one from production feedback; write a new version.
+
+    --data trains on the train split of outcome files; --from-telemetry refits --router
+    from feedback joined to its decisions.
+    """
+    exclusive(ctx, {"--data": data, "--from-telemetry": from_telemetry})
+    if from_telemetry:
+        return _refit(router, out, since, [k.value for k in kind or []], min_rows)
+    if out is None:
+        raise OperatorError("router train --data needs --out DIR")
+    return cmd_train(data or [], out)
+
+
+def _refit(
+    router: Path | None, out: Path | None, since: str, kinds: list[str], min_rows: int
+) -> int:
+    from commands.router_refit import cmd_refit
+    from commands.stack_control import current_config
+    from processors.whatif import parse_since
+    from streams.local.environment import Environment
+
+    if router is None:
+        raise OperatorError(
+            "router train --from-telemetry needs --router DIR (the router to refit)"
+        )
+    at_least("--min-rows", min_rows, 1)
+    try:
+        window = parse_since(since)
+    except ValueError as exc:
+        raise OperatorError(str(exc)) from None
+    env = Environment.from_env()
+    aliases = current_config(env).routing.learned.aliases
+    return cmd_refit(env, aliases, router, out, window, datetime.now(UTC), kinds, min_rows)
+
+
+@app.command("eval", cls=ManyValuesCommand)
+def eval_(
+    router: RouterDir,
+    data: Annotated[list[Path], typer.Option(metavar="FILE")],
+    as_json: JsonFlag = False,
+    plot: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="also write the curve as a PNG")
+    ] = None,
+) -> int:
+    """Cost-quality figures on the test split vs baselines."""
+    return cmd_eval(router, data, as_json, plot)
+
+
+@app.command("predict")
+def predict(
+    ctx: typer.Context,
+    router: RouterDir,
+    data: Annotated[Path, typer.Option(metavar="FILE")],
+    quality_target: Annotated[
+        float | None,
+        typer.Option(metavar="Q", help="cheapest model predicted to reach Q (0..1)"),
+    ] = None,
+    lam: Annotated[
+        float | None,
+        typer.Option(
+            "--lambda", metavar="L", help="maximise quality - L x cost / strongest's mean cost"
+        ),
+    ] = None,
+) -> int:
+    """Print {"id", "model"} per test prompt."""
+    exclusive(ctx, {"--quality-target": quality_target, "--lambda": lam})
+    if quality_target is not None and not 0 <= quality_target <= 1:
+        raise OperatorError("--quality-target must be within 0 and 1")
+    at_least("--lambda", lam, 0)
+    return cmd_predict(router, data, quality_target, lam)

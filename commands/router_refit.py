@@ -18,8 +18,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import get_args
 
+from commands.console import Column, print_table
 from commands.telemetry_reader import query_telemetry, since_sql, telemetry_table
-from processors.learning.recalibration import Judgement, Refit, RefitSettings, refit_from_feedback
+from processors.learning.recalibration import (
+    Judgement,
+    ModelRefit,
+    Refit,
+    RefitSettings,
+    refit_from_feedback,
+)
 from schemas.errors import NothingSelected, UsageError
 from schemas.feedback import FeedbackKind
 from sinks.router_artifact import load_router, save_router
@@ -111,20 +118,37 @@ def cmd_refit(
     target = out if out is not None else base
     version = save_router(target, refit.manifest, refit.arrays)
     print(f"router {version.name} written to {target} (refit of {manifest.version})")
-    print(format_refit(refit))
+    print_refit(refit)
     return 0
 
 
-def format_refit(refit: Refit) -> str:
-    lines = [
-        f"{'model':<32}{'judged':>8}{'mean':>7}{'predicted':>10}{'shift':>8}"
-        f"{'before':>8}{'after':>8}  action"
-    ]
-    for m in refit.models:
-        before = "-" if m.mean_predicted_before is None else f"{m.mean_predicted_before:.3f}"
-        after = "-" if m.mean_predicted_after is None else f"{m.mean_predicted_after:.3f}"
-        lines.append(
-            f"{m.model:<32}{m.judgements:>8}{m.mean_value:>7.3f}{m.calibrated_rows:>10}"
-            f"{m.shift:>+8.3f}{before:>8}{after:>8}  {m.action}"
-        )
-    return "\n".join(lines)
+REFIT_COLUMNS = (
+    Column("model", 30),
+    Column("judged", 6, right=True),
+    Column("mean", 5, right=True),
+    Column("predicted", right=True),
+    Column("shift", 6, right=True),
+    Column("before", 6, right=True),
+    Column("after", 6, right=True),
+    Column("action"),
+)
+
+
+def print_refit(refit: Refit) -> None:
+    """One row per model: its judgements, the shift applied, what the refit did."""
+    print_table(REFIT_COLUMNS, [_refit_row(m) for m in refit.models])
+
+
+def _refit_row(m: ModelRefit) -> tuple[str, ...]:
+    before = "-" if m.mean_predicted_before is None else f"{m.mean_predicted_before:.3f}"
+    after = "-" if m.mean_predicted_after is None else f"{m.mean_predicted_after:.3f}"
+    return (
+        m.model,
+        str(m.judgements),
+        f"{m.mean_value:.3f}",
+        str(m.calibrated_rows),
+        f"{m.shift:+.3f}",
+        before,
+        after,
+        m.action,
+    )

@@ -2,12 +2,13 @@
 
 The replay itself is pure (``processors.whatif``); this module only reads the
 telemetry database (through ``run_query``, so it works whether the telemetry
-worker holds the embedded database or not) and formats the result.
+worker holds the embedded database or not) and prints the result.
 """
 
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from commands.console import Column, print_table
 from commands.telemetry_reader import query_telemetry, since_sql, telemetry_table
 from processors.learned import Learned
 from processors.router import RoutingContext
@@ -71,33 +72,45 @@ def learned_context(config: SwitchyardConfig) -> RoutingContext | None:
     return RoutingContext(learned=Learned(load_router(Path(settings.artifact)), settings.aliases))
 
 
-HEADER = (
-    f"{'tenant':<14}{'task':<16}{'n':>6}{'changed':>9}{'cost before':>13}{'cost after':>13}"
-    f"{'change':>9}{'quality':>13}{'latency ms':>15}{'rejected':>12}"
+COLUMNS = (
+    Column("tenant", 12),
+    Column("task", 14),
+    Column("n", 4, right=True),
+    Column("changed", right=True),
+    Column("cost before", right=True),
+    Column("cost after", right=True),
+    Column("change", 7, right=True),
+    Column("quality", 12, right=True),
+    Column("latency ms", 13, right=True),
+    Column("rejected", 10, right=True),
 )
 
 
-def format_report(report: WhatIfReport) -> str:
-    """The report as a table: one line per tenant and task, then the total."""
-    lines = [HEADER, *(_line(g) for g in report.groups), "-" * len(HEADER), _line(report.total)]
-    if not report.groups:
-        lines.append("no logged requests in the window")
+def print_report(report: WhatIfReport) -> None:
+    """The report as a table: one row per tenant and task, then the total; then the moves."""
+    print_table(COLUMNS, [_row(g) for g in report.groups], [_row(report.total)])
+    lines = [] if report.groups else ["no logged requests in the window"]
     moves = [f"  {g.tenant}/{g.task}: {m} x{k}" for g in report.groups for m, k in g.moves.items()]
     if moves:
         lines += ["", "model changes (current -> new):", *moves]
     if report.router_before or report.router_after:
         lines += ["", f"learned router: {report.router_before} -> {report.router_after}"]
-    return "\n".join(lines)
+    if lines:
+        print("\n".join(lines))
 
 
-def _line(g: GroupReport) -> str:
-    change = "n/a" if g.cost_change_pct is None else f"{g.cost_change_pct:+.1f}%"
+def _row(g: GroupReport) -> tuple[str, ...]:
     return (
-        f"{g.tenant:<14.14}{g.task:<16.16}{g.n:>6}{g.changed_share:>9.0%}"
-        f"{g.cost_before_usd:>13.6f}{g.cost_after_usd:>13.6f}{change:>9}"
-        f"{_pair(g.quality_before, g.quality_after, '.2f'):>13}"
-        f"{_pair(g.latency_before_ms, g.latency_after_ms, '.0f'):>15}"
-        f"{f'{g.rejected_before} -> {g.rejected_after}':>12}"
+        g.tenant,
+        g.task,
+        str(g.n),
+        f"{g.changed_share:.0%}",
+        f"{g.cost_before_usd:.6f}",
+        f"{g.cost_after_usd:.6f}",
+        "n/a" if g.cost_change_pct is None else f"{g.cost_change_pct:+.1f}%",
+        _pair(g.quality_before, g.quality_after, ".2f"),
+        _pair(g.latency_before_ms, g.latency_after_ms, ".0f"),
+        f"{g.rejected_before} -> {g.rejected_after}",
     )
 
 

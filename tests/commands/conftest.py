@@ -10,6 +10,13 @@ from sinks.clickhouse import TelemetrySink, migrate
 from tests.helpers import SAMPLE_CONFIG
 
 
+@pytest.fixture(autouse=True)
+def plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands print plain lines here even where the environment forces a terminal."""
+    for var in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def cli_telemetry(
     chdb_client: Any, chdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -1,0 +1,159 @@
+"""Commands for operating a deployment: bench, chaos, whatif, feedback."""
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from commands.app import OPERATE, JsonFlag, at_least, exclusive, new_app, one_of
+from commands.chaos import SCENARIOS
+from commands.console import say
+from commands.stack_control import current_config, require_bootstrap
+from schemas.config_file import load_config
+from schemas.errors import UsageError
+from streams.local.environment import Environment
+from streams.topics import TopicCatalogue
+
+app = new_app("Operate a deployment.")
+
+
+@app.command(rich_help_panel=OPERATE)
+def bench(
+    jobs: Annotated[int, typer.Option(help="how many jobs")] = 3000,
+    router: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="compare the router stage's rate per strategy (rules, learned, "
+            "cheapest-capable) using this trained router for `learned`",
+        ),
+    ] = None,
+) -> int:
+    """Measure router and provider-worker throughput."""
+    from commands.bench import run_bench, run_strategy_bench
+
+    at_least("--jobs", jobs, 1)
+    env = Environment.from_env()
+    if router is not None:
+        result = run_strategy_bench(env, current_config(env), jobs, router)
+    else:
+        result = run_bench(env, current_config(env), jobs)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0
+
+
+@app.command(rich_help_panel=OPERATE)
+def chaos(
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCENARIO",
+            callback=one_of(list(SCENARIOS)),
+            help="one of: " + ", ".join(SCENARIOS),
+        ),
+    ],
+    jobs: Annotated[int, typer.Option(help="how many jobs")] = 2000,
+    as_json: JsonFlag = False,
+) -> int:
+    """Run the real pipeline under a named fault and count."""
+    from commands.chaos import format_summary, run_chaos
+
+    at_least("--jobs", jobs, 1)
+    env = Environment.from_env()
+    summary = run_chaos(env, current_config(env), scenario, jobs)
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        print(format_summary(summary))
+    return 0 if summary["ok"] else 1
+
+
+@app.command(rich_help_panel=OPERATE)
+def whatif(
+    new_config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            metavar="NEW.yaml",
+            help="the config to compare with the current one (SWITCHYARD_CONFIG)",
+        ),
+    ],
+    since: Annotated[str, typer.Option(help="requests finished within: 7d, 12h, 30m")] = "7d",
+    router: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="trained router for the new config's `learned`"),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Replay logged requests' routing under a new config.
+
+    Reports model changes, cost, quality and latency per tenant and task.
+    """
+    from commands import whatif as replay
+    from processors.whatif import parse_since
+
+    try:
+        window = parse_since(since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    env = Environment.from_env()
+    current = current_config(env)
+    new = load_config(new_config)
+    if router is not None:
+        new = replay.with_router(new, router)
+    report = replay.run_whatif(env, current, new, window, datetime.now(UTC))
+    if as_json:
+        body = {"since": since, "current": str(env.config_path), "new": str(new_config)}
+        sys.stdout.write(orjson.dumps(body | report.model_dump()).decode() + "\n")
+    else:
+        print(f"{new_config} against {env.config_path}, requests of the last {since}:")
+        replay.print_report(report)
+    return 0
+
+
+@app.command(rich_help_panel=OPERATE)
+def feedback(
+    ctx: typer.Context,
+    request_id: Annotated[
+        str, typer.Argument(metavar="REQUEST_ID", help="the request_id of the judged reply")
+    ],
+    tenant: Annotated[str, typer.Option(help="the tenant that sent the request")],
+    up: Annotated[bool, typer.Option("--up", help="thumbs up (thumbs = 1)")] = False,
+    down: Annotated[bool, typer.Option("--down", help="thumbs down (thumbs = 0)")] = False,
+    success: Annotated[
+        bool, typer.Option("--success", help="the task succeeded (success = 1)")
+    ] = False,
+    failure: Annotated[
+        bool, typer.Option("--failure", help="the task failed (success = 0)")
+    ] = False,
+    score: Annotated[float | None, typer.Option(metavar="X", help="a score from 0 to 1")] = None,
+    source: Annotated[str, typer.Option(help="who judged: app, user, evaluator")] = "cli",
+) -> int:
+    """Report how a reply worked out; ClickHouse joins it to the routing decision."""
+    from pydantic import ValidationError
+
+    from commands.feedback import build_feedback, describe_invalid, publish_feedback
+
+    flags = {"--up": up, "--down": down, "--success": success, "--failure": failure}
+    chosen = exclusive(ctx, flags | {"--score": score})
+    verdict = None if chosen == "--score" else (chosen or "").removeprefix("--")
+    env = Environment.from_env()
+    try:
+        judged = build_feedback(request_id, tenant, verdict, score, source, datetime.now(UTC))
+    except ValidationError as exc:
+        say("switchyard: invalid feedback:")
+        for line in describe_invalid(exc):
+            say(f"  {line}")
+        return 2
+    bootstrap = require_bootstrap(env)
+    catalogue = TopicCatalogue(env.namespace)
+    asyncio.run(publish_feedback(bootstrap, catalogue, judged))
+    print(
+        f"feedback {judged.kind}={judged.value:g} for {judged.tenant}/{judged.request_id} "
+        f"sent to {catalogue.feedback.name}"
+    )
+    return 0
