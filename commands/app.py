@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from schemas.errors import OperatorError
+from schemas.errors import InvalidOption
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
@@ -99,7 +99,7 @@ def exclusive(ctx: typer.Context, given: Mapping[str, object], required: bool = 
 def at_least(option: str, value: float | None, least: float) -> None:
     """Refuse an option's value below ``least`` (exit 1, as these checks always did)."""
     if value is not None and value < least:
-        raise OperatorError(f"{option} must be at least {least:g}")
+        raise InvalidOption(f"{option} must be at least {least:g}")
 
 
 def one_of(choices: Sequence[str]) -> Callable[[str], str]:

@@ -38,7 +38,7 @@ from processors.learning.quality_model import (
     choose_for_target_batch,
 )
 from processors.learning.training import train_router
-from schemas.errors import OperatorError, OutcomeFileError, TrainingError
+from schemas.errors import InvalidOption, OutcomeFileError, TrainingError
 from schemas.outcomes import OutcomeRow
 from schemas.router_eval import EvalReport
 from sinks.router_artifact import load_router, save_router
@@ -291,7 +291,7 @@ def train(
     if from_telemetry:
         return _refit(router, out, since, [k.value for k in kind or []], min_rows)
     if out is None:
-        raise OperatorError("router train --data needs --out DIR")
+        raise InvalidOption("router train --data needs --out DIR")
     return cmd_train(data or [], out)
 
 
@@ -304,14 +304,14 @@ def _refit(
     from streams.local.environment import Environment
 
     if router is None:
-        raise OperatorError(
+        raise InvalidOption(
             "router train --from-telemetry needs --router DIR (the router to refit)"
         )
     at_least("--min-rows", min_rows, 1)
     try:
         window = parse_since(since)
     except ValueError as exc:
-        raise OperatorError(str(exc)) from None
+        raise InvalidOption(str(exc)) from None
     env = Environment.from_env()
     aliases = current_config(env).routing.learned.aliases
     return cmd_refit(env, aliases, router, out, window, datetime.now(UTC), kinds, min_rows)
@@ -349,6 +349,6 @@ def predict(
     """Print {"id", "model"} per test prompt."""
     exclusive(ctx, {"--quality-target": quality_target, "--lambda": lam})
     if quality_target is not None and not 0 <= quality_target <= 1:
-        raise OperatorError("--quality-target must be within 0 and 1")
+        raise InvalidOption("--quality-target must be within 0 and 1")
     at_least("--lambda", lam, 0)
     return cmd_predict(router, data, quality_target, lam)

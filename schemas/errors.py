@@ -23,7 +23,8 @@ SwitchyardError                               code (exit code)
 │   └── ProviderRejected          provider_rejected      (4xx: auth, bad parameters)
 ├── InternalError             a bug or a broken invariant       internal_error (1)
 └── OperatorError             a command cannot do what it was asked (1 unless noted)
-    ├── UsageError                usage_error (2)        (an option's value is out of range)
+    ├── UsageError                usage_error (2)        (a value the command cannot parse)
+    ├── InvalidOption             invalid_option         (out of range; a needed option missing)
     ├── ConfigError               invalid_config (2)     (carries one issue per problem)
     ├── StackError                stack_error            (no broker; a stack already runs)
     ├── BrokerError               broker_error           (the embedded broker did not start)
@@ -142,10 +143,16 @@ class OperatorError(SwitchyardError):
 
 
 class UsageError(OperatorError, ValueError):
-    """An argument or option outside what the command accepts."""
+    """An argument the command or function cannot take (an unparsable --since, say)."""
 
     code = "usage_error"
     exit_code = 2
+
+
+class InvalidOption(OperatorError, ValueError):
+    """An option's value is out of range (--jobs 0), or an option it needs is missing."""
+
+    code = "invalid_option"
 
 
 class StackError(OperatorError, RuntimeError):
