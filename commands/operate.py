@@ -60,7 +60,7 @@ def chaos(
     as_json: JsonFlag = False,
 ) -> int:
     """Run the real pipeline under a named fault and count."""
-    from commands.chaos import format_summary, run_chaos
+    from commands.chaos import print_summary, run_chaos
 
     at_least("--jobs", jobs, 1)
     env = Environment.from_env()
@@ -68,7 +68,7 @@ def chaos(
     if as_json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
-        print(format_summary(summary))
+        print_summary(summary)
     return 0 if summary["ok"] else 1
 
 

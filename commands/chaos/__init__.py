@@ -19,8 +19,8 @@ jobs, collecting replies) and ``report`` (counting and the summary).
 """
 
 from commands.chaos.harness import run_chaos
-from commands.chaos.report import format_summary, read_topic
+from commands.chaos.report import print_summary, read_topic
 from commands.chaos.run import Run, Scenario
 from commands.chaos.scenarios import SCENARIOS
 
-__all__ = ["SCENARIOS", "Run", "Scenario", "format_summary", "read_topic", "run_chaos"]
+__all__ = ["SCENARIOS", "Run", "Scenario", "print_summary", "read_topic", "run_chaos"]

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from commands.chaos.run import Run
+from commands.console import Column, print_table, say
 from commands.telemetry_reader import run_query, telemetry_table
 from schemas.dead_letter import DeadLetter
 from schemas.errors import TopicMissing
@@ -161,28 +162,42 @@ async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
         return []
 
 
-def format_summary(s: dict[str, Any]) -> str:
-    lines = [
-        f"scenario {s['scenario']}: {'OK' if s['ok'] else 'FAILED'}",
-        f"sent {s['sent']}  answered {s['answered']}  lost {s['lost']}  "
-        f"duplicate_replies {s['duplicate_replies']}  provider_calls {s['provider_calls']}  "
-        f"fallbacks {s['fallbacks']}  retried {s['retried']}  expired {s['expired']}",
-        "statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items())),
-        f"latency ok p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; "
-        f"telemetry rows {s['telemetry_rows']} (raw {s['telemetry_raw_rows']})",
+def print_summary(s: dict[str, Any]) -> None:
+    """The run's verdict, then its counts, circuits, events and checks as tables."""
+    say(f"scenario {s['scenario']}: {'OK' if s['ok'] else 'FAILED'}")
+    counts = [
+        *(
+            (name, str(s[name]))
+            for name in ("sent", "answered", "lost", "duplicate_replies", "provider_calls")
+        ),
+        *((name, str(s[name])) for name in ("fallbacks", "retried", "expired")),
+        ("latency ok p50 ms", str(s["p50_ms"])),
+        ("latency ok p99 ms", str(s["p99_ms"])),
+        ("telemetry rows (raw)", f"{s['telemetry_rows']} ({s['telemetry_raw_rows']})"),
     ]
-    for model, c in sorted(s["circuits"].items()):
-        lines.append(
-            f"circuit {model}: opened {c['opened']}, closed {c['closed']}, "
-            f"cool-downs {c['cool_downs']}, now {c['final']}"
-        )
-    if s["dead_letters_by_code"]:
-        lines.append(
-            "dead letters: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(s["dead_letters_by_code"].items()))
-        )
-    for event in s["events"]:
-        lines.append(f"  t+{event['at_s']:>6}s  {event['event']}")
-    for check, held in s["checks"].items():
-        lines.append(f"  [{'x' if held else ' '}] {check}")
-    return "\n".join(lines)
+    statuses = [(f"status {k}", str(v)) for k, v in sorted(s["statuses"].items())]
+    letters = [(f"dead letters {k}", str(v)) for k, v in sorted(s["dead_letters_by_code"].items())]
+    print_table(COUNT_COLUMNS, counts, statuses, letters, title="counts")
+    circuits = [
+        (model, str(c["opened"]), str(c["closed"]), str(c["cool_downs"]), str(c["final"]))
+        for model, c in sorted(s["circuits"].items())
+    ]
+    if circuits:
+        print_table(CIRCUIT_COLUMNS, circuits, title="circuits")
+    if s["events"]:
+        events = [(f"t+{e['at_s']}s", e["event"]) for e in s["events"]]
+        print_table(EVENT_COLUMNS, events, title="events")
+    checks = [("held" if held else "FAILED", check) for check, held in s["checks"].items()]
+    print_table(CHECK_COLUMNS, checks, title="checks")
+
+
+COUNT_COLUMNS = (Column("count"), Column("value", right=True))
+CIRCUIT_COLUMNS = (
+    Column("circuit"),
+    Column("opened", right=True),
+    Column("closed", right=True),
+    Column("cool-downs", right=True),
+    Column("now"),
+)
+EVENT_COLUMNS = (Column("at", right=True), Column("event"))
+CHECK_COLUMNS = (Column("check"), Column("what"))
