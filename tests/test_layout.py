@@ -4,9 +4,11 @@
 - ``processors`` imports neither ``streams`` nor ``sinks``: decisions stay pure.
 - Only ``commands`` (and tests) import ``commands``.
 - No import circles between the project's modules.
+- Small parts: no function over 60 lines, no module over 400, median function under 15.
 """
 
 import ast
+import statistics
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,38 @@ def test_no_import_circles() -> None:
 def test_a_circle_is_seen() -> None:
     # The check above must be able to fail.
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 400
+MAX_MEDIAN_FUNCTION_LINES = 15
+
+
+def _function_lengths() -> dict[str, int]:
+    """``module:function`` -> its lines, decorators included."""
+    lengths: dict[str, int] = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                lengths[f"{name}:{node.lineno}:{node.name}"] = (
+                    (node.end_lineno or first) - first + 1
+                )
+    return lengths
+
+
+FUNCTIONS = _function_lengths()
+
+
+def test_no_function_is_long() -> None:
+    assert {f: n for f, n in FUNCTIONS.items() if n > MAX_FUNCTION_LINES} == {}
+
+
+def test_no_module_is_long() -> None:
+    lines = {name: len(path.read_text().splitlines()) for name, path in MODULES.items()}
+    assert {m: n for m, n in lines.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_most_functions_are_short() -> None:
+    assert len(FUNCTIONS) > 100  # the whole tree was read
+    assert statistics.median(FUNCTIONS.values()) < MAX_MEDIAN_FUNCTION_LINES
