@@ -10,8 +10,8 @@ from pathlib import Path
 
 from commands.console import Column, print_table
 from commands.telemetry_reader import query_telemetry, since_sql, telemetry_table
-from processors.learned import Learned
 from processors.router import RoutingContext
+from processors.strategies.learned import Learned
 from processors.whatif import GroupReport, LoggedRequest, ObservedLatency, WhatIfReport, compare
 from schemas.config import SwitchyardConfig
 from streams.local.environment import Environment

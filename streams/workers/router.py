@@ -20,9 +20,9 @@ from typing import Any
 
 import faust
 
-from processors.learned import Learned
 from processors.router import RoutingContext
 from processors.router_hop import HopResult, Position, RouterView, route_hop, settle_hop
+from processors.strategies.learned import Learned
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
