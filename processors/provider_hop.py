@@ -204,7 +204,7 @@ def finish(job: DispatchJob, progress: Progress, step: Finish, ctx: HopContext) 
     spec = progress.spec
     answered_by = spec.name if message is not None and spec is not None else None
     stored = cache_entry(job, message, progress, config, now)
-    shadow = shadow_model(job.decision.plan, answered_by)
+    shadow = shadow_to_call(job.decision.plan, answered_by)
     steps = [*progress.steps, *after_steps(stored, answered_by, shadow)]
     cost = sum(a.cost_usd for a in progress.attempts)  # rungs a check refused count too
     usage = progress.answer.usage if progress.answer else None
@@ -270,7 +270,7 @@ def cache_entry(
     return entry_for(job.request, tenant.cache, message, usage, spec.name, spec.provider, now)
 
 
-def shadow_model(plan: RoutePlan, answered_by: str | None) -> str | None:
+def shadow_to_call(plan: RoutePlan, answered_by: str | None) -> str | None:
     """The plan's shadow model, when an answer came from another model."""
     return plan.shadow if answered_by and plan.shadow != answered_by else None
 
