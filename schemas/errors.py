@@ -15,10 +15,13 @@ SwitchyardError                               code (exit code)
 ├── TerminalError             retrying the same job cannot help
 │   ├── InvalidRequest            invalid_request        (not JSON, wrong schema)
 │   │   ├── MessageTooLarge       message_too_large
-│   │   └── UnknownTenant         unknown_tenant
+│   │   ├── NestingTooDeep        nesting_too_deep       (JSON nested beyond MAX_JSON_DEPTH)
+│   │   ├── UnknownTenant         unknown_tenant
+│   │   └── ReplyToRefused        reply_to_refused       (reply_to not allowed for the tenant)
 │   ├── PolicyDenied              policy_denied          (no model satisfies the constraints)
 │   ├── BudgetExhausted           budget_exhausted
 │   ├── DeadlineExpired           deadline_expired
+│   ├── Unprocessable             unprocessable          (a worker failed on this message)
 │   ├── ContextTooLong            context_length_exceeded (a larger model may still fit)
 │   └── ProviderRejected          provider_rejected      (4xx: auth, bad parameters)
 ├── InternalError             a bug or a broken invariant       internal_error (1)
@@ -105,8 +108,20 @@ class MessageTooLarge(InvalidRequest):
     code = "message_too_large"
 
 
+class NestingTooDeep(InvalidRequest):
+    """JSON nested deeper than ``processors.validate.MAX_JSON_DEPTH``."""
+
+    code = "nesting_too_deep"
+
+
 class UnknownTenant(InvalidRequest):
     code = "unknown_tenant"
+
+
+class ReplyToRefused(InvalidRequest):
+    """A ``reply_to`` the tenant may not use: internal, not allowed, or not existing."""
+
+    code = "reply_to_refused"
 
 
 class PolicyDenied(TerminalError):
@@ -119,6 +134,13 @@ class BudgetExhausted(TerminalError):
 
 class DeadlineExpired(TerminalError):
     code = "deadline_expired"
+
+
+class Unprocessable(TerminalError):
+    """A worker failed on one message (a bug or input nobody foresaw): the message is
+    dead-lettered with this code instead of being retried forever or lost."""
+
+    code = "unprocessable"
 
 
 class ContextTooLong(TerminalError):

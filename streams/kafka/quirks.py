@@ -19,6 +19,13 @@ Each has a test in tests/streams/test_quirks.py that fails if it stops working.
 4. Idempotent and transactional producers fail on tansu (InitProducerId answers
    an unknown error). Nothing here enables them: the router runs faust's
    at_least_once guarantee and makes its effects idempotent instead.
+5. Changelog acks (faust 0.15.3): a table changelog topic declared with
+   ``app.topic(...)`` acks by default, so faust's livelock check watches it like
+   an agent's input; nothing streams from it after recovery, its end moves past
+   the position as the table is written, and from ``stream_processing_timeout``
+   (300 s) on faust logs "Stream has not started processing" for each changelog
+   partition every 1.25 s. The router declares its changelog ``acks=False``, as
+   faust does for the changelogs it names itself (streams/workers/router.py).
 """
 
 import time

@@ -139,7 +139,14 @@ def _faust_app(
 
 
 def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
-    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic."""
+    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic.
+
+    The changelog topic is declared with ``acks=False``, as faust's own changelog topics
+    are: with acks on, faust's livelock check treats the changelog like an agent's
+    input, finds its end past a position no stream moves, and after
+    ``stream_processing_timeout`` (300 s) logs "Stream has not started processing"
+    for every changelog partition on each check, about 3 times a second.
+    """
     json_schema: faust.Schema[Any, Any] = faust.Schema(
         key_serializer="json", value_serializer="json"
     )
@@ -148,7 +155,7 @@ def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
         default=None,
         partitions=ROUTING_PARTITIONS,
         schema=json_schema,
-        changelog_topic=app.topic(catalogue.budget_changelog.name, schema=json_schema),
+        changelog_topic=app.topic(catalogue.budget_changelog.name, schema=json_schema, acks=False),
     )
 
 

@@ -2,8 +2,9 @@ import orjson
 import pytest
 
 from processors.classify import classify
-from processors.validate import parse_request, salvage_address
-from schemas.errors import InvalidRequest, MessageTooLarge, UnknownTenant
+from processors.validate import MAX_JSON_DEPTH, json_depth, parse_request, salvage_address
+from schemas.codec import dumps
+from schemas.errors import InvalidRequest, MessageTooLarge, NestingTooDeep, UnknownTenant
 from tests.helpers import make_request, sample_config
 
 
@@ -84,3 +85,38 @@ def test_classifier(prompt: str, task: str) -> None:
 
 def test_task_hint_wins() -> None:
     assert classify(make_request("Write python code", task="math"), "chat") == ("math", "hint")
+
+
+def nested(depth: int) -> object:
+    value: object = "leaf"
+    for _ in range(depth):
+        value = {"k": [value]} if depth % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [65, 300, 600, 1000])
+def test_deep_nesting_is_refused_with_its_own_code(config, depth: int) -> None:  # type: ignore[no-untyped-def]
+    # orjson writes at most 255 levels: the deep part is spelled out by hand.
+    deep = b'{"k":' * depth + b"1" + b"}" * depth
+    raw = body(response_format={"schema": "X"}).replace(b'"X"', deep)
+    with pytest.raises(NestingTooDeep) as caught:
+        parse_request(raw, config)
+    assert caught.value.code == "nesting_too_deep"
+    assert isinstance(caught.value, InvalidRequest)
+
+
+def test_nesting_up_to_the_limit_is_accepted_and_serialisable(config) -> None:  # type: ignore[no-untyped-def]
+    schema = nested(MAX_JSON_DEPTH - 4)
+    request = parse_request(body(response_format={"schema": schema}), config)
+    assert orjson.loads(dumps(request))["response_format"]["schema"] == schema
+
+
+@pytest.mark.parametrize(
+    ("data", "depth"), [(1, 0), ("s", 0), ({}, 1), ([[]], 2), ({"a": [{"b": 1}]}, 3)]
+)
+def test_json_depth_counts_containers(data: object, depth: int) -> None:
+    assert json_depth(data, 64) == depth
+
+
+def test_json_depth_stops_counting_past_the_limit() -> None:
+    assert json_depth(nested(10_000), 64) == 65

@@ -1,6 +1,7 @@
 """One test per embedded-broker defect: each fails if its workaround stops working."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -126,3 +127,20 @@ async def test_fetch_wait_is_short_everywhere(broker: EmbeddedBroker, namespace:
     consumer = group_consumer(broker.bootstrap, f"{namespace}.x", f"{namespace}-g")
     assert consumer._fetch_max_wait_ms == quirks.FETCH_MAX_WAIT_MS <= 100
     await consumer.stop()
+
+
+def test_budget_changelog_is_not_watched_like_an_agent_input(tmp_path: Path) -> None:
+    # faust's livelock check logs "Stream has not started processing" for every
+    # acked partition whose end is past a position no stream moves, which is the
+    # changelog of the table a router writes: measured 3 lines a second from
+    # stream_processing_timeout (300 s) on, until the changelog is declared unacked.
+    from streams.workers.router import build_router_app
+    from tests.helpers import sample_config
+
+    catalogue = TopicCatalogue("quirk")
+    app = build_router_app(sample_config(), "127.0.0.1:1", catalogue, 6999, tmp_path)
+    changelog = app.tables["budget"].changelog_topic
+    assert changelog.get_topic_name() == catalogue.budget_changelog.name
+    assert changelog.acks is False
+    # The table manager subscribes to a clone of it: that clone must not ack either.
+    assert changelog.clone_using_queue(asyncio.Queue()).acks is False
