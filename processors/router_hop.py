@@ -6,6 +6,11 @@ to the tenant's pre-step topic (not prepared yet), answer from the cache, or
 route (``processors.router.route_request``): a dispatch job or a rejection.
 ``settle_hop`` applies one spend settlement to its tenant's budget.
 
+A job whose ``reply_to`` the tenant may not use (``processors.reply_topics``) is
+dead-lettered like an unreadable one, before anything else is decided, and its
+rejection goes to the shared replies topic. ``failed_hop`` is what a worker sends
+when a hop itself raised: the message is dead-lettered, never lost.
+
 Both return a ``HopResult``: the records to send (``processors.outputs``) and
 the tenant's new budget snapshot. The worker stores the snapshot, then sends
 the records; it also supplies what the hops read (budget snapshots, cache,
@@ -17,18 +22,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from processors import budget
 from processors.cache import cache_key
 from processors.outputs import Output
 from processors.reply import cached_reply, rejected_reply, telemetry_event
+from processors.reply_topics import ReplyTopics, reply_to_refusal, safe_reply_to
 from processors.router import Rejected, RoutingContext, route_request
-from processors.validate import parse_request, salvage_address
+from processors.validate import describe_validation_error, parse_request, salvage_address
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob, SourcePosition
-from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError
+from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError, Unprocessable
 from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
 from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
@@ -57,6 +65,7 @@ class RouterView:
     budget: SnapshotLookup
     routing: RoutingContext = field(default_factory=RoutingContext)
     cache: CacheLookup = _no_cache
+    replies: ReplyTopics = field(default_factory=lambda: ReplyTopics("switchyard", "replies"))
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,11 @@ def route_hop(
     """
     try:
         request = parse_request(raw, config)
+        refused = reply_to_refusal(request.reply_to, request.tenant, config, view.replies)
+        if refused is not None:
+            raise refused
     except InvalidRequest as exc:
-        return HopResult(dead_letter(raw, exc, position, config, now))
+        return HopResult(dead_letter(raw, exc, position, config, now, view.replies))
     if request.deadline is not None and request.deadline <= now:
         error = DeadlineExpired(f"deadline {request.deadline.isoformat()} passed before routing")
         return HopResult(rejection(request, error, None, config, now))
@@ -160,20 +172,23 @@ def answered(
 
 def dead_letter(
     raw: bytes | None,
-    error: InvalidRequest,
+    error: TerminalError,
     position: Position,
     config: SwitchyardConfig,
     now: datetime,
+    replies: ReplyTopics,
+    stage: str = "validate",
 ) -> list[Output]:
     """Park a bad message with its reason, and tell its producer when a request_id can be
-    salvaged (on the salvaged reply_to, else the default replies topic)."""
+    salvaged (on the salvaged reply_to if the tenant may use it, else the default replies
+    topic)."""
     limit = config.limits.max_message_bytes
     request_id, tenant, reply_to = salvage_address(raw, limit)
     letter = DeadLetter.of_payload(
         raw,
         limit,
         error=error.info(),
-        stage="validate",
+        stage=stage,
         source_topic=position.topic,
         source_partition=position.partition,
         source_offset=position.offset,
@@ -185,25 +200,67 @@ def dead_letter(
     outputs = [Output("dead_letter", request_id, letter)]
     if request_id is not None:
         reply = rejected_reply(request_id, tenant or "", error, now)
-        outputs.append(Output("reply", request_id, reply, topic=reply_to, headers=True))
+        topic = safe_reply_to(reply_to, tenant, config, replies)
+        outputs.append(Output("reply", request_id, reply, topic=topic, headers=True))
     return outputs
+
+
+def failed_hop(
+    raw: bytes | None,
+    exc: Exception,
+    position: Position,
+    config: SwitchyardConfig,
+    now: datetime,
+    replies: ReplyTopics,
+) -> list[Output]:
+    """What to send for a message whose hop raised ``exc``: a dead letter with code
+    ``unprocessable`` (the exception's type only: its text may quote the message), and an
+    error reply when the address can be salvaged."""
+    error = Unprocessable(f"the {position.topic} hop failed: {type(exc).__name__}")
+    return dead_letter(raw, error, position, config, now, replies, stage="route")
 
 
 def settle_hop(
     raw: bytes | None,
-    offset: int,
+    position: Position,
     config: SwitchyardConfig,
     snapshot_of: SnapshotLookup,
     now: datetime,
 ) -> HopResult:
     """One settlement's effect on its tenant's budget: the snapshot to store, no records.
 
-    A tenant no longer configured is skipped. ``offset`` is the settlement's position,
-    so a redelivered one is not counted twice (``processors.budget.settle``).
+    A settlement that does not validate is dead-lettered; a tenant no longer configured
+    is skipped. The settlement's offset is remembered, so a redelivered one is not
+    counted twice (``processors.budget.settle``).
     """
-    settlement = SpendSettlement.model_validate_json(raw or b"")
+    try:
+        settlement = SpendSettlement.model_validate_json(raw or b"")
+    except ValidationError as exc:
+        error = InvalidRequest(f"not a settlement: {describe_validation_error(exc)}")
+        letter = settlement_letter(raw, error, position, config, now)
+        return HopResult([Output("dead_letter", None, letter)])
     tenant = config.tenants.get(settlement.tenant)
     if tenant is None:
         return HopResult([])
-    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, offset, now)
+    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, position.offset, now)
     return HopResult([], settlement.tenant, after)
+
+
+def settlement_letter(
+    raw: bytes | None,
+    error: TerminalError,
+    position: Position,
+    config: SwitchyardConfig,
+    now: datetime,
+) -> DeadLetter:
+    """A dead letter for a settlement the router could not apply."""
+    return DeadLetter.of_payload(
+        raw,
+        config.limits.max_message_bytes,
+        error=error.info(),
+        stage="settle",
+        source_topic=position.topic,
+        source_partition=position.partition,
+        source_offset=position.offset,
+        dead_lettered_at=now,
+    )

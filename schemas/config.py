@@ -98,6 +98,12 @@ class TenantSpec(_Strict):
         pattern=TOPIC_PATTERN,
         description="a service of yours reads jobs here and publishes them to the prepared topic",
     )
+    reply_topics: list[str] = Field(
+        default_factory=lambda: ["{namespace}.replies.{tenant}"],
+        description="fnmatch patterns of the topics a job may name as reply_to, beside the "
+        "shared replies topic; {namespace} and {tenant} are filled in; internal topics and "
+        "topics that do not exist are refused whatever the patterns say",
+    )
 
 
 class LearnedSettings(_Strict):

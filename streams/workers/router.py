@@ -7,6 +7,10 @@ Beside them it follows the cache topic (answers that can serve a request
 with no provider call) and telemetry (latency per model). Every decision is
 one call into ``processors.router_hop``; this module decodes events, stores
 the budget snapshot the hop returns and sends the records it returns.
+
+No message ends an agent: if deciding or sending one raises, the message is
+dead-lettered (``unprocessable``, with an error reply when its address can be
+salvaged) and the agent goes on with the next.
 """
 
 import asyncio
@@ -20,13 +24,22 @@ from typing import Any
 
 import faust
 
+from processors.reply_topics import ReplyTopics
 from processors.router import RoutingContext
-from processors.router_hop import HopResult, Position, RouterView, route_hop, settle_hop
+from processors.router_hop import (
+    HopResult,
+    Position,
+    RouterView,
+    failed_hop,
+    route_hop,
+    settle_hop,
+)
 from processors.strategies.learned import Learned
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
 from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
+from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from streams.workers.route_state import ObservedLatency, ResponseCache
@@ -75,6 +88,7 @@ class RouterState:
     cache: ResponseCache
     latency: ObservedLatency
     learned: Learned
+    topics: TopicDirectory
 
     def context(self) -> RoutingContext:
         return RoutingContext(self.learned, self.latency.estimates(time.monotonic()))
@@ -97,6 +111,7 @@ def build_router_app(
         ResponseCache(bootstrap, catalogue.cache.name),
         ObservedLatency(config, bootstrap, catalogue.telemetry.name),
         load_learned(config),
+        TopicDirectory(bootstrap),
     )
     app.task(_follower(config, state))
     _add_agents(app, catalogue, _Hops(app, config, catalogue, table, state))
@@ -165,10 +180,12 @@ def _follower(config: SwitchyardConfig, state: RouterState) -> Callable[[], Awai
     async def follow() -> None:
         await state.cache.follower.start()
         await state.latency.start()
+        listing = asyncio.create_task(state.topics.follow())
         try:
             await _reload_learned_forever(config, state)
             await asyncio.Event().wait()
         finally:
+            listing.cancel()
             await state.cache.follower.stop()
             await state.latency.follower.stop()
 
@@ -231,6 +248,10 @@ class _Hops:
         self.table = table
         self.state = state
         self._topics: dict[str, Any] = {}
+        internal = {t.name for t in catalogue.all()} - {catalogue.replies.name}
+        self.replies = ReplyTopics(
+            catalogue.namespace, catalogue.replies.name, frozenset(internal), state.topics.exists
+        )
 
     def snapshot_of(self, tenant: str) -> BudgetSnapshot | None:
         stored = self.table.get(tenant)
@@ -240,22 +261,56 @@ class _Hops:
         """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
         started = time.perf_counter()
         message = event.message
-        view = RouterView(self.snapshot_of, self.state.context(), self.state.cache.get)
-        result = route_hop(
-            event.value,
-            Position(message.topic, message.partition, message.offset),
-            prepared,
-            self.config,
-            view,
-            datetime.now(UTC),
-            lambda: (time.perf_counter() - started) * 1000,
+        position = Position(message.topic, message.partition, message.offset)
+        view = RouterView(
+            self.snapshot_of, self.state.context(), self.state.cache.get, self.replies
         )
-        await self.apply(result, event.headers)
+        try:
+            result = route_hop(
+                event.value,
+                position,
+                prepared,
+                self.config,
+                view,
+                datetime.now(UTC),
+                lambda: (time.perf_counter() - started) * 1000,
+            )
+            await self.apply(result, event.headers)
+        except Exception as exc:
+            await self.failed(event.value, exc, position, event.headers)
 
     async def settle(self, event: Any) -> None:
-        offset = event.message.offset
+        message = event.message
+        position = Position(message.topic, message.partition, message.offset)
         now = datetime.now(UTC)
-        await self.apply(settle_hop(event.value, offset, self.config, self.snapshot_of, now))
+        try:
+            await self.apply(settle_hop(event.value, position, self.config, self.snapshot_of, now))
+        except Exception as exc:
+            await self.failed(event.value, exc, position, None)
+
+    async def failed(
+        self, raw: bytes | None, exc: Exception, position: Position, headers: Any
+    ) -> None:
+        """Dead-letter a message whose hop raised; if even that fails, log and go on (the
+        offset still commits: a message that breaks the router must not loop it)."""
+        log.warning(
+            "%s:%d@%d dead-lettered: its hop raised %s",
+            position.topic,
+            position.partition,
+            position.offset,
+            type(exc).__name__,
+        )
+        outputs = failed_hop(raw, exc, position, self.config, datetime.now(UTC), self.replies)
+        try:
+            await self.apply(HopResult(outputs), headers)
+        except Exception as again:
+            log.error(
+                "%s:%d@%d not even dead-lettered: %s",
+                position.topic,
+                position.partition,
+                position.offset,
+                type(again).__name__,
+            )
 
     async def apply(self, result: HopResult, headers: Any = None) -> None:
         """Store the snapshot, then send the outputs through faust's producer, so they

@@ -5,8 +5,16 @@ from typing import Any
 
 from processors.cache import cache_key
 from processors.outputs import Output
+from processors.reply_topics import ReplyTopics
 from processors.router import Routed, RoutingContext, route_request
-from processors.router_hop import HopResult, Position, RouterView, route_hop, settle_hop
+from processors.router_hop import (
+    HopResult,
+    Position,
+    RouterView,
+    failed_hop,
+    route_hop,
+    settle_hop,
+)
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.codec import dumps
@@ -22,6 +30,7 @@ from tests.helpers import make_request, sample_config
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BASE = sample_config()
 AT = Position("requests", 3, 42)
+SETTLED_AT = Position("settlements", 1, 8)
 NO_BUDGET = RouterView(budget=lambda tenant: None)
 
 
@@ -89,12 +98,14 @@ def test_the_hop_reserves_on_top_of_the_tenants_stored_snapshot() -> None:
 
 def test_a_job_over_budget_is_rejected_with_telemetry_and_its_offset_recorded() -> None:
     spent = BudgetSnapshot(period="2026-11", spent_usd=50.0)
-    result = hop(dumps(make_request(reply_to="acme-replies")), view=RouterView(lambda t: spent))
+    result = hop(
+        dumps(make_request(reply_to="switchyard.replies.acme")), view=RouterView(lambda t: spent)
+    )
     assert kinds(result) == ["reply", "telemetry"]
     reply = reply_of(result.outputs[0])
     assert reply.status == "rejected" and reply.error is not None
     assert reply.error.code == "budget_exhausted"
-    assert result.outputs[0].topic == "acme-replies" and result.outputs[0].headers
+    assert result.outputs[0].topic == "switchyard.replies.acme" and result.outputs[0].headers
     assert result.snapshot is not None and result.snapshot.request_offset == 42
     assert result.snapshot.spent_usd == 50.0 and result.snapshot.reserved_usd == 0.0
 
@@ -103,11 +114,11 @@ def test_a_job_over_budget_is_rejected_with_telemetry_and_its_offset_recorded() 
 
 
 def test_a_passed_deadline_is_an_expired_reply_and_telemetry_without_dispatch() -> None:
-    request = make_request(reply_to="acme-replies", deadline=NOW - timedelta(seconds=1))
+    request = make_request(reply_to="switchyard.replies.acme", deadline=NOW - timedelta(seconds=1))
     result = hop(dumps(request))
     assert kinds(result) == ["reply", "telemetry"]
     out = result.outputs[0]
-    assert (out.key, out.topic, out.headers) == ("r-1", "acme-replies", True)
+    assert (out.key, out.topic, out.headers) == ("r-1", "switchyard.replies.acme", True)
     reply = reply_of(out)
     assert reply.status == "expired" and reply.error is not None
     assert reply.error.code == "deadline_expired"
@@ -171,13 +182,13 @@ def cache_of(entry: CachedAnswer) -> RouterView:
 
 
 def test_a_cache_hit_is_answered_with_telemetry_and_no_dispatch() -> None:
-    request = make_request(reply_to="acme-replies")
+    request = make_request(reply_to="switchyard.replies.acme")
     result = hop(dumps(request), configure(cache={"enabled": True}), cache_of(entry_for(request)))
     assert kinds(result) == ["reply", "telemetry"]
     reply = reply_of(result.outputs[0])
     assert reply.status == "ok" and reply.model == "sim-small" and reply.cost_usd == 0.0
     assert reply.message is not None and reply.message.text() == "cached hello"
-    assert result.outputs[0].topic == "acme-replies" and result.outputs[0].headers
+    assert result.outputs[0].topic == "switchyard.replies.acme" and result.outputs[0].headers
     assert (result.tenant, result.snapshot) == (None, None)
 
 
@@ -220,14 +231,18 @@ def test_bad_json_is_dead_lettered_with_its_position_and_no_reply() -> None:
 
 
 def test_an_invalid_job_with_a_salvageable_address_also_gets_an_error_reply() -> None:
-    raw = b'{"request_id": "r-9", "tenant": "acme", "reply_to": "acme-replies"}'
+    raw = b'{"request_id": "r-9", "tenant": "acme", "reply_to": "switchyard.replies.acme"}'
     result = hop(raw)
     assert kinds(result) == ["dead_letter", "reply"]
     letter = letter_of(result.outputs[0])
-    assert (letter.request_id, letter.tenant, letter.reply_to) == ("r-9", "acme", "acme-replies")
+    assert (letter.request_id, letter.tenant, letter.reply_to) == (
+        "r-9",
+        "acme",
+        "switchyard.replies.acme",
+    )
     assert result.outputs[0].key == "r-9"
     out = result.outputs[1]
-    assert (out.key, out.topic, out.headers) == ("r-9", "acme-replies", True)
+    assert (out.key, out.topic, out.headers) == ("r-9", "switchyard.replies.acme", True)
     reply = reply_of(out)
     assert reply.status == "rejected" and reply.error is not None
     assert reply.error.code == "invalid_request" and reply.tenant == "acme"
@@ -257,15 +272,96 @@ def settlement(tenant: str = "acme") -> bytes:
 
 def test_a_settlement_releases_the_reservation_and_counts_the_spend_once() -> None:
     stored = BudgetSnapshot(period="2026-11", reserved_usd=1.5, spent_usd=2.0)
-    result = settle_hop(settlement(), 8, BASE, lambda tenant: stored, NOW)
+    result = settle_hop(settlement(), SETTLED_AT, BASE, lambda tenant: stored, NOW)
     assert result.outputs == [] and result.tenant == "acme"
     assert result.snapshot == stored.model_copy(
         update={"reserved_usd": 0.5, "spent_usd": 2.4, "settlement_offset": 8}
     )
-    again = settle_hop(settlement(), 8, BASE, lambda tenant: result.snapshot, NOW)
+    again = settle_hop(settlement(), SETTLED_AT, BASE, lambda tenant: result.snapshot, NOW)
     assert again.snapshot == result.snapshot
 
 
 def test_a_settlement_for_a_tenant_no_longer_configured_changes_nothing() -> None:
-    result = settle_hop(settlement("gone"), 8, BASE, lambda tenant: None, NOW)
+    result = settle_hop(settlement("gone"), SETTLED_AT, BASE, lambda tenant: None, NOW)
     assert (result.outputs, result.tenant, result.snapshot) == ([], None, None)
+
+
+def test_a_settlement_that_does_not_validate_is_dead_lettered_not_raised() -> None:
+    for raw in (None, b"not json", b'{"tenant": "acme"}', b'{"k":' * 300 + b"1" + b"}" * 300):
+        result = settle_hop(raw, SETTLED_AT, BASE, lambda tenant: None, NOW)
+        assert kinds(result) == ["dead_letter"] and result.snapshot is None
+        letter = letter_of(result.outputs[0])
+        assert (letter.stage, letter.source_topic, letter.source_offset) == (
+            "settle",
+            "settlements",
+            8,
+        )
+        assert letter.error.code == "invalid_request"
+        dumps(letter)
+
+
+# --- reply_to -------------------------------------------------------------------
+
+INTERNAL = frozenset(
+    {"switchyard.settlements", "switchyard.dispatch", "switchyard-router-budget-changelog"}
+)
+
+
+def replies_view(existing: set[str]) -> RouterView:
+    topics = ReplyTopics("switchyard", "switchyard.replies", INTERNAL, existing.__contains__)
+    return RouterView(budget=lambda tenant: None, replies=topics)
+
+
+def test_reply_to_an_internal_unknown_or_missing_topic_is_refused_before_routing() -> None:
+    view = replies_view({"switchyard.replies.acme", "switchyard.replies.globex", *INTERNAL})
+    for reply_to in (
+        *INTERNAL,
+        "__consumer_offsets",
+        "elsewhere",
+        "switchyard.replies.globex",
+        "switchyard.replies.acme2",
+    ):
+        result = hop(dumps(make_request(reply_to=reply_to, request_id="r-7")), view=view)
+        assert kinds(result) == ["dead_letter", "reply"], reply_to
+        assert letter_of(result.outputs[0]).error.code == "reply_to_refused"
+        assert result.outputs[1].topic is None  # the shared replies topic
+        assert reply_of(result.outputs[1]).error.code == "reply_to_refused"  # type: ignore[union-attr]
+        assert result.snapshot is None
+
+
+def test_an_allowed_reply_topic_must_exist_and_the_shared_one_is_always_allowed() -> None:
+    allowed = dumps(make_request(reply_to="switchyard.replies.acme"))
+    assert kinds(hop(allowed, view=replies_view(set()))) == ["dead_letter", "reply"]
+    assert kinds(hop(allowed, view=replies_view({"switchyard.replies.acme"}))) == ["dispatch"]
+    shared = dumps(make_request(reply_to="switchyard.replies"))
+    assert kinds(hop(shared, view=replies_view(set()))) == ["dispatch"]
+
+
+def test_a_tenants_reply_topic_patterns_are_its_own() -> None:
+    config = configure(reply_topics=["acme.*", "{namespace}.out.{tenant}"])
+    view = replies_view({"acme.answers", "switchyard.out.acme", "switchyard.replies.acme"})
+    for reply_to, outcome in (
+        ("acme.answers", "dispatch"),
+        ("switchyard.out.acme", "dispatch"),
+        ("switchyard.replies.acme", "dead_letter"),
+    ):
+        result = hop(dumps(make_request(reply_to=reply_to)), config=config, view=view)
+        assert kinds(result)[0] == outcome, reply_to
+
+
+def test_an_invalid_jobs_error_reply_never_goes_to_a_refused_reply_to() -> None:
+    raw = b'{"request_id": "r-9", "tenant": "acme", "reply_to": "switchyard.settlements"}'
+    result = hop(raw, view=replies_view(set(INTERNAL)))
+    assert kinds(result) == ["dead_letter", "reply"]
+    assert letter_of(result.outputs[0]).reply_to == "switchyard.settlements"
+    assert result.outputs[1].topic is None
+
+
+def test_a_failed_hop_becomes_a_dead_letter_and_a_reply() -> None:
+    raw = dumps(make_request(request_id="r-3"))
+    outputs = failed_hop(raw, RecursionError("deep"), AT, BASE, NOW, ReplyTopics("s", "s.r"))
+    assert [o.kind for o in outputs] == ["dead_letter", "reply"]
+    letter = letter_of(outputs[0])
+    assert (letter.error.code, letter.stage, letter.request_id) == ("unprocessable", "route", "r-3")
+    assert "RecursionError" in letter.error.message
+    assert reply_of(outputs[1]).error.code == "unprocessable"  # type: ignore[union-attr]
