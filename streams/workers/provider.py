@@ -158,8 +158,9 @@ class ProviderWorker:
                 if job is False:
                     break  # partition paused until its head is due
                 self.tracker.started(tp, record.offset)
+                source = (tp.topic, tp.partition, record.offset)
                 work = (
-                    self.jobs.handle(job, list(record.headers))
+                    self.jobs.handle_or_dead_letter(job, list(record.headers), source, record.value)
                     if job is not None
                     else self.jobs.dead_letter_undecodable(
                         tp.topic, tp.partition, record.offset, record.value

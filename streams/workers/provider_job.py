@@ -5,13 +5,21 @@ it asks for (``ModelCaller``), each call's outcome fed to the health board,
 and the job's outputs sent with ``KafkaPublisher.deliver`` in one produce
 request, whose return means the broker acknowledged all of them. The shadow
 call, when the decision asks for one, runs after that in its own task.
+
+A job whose handling raises anything but a broker error is answered with code
+``unprocessable`` and dead-lettered (``processors.job_failure``), so it is neither
+retried forever nor lost; a broker error still leaves it uncommitted, for replay.
 """
 
 import asyncio
+import logging
 import random
 import time
 from datetime import UTC, datetime
 
+from aiokafka.errors import KafkaError
+
+from processors.job_failure import failed_job
 from processors.outputs import Output
 from processors.provider_hop import (
     CallResult,
@@ -26,12 +34,15 @@ from processors.provider_hop import (
 )
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
+from schemas.errors import RetryableError
 from sinks.kafka_out import Headers, KafkaPublisher
 from streams.outputs import records
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
 from streams.workers.provider_calls import ModelCaller
+
+log = logging.getLogger(__name__)
 
 
 class JobRunner:
@@ -76,6 +87,22 @@ class JobRunner:
             if self.in_flight.get(request_id) is done:
                 del self.in_flight[request_id]
             done.set_result(None)
+
+    async def handle_or_dead_letter(
+        self, job: DispatchJob, headers: Headers, source: tuple[str, int, int], raw: bytes | None
+    ) -> None:
+        """``handle``, and if it raises anything a replay cannot fix, answer the job with
+        an error and dead-letter it; ``source`` is its record's (topic, partition, offset)."""
+        try:
+            await self.handle(job, headers)
+        except (KafkaError, RetryableError):
+            raise  # the broker or a sink: left uncommitted, replayed
+        except Exception as exc:
+            log.warning(
+                "%s:%d@%d dead-lettered: handling it raised %s", *source, type(exc).__name__
+            )
+            outputs = failed_job(job, raw, exc, source, self.config, datetime.now(UTC))
+            await self._deliver(outputs, headers)
 
     async def dead_letter_undecodable(
         self, topic: str, partition: int, offset: int, raw: bytes | None
