@@ -26,7 +26,7 @@ from processors.validate import parse_request, salvage_address
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError
 from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
@@ -172,6 +172,7 @@ def dead_letter(
     letter = DeadLetter.of_payload(
         raw,
         limit,
+        payload_policy(config.tenants, tenant),
         error=error.info(),
         stage="validate",
         source_topic=position.topic,

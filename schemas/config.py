@@ -98,6 +98,11 @@ class TenantSpec(_Strict):
         pattern=TOPIC_PATTERN,
         description="a service of yours reads jobs here and publishes them to the prepared topic",
     )
+    dead_letter_payload: Literal["hash", "full"] = Field(
+        default="hash",
+        description="what a dead letter keeps of a job: its size and SHA-256, or its text "
+        "(which `switchyard dlq replay` needs)",
+    )
 
 
 class LearnedSettings(_Strict):
