@@ -5,7 +5,8 @@ read begins, and stops there. The end comes from the high watermark of the
 first fetch answer, not ListOffsets, which the embedded broker gets wrong
 (streams/kafka/quirks.py, defect 1). ``replay_letters`` publishes each selected
 letter's original ``payload`` to the requests topic, keyed by its tenant;
-letters whose payload was truncated are refused, since the original is gone.
+letters whose payload was truncated, or kept as size and hash only (the tenant's
+``dead_letter_payload`` policy), are refused, since the original is not there.
 """
 
 import asyncio
@@ -190,7 +191,7 @@ async def replay_letters(
 ) -> ReplayReport:
     """Publish the selected letters' payloads to the requests topic, keyed by tenant.
 
-    Truncated letters are refused and not sent; a return means the broker
+    Truncated and hash-only letters are refused and not sent; a return means the broker
     acknowledged the rest, and a failed send raises. Raises LookupError when
     nothing matches the selection; a dry run sends nothing.
     """
@@ -203,8 +204,8 @@ async def replay_letters(
         topic=catalogue.requests.name,
         dry_run=dry_run,
         selected=found.letters,
-        replayed=[s for s in found.letters if not s.letter.payload_truncated],
-        refused=[s for s in found.letters if s.letter.payload_truncated],
+        replayed=[s for s in found.letters if s.letter.replayable],
+        refused=[s for s in found.letters if not s.letter.replayable],
         not_found=selection.not_found(found.letters),
     )
     if not dry_run and report.replayed:
@@ -251,13 +252,24 @@ def print_report(report: ReplayReport) -> None:
 def format_problems(report: ReplayReport) -> list[str]:
     """Lines for stderr: refused letters and names that matched nothing."""
     lines = [
-        f"refused offset {s.offset} (request_id {s.letter.request_id or '-'}): payload was "
-        f"truncated to {len(s.letter.payload.encode())} of {s.letter.payload_bytes} bytes, "
-        "the original is lost"
+        f"refused offset {s.offset} (request_id {s.letter.request_id or '-'}): {_why_refused(s)}"
         for s in report.refused
     ]
     lines += [f"not found: {name}" for name in report.not_found]
     return lines
+
+
+def _why_refused(stored: StoredLetter) -> str:
+    letter = stored.letter
+    if letter.payload_kept == "hash":
+        return (
+            f"only the size ({letter.payload_bytes} bytes) and SHA-256 of the payload were "
+            "kept, by the tenant's dead_letter_payload policy (set it to full to replay)"
+        )
+    return (
+        f"payload was truncated to {len(letter.payload.encode())} of "
+        f"{letter.payload_bytes} bytes, the original is lost"
+    )
 
 
 # --- the `switchyard dlq` commands --------------------------------------------

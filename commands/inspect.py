@@ -1,5 +1,6 @@
 """Commands that look at the stack and its files: topics, query, budget, config, schema."""
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,9 +11,10 @@ import typer
 from commands.app import INSPECT, new_app
 from commands.console import Column, print_table, say
 from commands.stack_control import ensure_catalogue_topics
+from schemas.access import ADMIN_TOKEN_ENV
 from schemas.config_file import load_config
 from streams.local.environment import Environment
-from streams.local.stack import Stack, running_stack
+from streams.local.stack import Stack, read_budget_page, running_stack
 from streams.topics import TopicCatalogue
 
 app = new_app("Look at the stack and its files.")
@@ -73,12 +75,12 @@ def budget(
         int | None, typer.Option(help="default: the running stack's router, else 6066")
     ] = None,
 ) -> int:
-    """Show the router's per-tenant budget table."""
-    import httpx
-
-    running = running_stack(Environment.from_env())
-    port = web_port or (running or {}).get("router_web_port") or 6066
-    data = httpx.get(f"http://127.0.0.1:{port}/budget/", timeout=5).json()
+    """Show the router's per-tenant budget table (its token: the running stack's, else
+    SWITCHYARD_ADMIN_TOKEN)."""
+    running = running_stack(Environment.from_env()) or {}
+    port = web_port or running.get("router_web_port") or 6066
+    token = running.get("admin_token") or os.environ.get(ADMIN_TOKEN_ENV)
+    data = read_budget_page(int(port), token)
     rows = [
         (
             tenant,

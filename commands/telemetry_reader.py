@@ -1,4 +1,10 @@
-"""Reading telemetry back, whichever process holds the database."""
+"""Reading telemetry back, whichever process holds the database.
+
+Every read is checked (``sinks.sql_guard.check_read_only``) and runs in a
+read-only session: on the telemetry worker's query service (with the token from
+its state file) when it holds the embedded database, else on a read-only
+client of this process (``sinks.clickhouse.open_reader``).
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -6,7 +12,7 @@ from typing import Any
 import orjson
 
 from schemas.errors import DatabaseLocked, TelemetryUnavailable
-from sinks.clickhouse import ClickHouseError, TelemetrySink, database_of, is_embedded, open_client
+from sinks.clickhouse import ClickHouseError, database_of, is_embedded, open_reader
 from sinks.query_service import check_read_only, query_remote
 from streams.local.broker import pid_alive
 from streams.local.environment import Environment
@@ -20,22 +26,25 @@ def run_query(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
     if is_embedded(url):
         service = _live_service(env)
         if service is not None:
-            return query_remote(service, sql)
+            return query_remote(*service, sql)
     try:
-        client = open_client(url)
+        reader = open_reader(url)
     except DatabaseLocked:
         raise TelemetryUnavailable(
             "the embedded telemetry database is held by a process that serves no queries"
         ) from None
-    return TelemetrySink(client, database_of(url)).query(sql)
+    return reader.query(sql)
 
 
-def _live_service(env: Environment) -> str | None:
+def _live_service(env: Environment) -> tuple[str, str] | None:
+    """The running telemetry worker's query service: its URL and token."""
     try:
         state = orjson.loads(service_file(env.state_dir).read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):
         return None
-    return str(state["url"]) if pid_alive(int(state["pid"])) else None
+    if not pid_alive(int(state["pid"])):
+        return None
+    return str(state["url"]), str(state.get("token", ""))
 
 
 def telemetry_table(env: Environment, name: str) -> str:

@@ -13,6 +13,8 @@ from schemas.budget import BudgetSnapshot
 from schemas.config import TenantSpec
 from schemas.settlement import SpendSettlement
 
+BUDGET_EXHAUSTED = "budget exhausted for this period"
+
 
 class BudgetVerdict(BaseModel):
     allowed: bool
@@ -59,12 +61,12 @@ def reserve(
     if offset <= getattr(snap, position):
         return BudgetVerdict(allowed=True, snapshot=snap, reason="already applied (redelivery)")
     if tenant.budget_usd is not None and snap.committed_usd + estimate_usd > tenant.budget_usd:
-        left = max(tenant.budget_usd - snap.committed_usd, 0.0)
-        reason = f"estimate {estimate_usd:.6f} USD exceeds remaining {left:.6f} USD"
+        # No figures: the reason reaches the reply and its routing explanation,
+        # and a producer learns nothing of the tenant's spend or limit from it.
         return BudgetVerdict(
             allowed=False,
             snapshot=snap.model_copy(update={position: offset}),
-            reason=reason,
+            reason=BUDGET_EXHAUSTED,
         )
     after = snap.model_copy(
         update={

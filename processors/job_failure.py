@@ -14,7 +14,7 @@ from processors.outputs import Output
 from processors.reply import rejected_reply, telemetry_event
 from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob
 from schemas.errors import Unprocessable
 from schemas.settlement import SpendSettlement
@@ -67,6 +67,7 @@ def _letter(
     return DeadLetter.of_payload(
         payload,
         limit,
+        payload_policy(config.tenants, job.request.tenant),
         error=error.info(),
         stage="dispatch",
         source_topic=topic,

@@ -33,7 +33,7 @@ from schemas.answer import AnsweredRequest
 from schemas.cache import CachedAnswer
 from schemas.codec import dumps
 from schemas.config import ModelSpec, SwitchyardConfig
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import DeadlineExpired, InvalidRequest
 from schemas.messages import Attempt, ChatMessage, ErrorInfo, Usage
@@ -314,10 +314,12 @@ def dead_letter(
     if not step.exhausted or step.error is None:
         return []
     request = job.request
-    # Kept whole: `dlq replay` needs the full request, which was under the limit on arrival.
+    # Kept whole when the tenant keeps payloads: `dlq replay` needs the full request,
+    # which was under the limit on arrival.
     letter = DeadLetter.of_payload(
         dumps(request),
         None,
+        payload_policy(ctx.config.tenants, request.tenant),
         error=step.error,
         stage="dispatch",
         source_topic=ctx.requests_topic,

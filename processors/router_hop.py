@@ -34,7 +34,7 @@ from processors.validate import describe_validation_error, parse_request, salvag
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError, Unprocessable
 from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
@@ -187,6 +187,7 @@ def dead_letter(
     letter = DeadLetter.of_payload(
         raw,
         limit,
+        payload_policy(config.tenants, tenant),
         error=error.info(),
         stage=stage,
         source_topic=position.topic,

@@ -104,6 +104,11 @@ class TenantSpec(_Strict):
         "shared replies topic; {namespace} and {tenant} are filled in; internal topics and "
         "topics that do not exist are refused whatever the patterns say",
     )
+    dead_letter_payload: Literal["hash", "full"] = Field(
+        default="hash",
+        description="what a dead letter keeps of a job: its size and SHA-256, or its text "
+        "(which `switchyard dlq replay` needs)",
+    )
 
 
 class LearnedSettings(_Strict):

@@ -38,6 +38,7 @@ SwitchyardError                               code (exit code)
     ├── TelemetryUnavailable      telemetry_unavailable
     │   └── DatabaseLocked        database_locked        (another process holds chdb's files)
     ├── QueryRejected             query_rejected         (not a single read-only statement)
+    ├── AccessDenied              access_denied          (a loopback surface refused the token)
     ├── OutcomeFileError          outcome_file_invalid
     ├── TrainingError             training_failed
     └── RouterArtifactError       router_artifact_invalid
@@ -219,6 +220,12 @@ class DatabaseLocked(TelemetryUnavailable):
 
 class QueryRejected(OperatorError, ValueError):
     code = "query_rejected"
+
+
+class AccessDenied(OperatorError, PermissionError):
+    """A loopback surface (query service, simulator admin, budget page) refused the token."""
+
+    code = "access_denied"
 
 
 class OutcomeFileError(OperatorError, ValueError):

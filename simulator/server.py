@@ -7,16 +7,23 @@ Endpoints:
     POST   /admin/models/{name}   runtime faults: down, error_rate, latency_ms, rate_limit_rps...
     GET    /admin/stats           per-model counters (requests, ok, errors, rate_limited, ...)
     DELETE /admin/stats           zero the counters
+
+The ``/admin/...`` endpoints want ``Authorization: Bearer <token>`` (401
+otherwise): the token given to ``build_app``, or for ``run_simulator`` the one
+in ``SWITCHYARD_ADMIN_TOKEN`` (``schemas.access``); without one they refuse
+every caller. The ``/v1/...`` endpoints stay open, as a provider's would be.
 """
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from schemas.access import ADMIN_TOKEN_ENV, AUTHORIZATION, token_matches
 from schemas.errors import UsageError
 from schemas.simulator import SimulatorSettings
 from simulator.behaviour import Failure
@@ -31,20 +38,25 @@ from simulator.wire import (
 )
 
 STATE = web.AppKey("simulator_state", SimulatorState)
+ADMIN_TOKEN = web.AppKey("admin_token", str)
 # Prompts larger than the biggest context window must still reach the
 # context-length check (a 400 like OpenAI's) instead of aiohttp's 413.
 _MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 def build_app(
-    settings: SimulatorSettings, clock: Callable[[], float] = time.monotonic
+    settings: SimulatorSettings,
+    clock: Callable[[], float] = time.monotonic,
+    admin_token: str | None = None,
 ) -> web.Application:
-    """A ready-to-serve app; ``clock`` (seconds) drives outages and rate limits.
+    """A ready-to-serve app; ``clock`` (seconds) drives outages and rate limits; the admin
+    endpoints want ``admin_token`` (None: they refuse everyone).
 
     Outage windows count from the clock's value when this is called.
     """
-    app = web.Application(client_max_size=_MAX_BODY_BYTES)
+    app = web.Application(client_max_size=_MAX_BODY_BYTES, middlewares=[_admin_only_with_token])
     app[STATE] = SimulatorState(settings, clock)
+    app[ADMIN_TOKEN] = admin_token or ""
     app.router.add_post("/v1/chat/completions", _chat_completions)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/health", _health)
@@ -59,14 +71,16 @@ async def run_simulator(
     host: str = "127.0.0.1",
     port: int = 0,
     ready: Callable[[str], None] | None = None,
+    admin_token: str | None = None,
 ) -> None:
     """Serve until cancelled; port 0 picks a free port.
 
     ``ready`` receives the OpenAI base URL (``http://HOST:PORT/v1``) once the
-    socket is listening.
+    socket is listening. ``admin_token`` defaults to ``SWITCHYARD_ADMIN_TOKEN``.
     """
+    token = admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV)
     # access_log=None: no per-request log lines, load tests send thousands.
-    runner = web.AppRunner(build_app(settings), access_log=None)
+    runner = web.AppRunner(build_app(settings, admin_token=token), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -78,6 +92,23 @@ async def run_simulator(
         await asyncio.Event().wait()  # until cancelled
     finally:
         await runner.cleanup()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _admin_only_with_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The route matched, not the raw path: no spelling of a path reaches an admin
+    # handler around the check.
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    if route.startswith("/admin/") and not token_matches(
+        request.headers.get(AUTHORIZATION), request.app[ADMIN_TOKEN]
+    ):
+        message = "the admin endpoints want Authorization: Bearer <SWITCHYARD_ADMIN_TOKEN>"
+        return _json(error_body(message, "invalid_request_error", "invalid_api_key"), 401)
+    return await handler(request)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -4,7 +4,9 @@
 server, ``chdb:///absolute/path`` for the embedded engine. The embedded engine
 allows one open path per process and one process per path, so on the default
 the telemetry worker owns the database and serves reads for everyone else
-(see ``sinks.query_service``).
+(see ``sinks.query_service``). Every read goes through ``TelemetryReader``, on
+a read-only client of its own (``sinks.sql_guard``); the writer's client only
+migrates and inserts.
 """
 
 import re
@@ -21,6 +23,7 @@ from schemas.feedback import Feedback
 from schemas.telemetry import AttemptRow, RequestRow, ShadowRow, TelemetryEvent
 from sinks.base import BatchSink
 from sinks.migrations import MIGRATIONS
+from sinks.sql_guard import READ_ONLY_SETTINGS, check_read_only
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 REQUEST_COLUMNS = list(RequestRow.model_fields)
@@ -35,12 +38,13 @@ def is_embedded(url: str) -> bool:
     return url.startswith("chdb://")
 
 
-def open_client(url: str) -> Any:
-    """A clickhouse-connect client for ``url``; raises ``DatabaseLocked`` for a held chdb path."""
+def open_client(url: str, settings: dict[str, Any] | None = None) -> Any:
+    """A clickhouse-connect client for ``url`` with these session ``settings``; raises
+    ``DatabaseLocked`` for a held chdb path."""
     if is_embedded(url):
         path = url.removeprefix("chdb://")
         try:
-            return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            return clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=settings)
         except ProgrammingError as exc:
             if "lock" in str(exc).lower() or "already running" in str(exc).lower():
                 raise DatabaseLocked(f"{path} is held by another process") from exc
@@ -52,7 +56,14 @@ def open_client(url: str) -> Any:
         username=parts.username or "default",
         password=parts.password or "",
         secure=parts.scheme == "https",
+        settings=settings,
     )
+
+
+def open_reader(url: str) -> "TelemetryReader":
+    """A reader on a client of its own, with ``READ_ONLY_SETTINGS``: on the embedded engine a
+    separate handle (settings are per handle), so a long read never blocks an insert."""
+    return TelemetryReader(open_client(url, READ_ONLY_SETTINGS))
 
 
 def database_of(url: str) -> str:
@@ -132,6 +143,24 @@ class TelemetrySink(BatchSink[TelemetryEvent | Feedback]):
                     self.client.insert(table, rows, column_names=columns, database=self.database)
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Any statement, on the writer's client: for tests and migrations, never for
+        what a user typed (``TelemetryReader`` is for that)."""
+        with self.lock:
+            result = self.client.query(sql)
+        return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+
+class TelemetryReader:
+    """Reads for users and commands: ``check_read_only`` first, then the query on a
+    read-only client (``open_reader``). Raises QueryRejected before running anything
+    refused, and the engine's error for a query over its time or result limits."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.lock = threading.Lock()  # one query at a time on a chdb handle
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        check_read_only(sql)
         with self.lock:
             result = self.client.query(sql)
         return list(result.column_names), [tuple(r) for r in result.result_rows]
@@ -144,8 +173,10 @@ def _row(model: BaseModel, columns: list[str]) -> Row:
 __all__ = [
     "ClickHouseError",
     "DatabaseLocked",
+    "TelemetryReader",
     "TelemetrySink",
     "database_of",
     "migrate",
     "open_client",
+    "open_reader",
 ]

@@ -2,12 +2,19 @@
 
 The embedded engine can be opened by one process only, and the telemetry
 worker holds it while it runs. It serves ``POST /query`` on loopback and writes
-its address to ``<state_dir>/telemetry.json``; ``switchyard query`` and the demo
-use it when they cannot open the database themselves.
+its address and a token it made at start to ``<state_dir>/telemetry.json``
+(mode 0600); ``switchyard query`` and the demo use it when they cannot open the
+database themselves.
+
+A request must carry ``Authorization: Bearer <token>`` (401 otherwise) and a
+``Content-Type: application/json`` body ``{"sql": "..."}`` (415 otherwise: a
+browser's cross-origin ``text/plain`` post never runs). The query then goes
+through ``TelemetryReader`` (``sinks.sql_guard``: one read-only statement, a
+read-only session, time and result limits); a refused query is a 400, a
+failed one a 422.
 """
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -16,16 +23,13 @@ import httpx
 import orjson
 from aiohttp import web
 
-from schemas.errors import QueryRejected, TelemetryUnavailable
-
-_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.I)
+from schemas.access import AUTHORIZATION, bearer, token_matches
+from schemas.errors import AccessDenied, QueryRejected, TelemetryUnavailable
+from sinks.sql_guard import check_read_only
 
 Runner = Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]
 
-
-def check_read_only(sql: str) -> None:
-    if not _READ_ONLY.match(sql) or ";" in sql.strip().rstrip(";"):
-        raise QueryRejected("only a single SELECT, WITH, SHOW, DESCRIBE or EXPLAIN is served")
+__all__ = ["build_query_app", "check_read_only", "query_remote"]
 
 
 def _json_default(value: Any) -> Any:
@@ -34,17 +38,40 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def build_query_app(run: Runner) -> web.Application:
-    async def query(request: web.Request) -> web.Response:
+def _error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _sql_of(request: web.Request, token: str) -> str | web.Response:
+    """The request's SQL, or the response refusing it."""
+    if not token_matches(request.headers.get(AUTHORIZATION), token):
+        return _error("a valid bearer token is required (see telemetry.json)", 401)
+    if request.content_type != "application/json":
+        return _error("the body must be application/json", 415)
+    try:
         body = await request.json()
-        sql = str(body.get("sql", ""))
+    except ValueError:  # not JSON, or not UTF-8
+        return _error("the body is not JSON", 400)
+    sql = body.get("sql") if isinstance(body, dict) else None
+    if not isinstance(sql, str):
+        return _error('the body must be {"sql": "<query>"}', 400)
+    return sql
+
+
+def build_query_app(run: Runner, token: str) -> web.Application:
+    """The service's app: ``run`` executes an accepted query (a ``TelemetryReader.query``)."""
+
+    async def query(request: web.Request) -> web.Response:
+        sql = await _sql_of(request, token)
+        if isinstance(sql, web.Response):
+            return sql
         try:
             check_read_only(sql)
             columns, rows = await asyncio.to_thread(run, sql)
         except QueryRejected as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _error(str(exc), 400)
         except Exception as exc:
-            return web.json_response({"error": str(exc)[:2000]}, status=422)
+            return _error(str(exc)[:2000], 422)
         payload = orjson.dumps({"columns": columns, "rows": rows}, default=_json_default)
         return web.Response(body=payload, content_type="application/json")
 
@@ -53,10 +80,20 @@ def build_query_app(run: Runner) -> web.Application:
     return app
 
 
-def query_remote(url: str, sql: str, timeout_s: float = 60) -> tuple[list[str], list[list[Any]]]:
-    """Run ``sql`` on the telemetry worker's service; TelemetryUnavailable with its message."""
-    response = httpx.post(url, json={"sql": sql}, timeout=timeout_s)
-    data = orjson.loads(response.content)
+def query_remote(
+    url: str, token: str, sql: str, timeout_s: float = 60
+) -> tuple[list[str], list[list[Any]]]:
+    """Run ``sql`` on the telemetry worker's service; AccessDenied for a refused token,
+    QueryRejected for a refused query, TelemetryUnavailable for a failed one."""
+    response = httpx.post(url, json={"sql": sql}, headers=bearer(token), timeout=timeout_s)
+    try:
+        data = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        data = {"error": response.text}
+    if response.status_code == 401:
+        raise AccessDenied(f"the telemetry query service refused the token: {data['error']}")
+    if response.status_code == 400:
+        raise QueryRejected(data.get("error", response.text))
     if response.status_code != 200:
         raise TelemetryUnavailable(data.get("error", response.text))
     return data["columns"], data["rows"]

@@ -230,7 +230,9 @@ def test_router_restart_mid_run_recovers_exact_budget_state(stack: Stack) -> Non
 
 def _provider_calls(stack: Stack) -> int:
     admin = (stack.simulator_url or "").removesuffix("/v1")
-    models = httpx.get(f"{admin}/admin/stats", timeout=5).json()["models"]
+    models = httpx.get(f"{admin}/admin/stats", headers=stack.admin_headers(), timeout=5).json()[
+        "models"
+    ]
     return sum(int(m["requests"]) for m in models.values())
 
 

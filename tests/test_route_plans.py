@@ -59,7 +59,9 @@ def ask(stack: Stack, request: InferenceRequest) -> InferenceReply:
 
 def provider_calls(stack: Stack) -> dict[str, int]:
     admin = (stack.simulator_url or "").removesuffix("/v1")
-    models = httpx.get(f"{admin}/admin/stats", timeout=5).json()["models"]
+    models = httpx.get(f"{admin}/admin/stats", headers=stack.admin_headers(), timeout=5).json()[
+        "models"
+    ]
     return {name: int(m["requests"]) for name, m in models.items()}
 
 

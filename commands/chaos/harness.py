@@ -127,7 +127,10 @@ async def _drive(run: Run, catalogue: TopicCatalogue, n: int) -> dict[str, Any]:
     ) as client:
         await _warm_up(client, run)
         async with httpx.AsyncClient() as http:
-            await http.delete(f"{run.admin_url}/admin/stats")
+            reset = await http.delete(
+                f"{run.admin_url}/admin/stats", headers=run.stack.admin_headers()
+            )
+            reset.raise_for_status()
         say(f"{run.scenario.name}: {run.scenario.summary}; {n} jobs at {RATE_PER_S:g}/s")
         run.started = time.monotonic()
         faults = asyncio.create_task(run.scenario.faults(run))

@@ -41,14 +41,18 @@ class Run:
 
     async def set_model(self, model: str, **changes: Any) -> None:
         async with httpx.AsyncClient() as http:
-            response = await http.post(f"{self.admin_url}/admin/models/{model}", json=changes)
+            response = await http.post(
+                f"{self.admin_url}/admin/models/{model}",
+                json=changes,
+                headers=self.stack.admin_headers(),
+            )
             response.raise_for_status()
         self.log(f"{model}: {changes}")
 
     async def provider_stats(self) -> dict[str, dict[str, int]]:
         async with httpx.AsyncClient() as http:
             stats: dict[str, dict[str, int]] = (
-                await http.get(f"{self.admin_url}/admin/stats")
+                await http.get(f"{self.admin_url}/admin/stats", headers=self.stack.admin_headers())
             ).json()["models"]
         return stats
 

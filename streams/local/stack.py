@@ -3,6 +3,11 @@
 Each component runs as its own OS process (``switchyard worker ...``), the way
 production runs them, so ``demo`` and the end-to-end tests exercise the real
 process boundaries. Components already running are reused, not duplicated.
+
+A stack has one admin token (``schemas.access``): ``SWITCHYARD_ADMIN_TOKEN`` if
+set, else a new one. Its processes get it in that variable (the simulator's
+``/admin/...`` and the router's ``/budget/`` want it), and ``publish_state``
+writes it to ``stack.json`` (mode 0600), where later commands find it.
 """
 
 import os
@@ -17,7 +22,8 @@ from typing import Any
 import httpx
 import orjson
 
-from schemas.errors import BrokerError, StackError
+from schemas.access import ADMIN_TOKEN_ENV, bearer, new_token
+from schemas.errors import AccessDenied, BrokerError, StackError
 from streams.local.broker import (
     EmbeddedBroker,
     free_port,
@@ -26,6 +32,7 @@ from streams.local.broker import (
     wait_for_port,
 )
 from streams.local.environment import Environment
+from streams.local.private_files import write_private
 
 WORKERS = ("router", "provider", "telemetry")
 
@@ -47,6 +54,19 @@ def running_stack(env: Environment) -> dict[str, Any] | None:
     return state if pid_alive(int(state["pid"])) else None
 
 
+def read_budget_page(port: int, token: str | None) -> dict[str, dict[str, Any]]:
+    """The router's ``/budget/`` page on ``port``; AccessDenied if it refuses ``token``."""
+    headers = bearer(token) if token else {}
+    response = httpx.get(f"http://127.0.0.1:{port}/budget/", headers=headers, timeout=5)
+    if response.status_code in (401, 403):
+        raise AccessDenied(
+            f"the router's budget page refused the token: set {ADMIN_TOKEN_ENV} to the one "
+            "the router was started with"
+        )
+    data: dict[str, dict[str, Any]] = response.json()
+    return data
+
+
 def find_bootstrap(env: Environment) -> str | None:
     """``KAFKA_BOOTSTRAP`` if set, else a live embedded broker another command started."""
     return env.kafka_bootstrap or running_embedded_broker(broker_state_file(env))
@@ -60,6 +80,7 @@ class Stack:
     simulator_url: str | None = None
     router_web_port: int | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    admin_token: str = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or new_token())
 
     @classmethod
     def connect(
@@ -87,8 +108,9 @@ class Stack:
             "bootstrap": self.bootstrap,
             "simulator_url": self.simulator_url,
             "router_web_port": self.router_web_port,
+            "admin_token": self.admin_token,
         }
-        stack_state_file(self.env).write_bytes(orjson.dumps(state))
+        write_private(stack_state_file(self.env), orjson.dumps(state))
 
     def child_env(self) -> dict[str, str]:
         child = dict(os.environ)
@@ -99,6 +121,7 @@ class Stack:
             SWITCHYARD_HOME=str(self.env.state_dir),
             SWITCHYARD_NAMESPACE=self.env.namespace,
         )
+        child[ADMIN_TOKEN_ENV] = self.admin_token
         if self.simulator_url:
             child["SWITCHYARD_SIMULATOR_URL"] = self.simulator_url
         return child
@@ -146,18 +169,20 @@ class Stack:
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                if httpx.get(url, timeout=1).status_code == 200:
+                if httpx.get(url, headers=self.admin_headers(), timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise StackError(f"router did not start within {timeout_s}s (see its log)")
 
-    def budget(self) -> dict[str, dict[str, float]]:
+    def admin_headers(self) -> dict[str, str]:
+        """The header the stack's simulator admin and router page want."""
+        return bearer(self.admin_token)
+
+    def budget(self) -> dict[str, dict[str, Any]]:
         """The router's budget table as it holds it in memory now."""
-        url = f"http://127.0.0.1:{self.router_web_port}/budget/"
-        data: dict[str, dict[str, float]] = httpx.get(url, timeout=5).json()
-        return data
+        return read_budget_page(self.router_web_port or 0, self.admin_token)
 
     def log_path(self, name: str) -> Path:
         return self.env.state_dir / "logs" / f"{name}.log"

@@ -15,6 +15,7 @@ salvaged) and the agent goes on with the next.
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from processors.router_hop import (
     settle_hop,
 )
 from processors.strategies.learned import Learned
+from schemas.access import ADMIN_TOKEN_ENV, AUTHORIZATION, token_matches
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
@@ -141,6 +143,9 @@ def _faust_app(
         producer_max_request_size=4 * config.limits.max_message_bytes,
         consumer_max_fetch_size=4 * config.limits.max_message_bytes,
         web_enabled=True,
+        # faust's /table/ and /router/ pages would show the budget table to anyone.
+        web_tables_enabled=False,
+        web_router_enabled=False,
         web_bind="127.0.0.1",
         web_port=web_port,
         web_host="127.0.0.1",
@@ -225,8 +230,16 @@ def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> Non
 
 
 def _add_budget_page(app: faust.App, table: Any) -> None:
+    """``GET /budget/``: every tenant's snapshot, for ``Authorization: Bearer <token>`` with
+    the token in ``SWITCHYARD_ADMIN_TOKEN`` when the router started (``schemas.access``);
+    without that variable the page refuses everyone. faust's own table pages, which would
+    show the same values to anyone, are off (``_faust_app``)."""
+    token = os.environ.get(ADMIN_TOKEN_ENV)
+
     @app.page("/budget/")
     async def budget_page(web: Any, request: Any) -> Any:
+        if not token_matches(request.headers.get(AUTHORIZATION), token):
+            return web.json({"error": f"Authorization: Bearer <{ADMIN_TOKEN_ENV}>"}, status=401)
         return web.json({k: v for k, v in table.items()})
 
 

@@ -4,6 +4,10 @@ The topics are the durable buffer: if ClickHouse refuses a batch, nothing is
 committed and the batch is retried, so every row arrives; the tables replace
 rows by key, so a retried batch does not count twice. Feedback without its own
 ``at`` takes the record's broker timestamp, so a replay writes the same version.
+
+On the embedded engine the worker also serves reads (``sinks.query_service``)
+on a read-only client of its own, with a token made at start; ``service_file``
+holds the address, the pid and that token, mode 0600.
 """
 
 import asyncio
@@ -18,11 +22,21 @@ from aiohttp import web
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from schemas.access import new_token
 from schemas.feedback import Feedback
 from schemas.telemetry import TelemetryEvent
-from sinks.clickhouse import TelemetrySink, database_of, is_embedded, migrate, open_client
+from sinks.clickhouse import (
+    TelemetryReader,
+    TelemetrySink,
+    database_of,
+    is_embedded,
+    migrate,
+    open_client,
+    open_reader,
+)
 from sinks.query_service import build_query_app
 from streams.kafka.consumers import group_consumer
+from streams.local.private_files import write_private
 from streams.topics import TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -46,7 +60,10 @@ async def run_telemetry_worker(
     database = database_of(clickhouse_url)
     await asyncio.to_thread(migrate, client, database)
     sink = TelemetrySink(client, database)
-    runner = await _serve_queries(sink, state_dir) if is_embedded(clickhouse_url) else None
+    runner = None
+    if is_embedded(clickhouse_url):
+        reader = await asyncio.to_thread(open_reader, clickhouse_url)
+        runner = await _serve_queries(reader, state_dir)
     consumer = group_consumer(
         bootstrap,
         [catalogue.telemetry.name, catalogue.feedback.name],
@@ -99,13 +116,14 @@ async def _flush_until_written(sink: TelemetrySink, stop: asyncio.Event) -> None
             delay = min(delay * 2, 30)
 
 
-async def _serve_queries(sink: TelemetrySink, state_dir: Path) -> web.AppRunner:
-    runner = web.AppRunner(build_query_app(sink.query))
+async def _serve_queries(reader: TelemetryReader, state_dir: Path) -> web.AppRunner:
+    token = new_token()
+    runner = web.AppRunner(build_query_app(reader.query, token), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
-    address = orjson.dumps({"pid": os.getpid(), "url": f"http://127.0.0.1:{port}/query"})
-    service_file(state_dir).write_bytes(address)
+    url = f"http://127.0.0.1:{port}/query"
+    state = orjson.dumps({"pid": os.getpid(), "url": url, "token": token})
+    write_private(service_file(state_dir), state)  # once, at start-up
     return runner

@@ -1,5 +1,6 @@
 """The provider hop's decision, driven with plain objects: scripted calls, a hand-set clock."""
 
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -373,7 +374,7 @@ def test_a_redelivered_answered_job_produces_nothing() -> None:
     assert driven.result == HopResult([])
 
 
-def test_an_undecodable_job_is_dead_lettered_truncated_to_the_limit() -> None:
+def test_an_undecodable_job_is_dead_lettered_as_its_size_and_hash() -> None:
     (output,) = undecodable(b"not a job", "ns.dispatch", 4, 9, 3, NOW)
     assert (output.kind, output.key, output.headers) == ("dead_letter", None, False)
     letter = output.message
@@ -384,5 +385,7 @@ def test_an_undecodable_job_is_dead_lettered_truncated_to_the_limit() -> None:
         4,
         9,
     )
-    assert (letter.payload, letter.payload_bytes, letter.payload_truncated) == ("not", 9, True)
+    # No tenant to ask: the content is not kept, only its size and SHA-256.
+    assert (letter.payload, letter.payload_bytes, letter.payload_kept) == ("", 9, "hash")
+    assert letter.payload_sha256 == hashlib.sha256(b"not a job").hexdigest()
     assert letter.dead_lettered_at == NOW

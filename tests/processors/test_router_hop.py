@@ -225,7 +225,9 @@ def test_bad_json_is_dead_lettered_with_its_position_and_no_reply() -> None:
         "requests",
         3,
     )
-    assert (letter.source_offset, letter.payload, letter.payload_bytes) == (42, "{not json", 9)
+    # Unparseable, so no tenant's policy applies: only its size and hash are kept.
+    assert (letter.source_offset, letter.payload, letter.payload_bytes) == (42, "", 9)
+    assert letter.payload_kept == "hash" and letter.payload_sha256 is not None
     assert letter.dead_lettered_at == NOW and letter.request_id is None
     assert result.snapshot is None
 

@@ -7,8 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from schemas.access import bearer
 from simulator import FakeModelProfile, SimulatorSettings, build_app
 from simulator.behaviour import Prompt, content_hash
+
+ADMIN_TOKEN = "simulator-admin-token-for-tests"  # noqa: S105 - a test value
+ADMIN = bearer(ADMIN_TOKEN)
 
 
 class FakeClock:
@@ -45,8 +49,8 @@ def chat(content: str = "hello there", model: str = "sim-small", **extra: Any) -
 async def serving(
     settings: SimulatorSettings, clock: Callable[[], float] = time.monotonic
 ) -> AsyncIterator[str]:
-    """Serve ``build_app(settings, clock)`` on 127.0.0.1 and yield its root URL."""
-    runner = web.AppRunner(build_app(settings, clock), access_log=None)
+    """Serve ``build_app(settings, clock, ADMIN_TOKEN)`` on 127.0.0.1 and yield its root URL."""
+    runner = web.AppRunner(build_app(settings, clock, ADMIN_TOKEN), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from simulator import OutageWindow, run_simulator
-from tests.simulator.serving import FakeClock, chat, fast_settings, serving
+from tests.simulator.serving import ADMIN, ADMIN_TOKEN, FakeClock, chat, fast_settings, serving
 
 pytestmark = pytest.mark.asyncio
 
@@ -16,7 +16,10 @@ async def post(client: httpx.AsyncClient, body: Any, path: str = "/v1/chat/compl
 
 
 async def test_health_and_models() -> None:
-    async with serving(fast_settings()) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        serving(fast_settings()) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
         assert (await client.get("/health")).json() == {"status": "ok"}
         models = (await client.get("/v1/models")).json()
     assert models["object"] == "list"
@@ -28,7 +31,10 @@ async def test_health_and_models() -> None:
 async def test_completion_has_openai_shape_and_is_deterministic() -> None:
     bodies = []
     for _ in range(2):  # two fresh servers answer the first request identically
-        async with serving(fast_settings()) as url, httpx.AsyncClient(base_url=url) as client:
+        async with (
+            serving(fast_settings()) as url,
+            httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+        ):
             response = await post(client, chat("what is a kafka topic", max_tokens=100))
             again = (await post(client, chat("what is a kafka topic", max_tokens=100))).json()
         assert response.status_code == 200
@@ -69,7 +75,10 @@ async def test_completion_has_openai_shape_and_is_deterministic() -> None:
 async def test_bad_requests_get_openai_errors(
     raw: bytes, status: int, code: str | None, param: str | None
 ) -> None:
-    async with serving(fast_settings()) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        serving(fast_settings()) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
         response = await client.post("/v1/chat/completions", content=raw)
         stats = (await client.get("/admin/stats")).json()
     error = response.json()["error"]
@@ -83,7 +92,10 @@ async def test_bad_requests_get_openai_errors(
 async def test_rate_limit_gives_429_with_retry_after_until_refilled() -> None:
     clock = FakeClock()
     settings = fast_settings(rate_limit_rps=1)
-    async with serving(settings, clock) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        serving(settings, clock) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
         assert (await post(client, chat())).status_code == 200
         limited = await post(client, chat())
         clock.advance(1.0)
@@ -100,7 +112,10 @@ async def test_outage_window_is_503_only_inside() -> None:
     clock = FakeClock()
     settings = fast_settings(outages=[OutageWindow(start_s=5, end_s=10)])
     statuses = []
-    async with serving(settings, clock) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        serving(settings, clock) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
         for step in (4.9, 0.1, 4.8, 0.2):  # elapsed 4.9, 5.0, 9.8, 10.0
             clock.advance(step)
             statuses.append((await post(client, chat())).status_code)
@@ -110,7 +125,10 @@ async def test_outage_window_is_503_only_inside() -> None:
 
 
 async def test_admin_faults_and_counters() -> None:
-    async with serving(fast_settings()) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        serving(fast_settings()) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
         view = (await post(client, {"down": True}, "/admin/models/sim-small")).json()
         down = await post(client, chat())
         await post(client, {"down": False, "error_rate": 1.0}, "/admin/models/sim-small")
@@ -137,7 +155,7 @@ async def test_admin_faults_and_counters() -> None:
 
 async def test_latency_is_really_waited() -> None:
     settings = fast_settings(latency_ms=20000, latency_sigma=0)  # 20 s x 0.01 = 200 ms
-    async with serving(settings) as url, httpx.AsyncClient(base_url=url) as client:
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url, headers=ADMIN) as client:
         started = time.perf_counter()
         response = await post(client, chat())
         waited = time.perf_counter() - started
@@ -161,7 +179,10 @@ async def test_run_simulator_reports_its_url_and_stops_on_cancel() -> None:
 
 async def test_admin_rate_limit_change_takes_effect_at_once() -> None:
     clock = FakeClock()
-    async with serving(fast_settings(), clock) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        serving(fast_settings(), clock) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
         await post(client, {"rate_limit_rps": 1}, "/admin/models/sim-small")
         statuses = [(await post(client, chat())).status_code for _ in range(2)]
         await post(client, {"rate_limit_rps": 100}, "/admin/models/sim-small")
@@ -169,3 +190,58 @@ async def test_admin_rate_limit_change_takes_effect_at_once() -> None:
         await post(client, {"rate_limit_rps": None}, "/admin/models/sim-small")
         statuses += [(await post(client, chat())).status_code for _ in range(150)]
     assert statuses == [200, 429, 200, 200] + [200] * 150
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN_TOKEN}]
+)
+async def test_admin_endpoints_want_the_token_and_v1_stays_open(headers: dict[str, str]) -> None:
+    async with (
+        serving(fast_settings()) as url,
+        httpx.AsyncClient(base_url=url, headers=headers) as client,
+    ):
+        refused = [
+            await client.get("/admin/stats"),
+            await client.delete("/admin/stats"),
+            await post(client, {"down": True}, "/admin/models/sim-small"),
+            await client.get("//admin/stats"),
+        ]
+        served = await post(client, chat())  # the provider's own endpoint: no admin token
+    assert [r.status_code for r in refused[:3]] == [401, 401, 401]
+    assert refused[3].status_code in (401, 404)
+    assert served.status_code == 200  # and the model was not taken down
+
+
+async def test_a_simulator_started_without_a_token_refuses_every_admin_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SWITCHYARD_ADMIN_TOKEN", raising=False)
+    ready: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.create_task(run_simulator(fast_settings(), ready=ready.put_nowait))
+    root = (await asyncio.wait_for(ready.get(), timeout=5)).removesuffix("/v1")
+    try:
+        async with httpx.AsyncClient(base_url=root) as client:
+            assert (await client.get("/admin/stats", headers=ADMIN)).status_code == 401
+            monkeypatch.setenv("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)  # read at start only
+            assert (await client.get("/admin/stats", headers=ADMIN)).status_code == 401
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_run_simulator_takes_its_token_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)
+    ready: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.create_task(run_simulator(fast_settings(), ready=ready.put_nowait))
+    root = (await asyncio.wait_for(ready.get(), timeout=5)).removesuffix("/v1")
+    try:
+        async with httpx.AsyncClient(base_url=root) as client:
+            assert (await client.get("/admin/stats", headers=ADMIN)).status_code == 200
+            assert (await client.get("/admin/stats")).status_code == 401
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

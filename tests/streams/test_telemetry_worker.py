@@ -6,17 +6,20 @@ worker's query service, as ``switchyard query`` reads it.
 """
 
 import asyncio
+import stat
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from commands.cli import main
 from commands.telemetry_reader import run_query, telemetry_table
+from schemas.access import bearer
 from schemas.codec import dumps
 from schemas.telemetry import AttemptRow, TelemetryEvent
 from sinks.kafka_out import KafkaPublisher, producer_for
@@ -167,3 +170,22 @@ def test_feedback_command_rejects_bad_values_before_any_broker(
     assert "invalid feedback" in err
     assert "REQUEST_ID: String should match pattern" in err
     assert "--score: Input should be less than or equal to 1" in err
+
+
+def test_the_query_service_wants_its_token_and_switchyard_query_has_it(
+    env: Environment, worker: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = service_file(env.state_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    state = orjson.loads(path.read_bytes())
+    assert set(state) == {"pid", "url", "token"} and len(state["token"]) >= 32
+    sql = {"sql": "SELECT 1"}
+    assert httpx.post(state["url"], json=sql, timeout=10).status_code == 401
+    plain = {**bearer(state["token"]), "Content-Type": "text/plain"}
+    assert httpx.post(state["url"], content=orjson.dumps(sql), headers=plain).status_code == 415
+
+    assert main(["query", "SELECT 40 + 2 AS answer", "--json"]) == 0
+    assert capsys.readouterr().out == '{"answer":42}\n'
+    assert main(["query", "SELECT file('/proc/self/environ')"]) == 1
+    out, err = capsys.readouterr()
+    assert "file() is refused" in err and "PATH=" not in out + err

@@ -1,0 +1,70 @@
+"""What a rejection tells its producer: the code and a sentence, never a tenant's figures."""
+
+import re
+from datetime import UTC, datetime
+
+import orjson
+
+from processors.budget import BUDGET_EXHAUSTED, reserve
+from processors.router_hop import Position, RouterView, route_hop
+from schemas.budget import BudgetSnapshot
+from schemas.codec import dumps
+from schemas.config import TenantSpec
+from schemas.dead_letter import DeadLetter
+from schemas.messages import InferenceReply
+from schemas.telemetry import TelemetryEvent
+from tests.helpers import make_request, sample_config
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DIGITS = re.compile(r"\d")
+NO_BUDGET = RouterView(lambda tenant: None)
+
+
+def test_a_budget_refusal_names_no_figure() -> None:
+    tenant = TenantSpec(budget_usd=1.25, budget_period="month")
+    spent = BudgetSnapshot(period="2026-11", spent_usd=1.2, reserved_usd=0.03)
+    verdict = reserve(spent, tenant, 0.1234, offset=3, now=NOW)
+    assert not verdict.allowed
+    assert verdict.reason == BUDGET_EXHAUSTED
+    assert DIGITS.search(verdict.reason) is None
+
+
+def test_an_over_budget_reply_and_its_telemetry_carry_no_spend_or_limit() -> None:
+    spent = BudgetSnapshot(period="2026-11", spent_usd=49.9999876)  # acme: 50 USD a month
+    request = make_request(request_id="r-over")
+    result = route_hop(
+        dumps(request),
+        Position("requests", 0, 9),
+        False,
+        sample_config(),
+        RouterView(lambda tenant: spent),
+        NOW,
+        lambda: 1.0,
+    )
+    reply, telemetry = (o.message for o in result.outputs)
+    assert isinstance(reply, InferenceReply) and isinstance(telemetry, TelemetryEvent)
+    assert reply.error is not None and reply.error.code == "budget_exhausted"
+    assert reply.error.message == BUDGET_EXHAUSTED
+    assert reply.routing is not None and reply.routing.reason == BUDGET_EXHAUSTED
+    # Neither the remaining budget (0.000012 as the old text put it), the spend nor the limit.
+    shown = reply.model_dump_json() + telemetry.model_dump_json()
+    for figure in ("0.000012", "49.9999", "50.0", "remaining", "exceeds"):
+        assert figure not in shown
+
+
+def _letter_for(tenant: str) -> DeadLetter:
+    raw = orjson.dumps({"request_id": "r-bad", "tenant": tenant, "messages": "secret plan"})
+    result = route_hop(
+        raw, Position("requests", 1, 5), False, sample_config(), NO_BUDGET, NOW, lambda: 1.0
+    )
+    letter = result.outputs[0].message
+    assert isinstance(letter, DeadLetter) and letter.error.code == "invalid_request"
+    return letter
+
+
+def test_a_dead_letter_keeps_the_prompt_only_for_a_tenant_whose_policy_says_full() -> None:
+    hashed = _letter_for("globex")  # the default policy
+    assert (hashed.payload_kept, hashed.payload) == ("hash", "")
+    assert "secret" not in hashed.model_dump_json()
+    kept = _letter_for("acme")  # dead_letter_payload: full in the sample config
+    assert kept.payload_kept == "full" and "secret plan" in kept.payload
