@@ -6,6 +6,20 @@ to the tenant's pre-step topic (not prepared yet), answer from the cache, or
 route (``processors.router.route_request``): a dispatch job or a rejection.
 ``settle_hop`` applies one spend settlement to its tenant's budget.
 
+A tenant's budget is decided on one partition only, its *home*
+(``RouterView.home``): the partition of the requests, prepared and settlements
+topics that a producer keying by tenant writes to, and the one whose budget
+changelog partition holds the tenant's snapshot. A message found on another
+partition (unkeyed, wrongly keyed, or keyed with another partitioner) is not
+decided where it is: it is re-keyed, sent as written (bytes and headers) to its
+home partition of the topic it came on, and decided there. So every decision
+for a tenant is made by the one router instance that owns its snapshot, in
+that partition's offset order, and the snapshot's last applied offsets
+(``processors.budget``) tell a redelivery from a new message exactly,
+whatever partition or key the producer used. (Tracking offsets per partition
+instead would still let two routers, each owning some partitions, hold two
+snapshots of one tenant.)
+
 Both return a ``HopResult``: the records to send (``processors.outputs``) and
 the tenant's new budget snapshot. The worker stores the snapshot, then sends
 the records; it also supplies what the hops read (budget snapshots, cache,
@@ -35,9 +49,14 @@ from schemas.settlement import SpendSettlement
 
 SnapshotLookup = Callable[[str], BudgetSnapshot | None]  # tenant -> its stored snapshot
 CacheLookup = Callable[[str, str, datetime], CachedAnswer | None]  # key, tenant, now -> entry
+HomeLookup = Callable[[str], int | None]  # tenant -> its home partition (None: anywhere)
 
 
 def _no_cache(key: str, tenant: str, now: datetime) -> CachedAnswer | None:
+    return None
+
+
+def _anywhere(tenant: str) -> int | None:
     return None
 
 
@@ -57,6 +76,7 @@ class RouterView:
     budget: SnapshotLookup
     routing: RoutingContext = field(default_factory=RoutingContext)
     cache: CacheLookup = _no_cache
+    home: HomeLookup = _anywhere
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,9 @@ def route_hop(
     hit = view.cache(cache_key(request), request.tenant, now) if tenant.cache.enabled else None
     if hit is not None:
         return HopResult(answered(cached_reply(request, hit, config, now), request, config))
+    home = view.home(request.tenant)
+    if home is not None and home != position.partition:
+        return HopResult([rehome(raw, request.tenant, position, home)])
     pre_step = tenant.pre_step_topic if prepared else None
     return _route(request, position, pre_step, config, view, now, elapsed_ms)
 
@@ -129,6 +152,12 @@ def _route(
     )
     dispatch = Output("dispatch", request.request_id, job, headers=True)
     return HopResult([dispatch], request.tenant, result.snapshot)
+
+
+def rehome(raw: bytes | None, tenant: str, position: Position, home: int) -> Output:
+    """The message exactly as written, headers included, to its tenant's home partition of
+    the topic it was read from, where its budget is decided."""
+    return Output("rehome", tenant, raw or b"", topic=position.topic, partition=home, headers=True)
 
 
 def rejection(
@@ -191,19 +220,25 @@ def dead_letter(
 
 def settle_hop(
     raw: bytes | None,
-    offset: int,
+    position: Position,
     config: SwitchyardConfig,
     snapshot_of: SnapshotLookup,
     now: datetime,
+    home: HomeLookup = _anywhere,
 ) -> HopResult:
     """One settlement's effect on its tenant's budget: the snapshot to store, no records.
 
-    A tenant no longer configured is skipped. ``offset`` is the settlement's position,
-    so a redelivered one is not counted twice (``processors.budget.settle``).
+    A tenant no longer configured is skipped; one read off its home partition is
+    re-keyed there first. ``position`` is the settlement's, so a redelivered one is
+    not counted twice (``processors.budget.settle``).
     """
     settlement = SpendSettlement.model_validate_json(raw or b"")
     tenant = config.tenants.get(settlement.tenant)
     if tenant is None:
         return HopResult([])
-    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, offset, now)
+    target = home(settlement.tenant)
+    if target is not None and target != position.partition:
+        return HopResult([rehome(raw, settlement.tenant, position, target)])
+    snapshot = snapshot_of(settlement.tenant)
+    after = budget.settle(snapshot, tenant, settlement, position.offset, now)
     return HopResult([], settlement.tenant, after)

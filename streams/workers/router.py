@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 
 from processors.router import RoutingContext
 from processors.router_hop import HopResult, Position, RouterView, route_hop, settle_hop
@@ -32,6 +33,14 @@ from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from streams.workers.route_state import ObservedLatency, ResponseCache
 
 log = logging.getLogger(__name__)
+
+
+def home_partition(tenant: str) -> int:
+    """The partition of the requests, prepared and settlements topics where ``tenant``'s
+    budget is decided: the one a producer keying by tenant writes to with Kafka's default
+    partitioner (murmur2, as aiokafka and the Java client use). Messages read elsewhere are
+    re-keyed there (``processors.router_hop``)."""
+    return (int(murmur2(tenant.encode())) & 0x7FFFFFFF) % ROUTING_PARTITIONS
 
 
 def load_learned(config: SwitchyardConfig) -> Learned:
@@ -233,7 +242,9 @@ class _Hops:
         """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
         started = time.perf_counter()
         message = event.message
-        view = RouterView(self.snapshot_of, self.state.context(), self.state.cache.get)
+        view = RouterView(
+            self.snapshot_of, self.state.context(), self.state.cache.get, home_partition
+        )
         result = route_hop(
             event.value,
             Position(message.topic, message.partition, message.offset),
@@ -246,18 +257,26 @@ class _Hops:
         await self.apply(result, event.headers)
 
     async def settle(self, event: Any) -> None:
-        offset = event.message.offset
+        message = event.message
+        position = Position(message.topic, message.partition, message.offset)
         now = datetime.now(UTC)
-        await self.apply(settle_hop(event.value, offset, self.config, self.snapshot_of, now))
+        result = settle_hop(
+            event.value, position, self.config, self.snapshot_of, now, home_partition
+        )
+        await self.apply(result, event.headers)
 
     async def apply(self, result: HopResult, headers: Any = None) -> None:
         """Store the snapshot, then send the outputs through faust's producer, so they
         are flushed before the event's offset commits."""
         if result.tenant is not None and result.snapshot is not None:
             self.table[result.tenant] = result.snapshot.model_dump()
-        for topic, key, value, sent_headers in records(result.outputs, self.catalogue, headers):
+        sent = records(result.outputs, self.catalogue, headers)
+        for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
             await self._topic(topic).send(
-                key=key.encode() if key else None, value=value, headers=sent_headers or None
+                key=key.encode() if key else None,
+                value=value,
+                partition=output.partition,
+                headers=sent_headers or None,
             )
 
     def _topic(self, name: str) -> Any:

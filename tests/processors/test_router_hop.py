@@ -257,15 +257,21 @@ def settlement(tenant: str = "acme") -> bytes:
 
 def test_a_settlement_releases_the_reservation_and_counts_the_spend_once() -> None:
     stored = BudgetSnapshot(period="2026-11", reserved_usd=1.5, spent_usd=2.0)
-    result = settle_hop(settlement(), 8, BASE, lambda tenant: stored, NOW)
+    result = settle_hop(
+        settlement(), Position("settlements", 0, 8), BASE, lambda tenant: stored, NOW
+    )
     assert result.outputs == [] and result.tenant == "acme"
     assert result.snapshot == stored.model_copy(
         update={"reserved_usd": 0.5, "spent_usd": 2.4, "settlement_offset": 8}
     )
-    again = settle_hop(settlement(), 8, BASE, lambda tenant: result.snapshot, NOW)
+    again = settle_hop(
+        settlement(), Position("settlements", 0, 8), BASE, lambda tenant: result.snapshot, NOW
+    )
     assert again.snapshot == result.snapshot
 
 
 def test_a_settlement_for_a_tenant_no_longer_configured_changes_nothing() -> None:
-    result = settle_hop(settlement("gone"), 8, BASE, lambda tenant: None, NOW)
+    result = settle_hop(
+        settlement("gone"), Position("settlements", 0, 8), BASE, lambda tenant: None, NOW
+    )
     assert (result.outputs, result.tenant, result.snapshot) == ([], None, None)
