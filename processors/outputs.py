@@ -21,7 +21,6 @@ OutputKind = Literal[
     "cache",
     "dead_letter",
     "pre_step",  # to a tenant's pre-step topic, as the producer wrote it
-    "rehome",  # back to the topic it came on, on its tenant's partition, as written
 ]
 
 
@@ -30,7 +29,6 @@ class Output:
     """One record to send: its role, key and message (raw bytes only when forwarded as is).
 
     ``topic`` overrides the role's topic (a reply_to, a pre-step topic);
-    ``partition`` picks the partition (None: the producer's partitioner, by key);
     ``headers`` says whether the job's Kafka headers travel with it.
     """
 
@@ -40,4 +38,3 @@ class Output:
     topic: str | None = None
     retry_tier: int = 0
     headers: bool = False
-    partition: int | None = None

@@ -6,20 +6,6 @@ to the tenant's pre-step topic (not prepared yet), answer from the cache, or
 route (``processors.router.route_request``): a dispatch job or a rejection.
 ``settle_hop`` applies one spend settlement to its tenant's budget.
 
-A tenant's budget is decided on one partition only, its *home*
-(``RouterView.home``): the partition of the requests, prepared and settlements
-topics that a producer keying by tenant writes to, and the one whose budget
-changelog partition holds the tenant's snapshot. A message found on another
-partition (unkeyed, wrongly keyed, or keyed with another partitioner) is not
-decided where it is: it is re-keyed, sent as written (bytes and headers) to its
-home partition of the topic it came on, and decided there. So every decision
-for a tenant is made by the one router instance that owns its snapshot, in
-that partition's offset order, and the snapshot's last applied offsets
-(``processors.budget``) tell a redelivery from a new message exactly,
-whatever partition or key the producer used. (Tracking offsets per partition
-instead would still let two routers, each owning some partitions, hold two
-snapshots of one tenant.)
-
 Both return a ``HopResult``: the records to send (``processors.outputs``) and
 the tenant's new budget snapshot. The worker stores the snapshot, then sends
 the records; it also supplies what the hops read (budget snapshots, cache,
@@ -32,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from processors import budget
+from processors.budget import Position
 from processors.cache import cache_key
 from processors.outputs import Output
 from processors.reply import cached_reply, rejected_reply, telemetry_event
@@ -49,24 +36,10 @@ from schemas.settlement import SpendSettlement
 
 SnapshotLookup = Callable[[str], BudgetSnapshot | None]  # tenant -> its stored snapshot
 CacheLookup = Callable[[str, str, datetime], CachedAnswer | None]  # key, tenant, now -> entry
-HomeLookup = Callable[[str], int | None]  # tenant -> its home partition (None: anywhere)
 
 
 def _no_cache(key: str, tenant: str, now: datetime) -> CachedAnswer | None:
     return None
-
-
-def _anywhere(tenant: str) -> int | None:
-    return None
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the hop's message was read."""
-
-    topic: str
-    partition: int
-    offset: int
 
 
 @dataclass(frozen=True)
@@ -76,7 +49,6 @@ class RouterView:
     budget: SnapshotLookup
     routing: RoutingContext = field(default_factory=RoutingContext)
     cache: CacheLookup = _no_cache
-    home: HomeLookup = _anywhere
 
 
 @dataclass(frozen=True)
@@ -120,9 +92,6 @@ def route_hop(
     hit = view.cache(cache_key(request), request.tenant, now) if tenant.cache.enabled else None
     if hit is not None:
         return HopResult(answered(cached_reply(request, hit, config, now), request, config))
-    home = view.home(request.tenant)
-    if home is not None and home != position.partition:
-        return HopResult([rehome(raw, request.tenant, position, home)])
     pre_step = tenant.pre_step_topic if prepared else None
     return _route(request, position, pre_step, config, view, now, elapsed_ms)
 
@@ -137,7 +106,7 @@ def _route(
     elapsed_ms: Callable[[], float],
 ) -> HopResult:
     snapshot = view.budget(request.tenant)
-    result = route_request(request, config, snapshot, position.offset, now, view.routing, pre_step)
+    result = route_request(request, config, snapshot, position, now, view.routing, pre_step)
     if isinstance(result, Rejected):
         outputs = rejection(request, result.error, result.explanation, config, now)
         return HopResult(outputs, request.tenant, result.snapshot)
@@ -152,12 +121,6 @@ def _route(
     )
     dispatch = Output("dispatch", request.request_id, job, headers=True)
     return HopResult([dispatch], request.tenant, result.snapshot)
-
-
-def rehome(raw: bytes | None, tenant: str, position: Position, home: int) -> Output:
-    """The message exactly as written, headers included, to its tenant's home partition of
-    the topic it was read from, where its budget is decided."""
-    return Output("rehome", tenant, raw or b"", topic=position.topic, partition=home, headers=True)
 
 
 def rejection(
@@ -224,21 +187,15 @@ def settle_hop(
     config: SwitchyardConfig,
     snapshot_of: SnapshotLookup,
     now: datetime,
-    home: HomeLookup = _anywhere,
 ) -> HopResult:
     """One settlement's effect on its tenant's budget: the snapshot to store, no records.
 
-    A tenant no longer configured is skipped; one read off its home partition is
-    re-keyed there first. ``position`` is the settlement's, so a redelivered one is
-    not counted twice (``processors.budget.settle``).
+    A tenant no longer configured is skipped. ``position`` is where the settlement was
+    read, so a redelivered one is not counted twice (``processors.budget.settle``).
     """
     settlement = SpendSettlement.model_validate_json(raw or b"")
     tenant = config.tenants.get(settlement.tenant)
     if tenant is None:
         return HopResult([])
-    target = home(settlement.tenant)
-    if target is not None and target != position.partition:
-        return HopResult([rehome(raw, settlement.tenant, position, target)])
-    snapshot = snapshot_of(settlement.tenant)
-    after = budget.settle(snapshot, tenant, settlement, position.offset, now)
+    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, position, now)
     return HopResult([], settlement.tenant, after)

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 
+from processors.budget import Position
 from processors.router import RoutingContext
-from processors.router_hop import HopResult, Position, RouterView, route_hop, settle_hop
+from processors.router_hop import HopResult, RouterView, route_hop, settle_hop
 from processors.strategies.learned import Learned
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
@@ -33,14 +33,6 @@ from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from streams.workers.route_state import ObservedLatency, ResponseCache
 
 log = logging.getLogger(__name__)
-
-
-def home_partition(tenant: str) -> int:
-    """The partition of the requests, prepared and settlements topics where ``tenant``'s
-    budget is decided: the one a producer keying by tenant writes to with Kafka's default
-    partitioner (murmur2, as aiokafka and the Java client use). Messages read elsewhere are
-    re-keyed there (``processors.router_hop``)."""
-    return (int(murmur2(tenant.encode())) & 0x7FFFFFFF) % ROUTING_PARTITIONS
 
 
 def load_learned(config: SwitchyardConfig) -> Learned:
@@ -148,13 +140,17 @@ def _faust_app(
 
 
 def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
-    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic."""
+    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic on
+    the partition of the tenant's key."""
     json_schema: faust.Schema[Any, Any] = faust.Schema(
         key_serializer="json", value_serializer="json"
     )
     return app.Table(
         "budget",
         default=None,
+        # Stored under the tenant's key, not the partition the event came on: a tenant's
+        # messages may arrive on any partition, and it must have one snapshot.
+        use_partitioner=True,
         partitions=ROUTING_PARTITIONS,
         schema=json_schema,
         changelog_topic=app.topic(catalogue.budget_changelog.name, schema=json_schema),
@@ -242,9 +238,7 @@ class _Hops:
         """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
         started = time.perf_counter()
         message = event.message
-        view = RouterView(
-            self.snapshot_of, self.state.context(), self.state.cache.get, home_partition
-        )
+        view = RouterView(self.snapshot_of, self.state.context(), self.state.cache.get)
         result = route_hop(
             event.value,
             Position(message.topic, message.partition, message.offset),
@@ -260,23 +254,16 @@ class _Hops:
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         now = datetime.now(UTC)
-        result = settle_hop(
-            event.value, position, self.config, self.snapshot_of, now, home_partition
-        )
-        await self.apply(result, event.headers)
+        await self.apply(settle_hop(event.value, position, self.config, self.snapshot_of, now))
 
     async def apply(self, result: HopResult, headers: Any = None) -> None:
         """Store the snapshot, then send the outputs through faust's producer, so they
         are flushed before the event's offset commits."""
         if result.tenant is not None and result.snapshot is not None:
             self.table[result.tenant] = result.snapshot.model_dump()
-        sent = records(result.outputs, self.catalogue, headers)
-        for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
+        for topic, key, value, sent_headers in records(result.outputs, self.catalogue, headers):
             await self._topic(topic).send(
-                key=key.encode() if key else None,
-                value=value,
-                partition=output.partition,
-                headers=sent_headers or None,
+                key=key.encode() if key else None, value=value, headers=sent_headers or None
             )
 
     def _topic(self, name: str) -> Any:
