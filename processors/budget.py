@@ -1,11 +1,28 @@
 """Per-tenant spend accounting: reserve an estimate at routing, settle the actual cost.
 
-The snapshot carries the offsets of the last request and settlement applied to
-it. The table that stores snapshots is fed at-least-once, so a message at or
-below those offsets was already applied and must not count twice.
+The table that stores snapshots is fed at-least-once, so each message must
+count once: the snapshot carries the last offset it applied from each source
+partition (``BudgetSnapshot.applied``, keyed by topic and partition), and a
+message at or below its own partition's offset was already applied.
+
+Why per partition, not per topic: a producer may write a tenant's job to any
+partition (unkeyed, keyed by something else, another client's partitioner),
+and offsets of two partitions are unrelated. With one offset per topic, a job
+on another partition whose offset happened to be lower than the tenant's last
+one was taken for a redelivery and served without a reservation, past the
+budget. (Re-keying such jobs to the tenant's partition was the alternative; it
+adds a forward whose crash-replay would itself be reserved twice.) The router
+stores each snapshot under the tenant's key (the table uses the partitioner),
+so one tenant has one snapshot whichever partitions its messages came on.
+
+Snapshots written before ``applied`` existed carry one offset per topic, which
+was the position on the partition the tenant's keyed jobs use: the first
+partition of that topic seen after the upgrade (its replayed tail) inherits it.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -14,6 +31,23 @@ from schemas.config import TenantSpec
 from schemas.settlement import SpendSettlement
 
 BUDGET_EXHAUSTED = "budget exhausted for this period"
+
+
+LegacyField = Literal["request_offset", "prepared_offset", "settlement_offset"]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a message was read: its topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def source(self) -> str:
+        """The snapshot's key for this partition (topic names never contain ':')."""
+        return f"{self.topic}:{self.partition}"
 
 
 class BudgetVerdict(BaseModel):
@@ -42,38 +76,52 @@ def current(snapshot: BudgetSnapshot | None, tenant: TenantSpec, now: datetime) 
     return snapshot
 
 
+def last_applied(
+    snapshot: BudgetSnapshot, at: Position, legacy: LegacyField
+) -> tuple[int, BudgetSnapshot]:
+    """The last offset applied from ``at``'s partition, and the snapshot with the old
+    per-topic offset (``legacy``) moved to that partition if this is the topic's first
+    partition seen since the upgrade."""
+    known = snapshot.applied.get(at.source)
+    if known is not None:
+        return known, snapshot
+    old = getattr(snapshot, legacy)
+    topic_seen = any(key.rsplit(":", 1)[0] == at.topic for key in snapshot.applied)
+    if old < 0 or topic_seen:
+        return -1, snapshot
+    moved = snapshot.model_copy(update={"applied": {**snapshot.applied, at.source: old}})
+    return old, moved.model_copy(update={legacy: -1})
+
+
+def _applying(snapshot: BudgetSnapshot, at: Position, **update: float | int) -> BudgetSnapshot:
+    return snapshot.model_copy(
+        update={**update, "applied": {**snapshot.applied, at.source: at.offset}}
+    )
+
+
 def reserve(
     snapshot: BudgetSnapshot | None,
     tenant: TenantSpec,
     estimate_usd: float,
-    offset: int,
+    at: Position,
     now: datetime,
     prepared: bool = False,
 ) -> BudgetVerdict:
     """Admit a request if its estimate fits what is left, and hold that estimate.
 
-    ``offset`` is the request's position in the requests topic, or in the
-    prepared topic when ``prepared``: each topic's replays are told apart by
-    its own last applied offset.
+    ``at`` is where the request was read (requests topic, or the prepared topic
+    when ``prepared``, which only picks the old per-topic offset to migrate).
     """
-    snap = current(snapshot, tenant, now)
-    position = "prepared_offset" if prepared else "request_offset"
-    if offset <= getattr(snap, position):
+    legacy: LegacyField = "prepared_offset" if prepared else "request_offset"
+    applied, snap = last_applied(current(snapshot, tenant, now), at, legacy)
+    if at.offset <= applied:
         return BudgetVerdict(allowed=True, snapshot=snap, reason="already applied (redelivery)")
     if tenant.budget_usd is not None and snap.committed_usd + estimate_usd > tenant.budget_usd:
         # No figures: the reason reaches the reply and its routing explanation,
         # and a producer learns nothing of the tenant's spend or limit from it.
-        return BudgetVerdict(
-            allowed=False,
-            snapshot=snap.model_copy(update={position: offset}),
-            reason=BUDGET_EXHAUSTED,
-        )
-    after = snap.model_copy(
-        update={
-            "reserved_usd": snap.reserved_usd + estimate_usd,
-            "requests": snap.requests + 1,
-            position: offset,
-        }
+        return BudgetVerdict(allowed=False, snapshot=_applying(snap, at), reason=BUDGET_EXHAUSTED)
+    after = _applying(
+        snap, at, reserved_usd=snap.reserved_usd + estimate_usd, requests=snap.requests + 1
     )
     return BudgetVerdict(allowed=True, snapshot=after, reason="within budget")
 
@@ -82,17 +130,16 @@ def settle(
     snapshot: BudgetSnapshot | None,
     tenant: TenantSpec,
     settlement: SpendSettlement,
-    offset: int,
+    at: Position,
     now: datetime,
 ) -> BudgetSnapshot:
     """Release the reservation and count what the provider really charged, once."""
-    snap = current(snapshot, tenant, now)
-    if offset <= snap.settlement_offset:
+    applied, snap = last_applied(current(snapshot, tenant, now), at, "settlement_offset")
+    if at.offset <= applied:
         return snap
-    return snap.model_copy(
-        update={
-            "reserved_usd": max(snap.reserved_usd - settlement.reserved_usd, 0.0),
-            "spent_usd": snap.spent_usd + settlement.actual_usd,
-            "settlement_offset": offset,
-        }
+    return _applying(
+        snap,
+        at,
+        reserved_usd=max(snap.reserved_usd - settlement.reserved_usd, 0.0),
+        spent_usd=snap.spent_usd + settlement.actual_usd,
     )

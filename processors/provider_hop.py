@@ -29,7 +29,7 @@ from processors.dispatch import Call, EndpointGate, Finish, Park, next_step, ret
 from processors.idempotency import duplicate_action
 from processors.outputs import Output
 from processors.reply import completed_reply, telemetry_event
-from schemas.answer import AnsweredRequest
+from schemas.answer import AnsweredRequest, ledger_key
 from schemas.cache import CachedAnswer
 from schemas.codec import dumps
 from schemas.config import ModelSpec, SwitchyardConfig
@@ -121,7 +121,7 @@ class Progress:
 def provider_hop(
     job: DispatchJob, answered: AnsweredRequest | None, ctx: HopContext
 ) -> ProviderFlow:
-    """Decide one job; ``answered`` is the answer ledger's entry for its request_id."""
+    """Decide one job; ``answered`` is the answer ledger's entry for its (tenant, request_id)."""
     action = duplicate_action(answered, job, ctx.now(), ctx.config.dispatch.dedup_window_s)
     if action == "skip":
         return HopResult([])
@@ -221,6 +221,7 @@ def finish(job: DispatchJob, progress: Progress, step: Finish, ctx: HopContext) 
         steps=steps,
     )
     entry = AnsweredRequest(
+        tenant=request.tenant,
         request_id=request.request_id,
         sources=[job.source] if job.source else [],
         reply=reply,
@@ -229,7 +230,7 @@ def finish(job: DispatchJob, progress: Progress, step: Finish, ctx: HopContext) 
     data_class = config.data_class_for(request.data_classification)
     outputs = [
         Output("reply", request.request_id, reply, topic=request.reply_to, headers=True),
-        Output("answer", request.request_id, entry),
+        Output("answer", ledger_key(request.tenant, request.request_id), entry),
         Output("telemetry", request.request_id, telemetry_event(reply, request, job, data_class)),
         Output("settlement", request.tenant, settlement(job, cost)),
         *dead_letter(job, progress.attempts, step, ctx, now),
@@ -343,7 +344,7 @@ def resend(job: DispatchJob, answered: AnsweredRequest, source: SourcePosition) 
             Output(
                 "reply", request.request_id, answered.reply, topic=request.reply_to, headers=True
             ),
-            Output("answer", request.request_id, entry),
+            Output("answer", ledger_key(request.tenant, request.request_id), entry),
             Output("settlement", request.tenant, settlement(job, 0.0)),
         ],
         remember=entry,

@@ -72,12 +72,12 @@ def route_request(
     request: InferenceRequest,
     config: SwitchyardConfig,
     snapshot: BudgetSnapshot | None,
-    offset: int,
+    at: budget.Position,
     now: datetime,
     context: RoutingContext = NO_CONTEXT,
     pre_step: str | None = None,
 ) -> Routed | Rejected:
-    """Decide how ``request`` is served; ``offset`` is its position, for budget idempotency.
+    """Decide how ``request`` is served; ``at`` is where it was read, for budget idempotency.
 
     ``pre_step`` names the topic the request came back from, when a tenant's
     own service prepared it first.
@@ -90,7 +90,7 @@ def route_request(
         reason = "no model satisfies the request's constraints"
         return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
     reserved = _reservation(choice, seen.verdicts)
-    verdict = budget.reserve(snapshot, tenant, reserved, offset, now, prepared=pre_step is not None)
+    verdict = budget.reserve(snapshot, tenant, reserved, at, now, prepared=pre_step is not None)
     if not verdict.allowed:
         explanation = _explain(seen, choice, plan, None, verdict.reason)
         return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)

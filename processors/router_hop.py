@@ -25,6 +25,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from processors import budget
+from processors.budget import Position
 from processors.cache import cache_key
 from processors.outputs import Output
 from processors.reply import cached_reply, rejected_reply, telemetry_event
@@ -47,15 +48,6 @@ CacheLookup = Callable[[str, str, datetime], CachedAnswer | None]  # key, tenant
 
 def _no_cache(key: str, tenant: str, now: datetime) -> CachedAnswer | None:
     return None
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the hop's message was read."""
-
-    topic: str
-    partition: int
-    offset: int
 
 
 @dataclass(frozen=True)
@@ -126,7 +118,7 @@ def _route(
     elapsed_ms: Callable[[], float],
 ) -> HopResult:
     snapshot = view.budget(request.tenant)
-    result = route_request(request, config, snapshot, position.offset, now, view.routing, pre_step)
+    result = route_request(request, config, snapshot, position, now, view.routing, pre_step)
     if isinstance(result, Rejected):
         outputs = rejection(request, result.error, result.explanation, config, now)
         return HopResult(outputs, request.tenant, result.snapshot)
@@ -231,8 +223,8 @@ def settle_hop(
     """One settlement's effect on its tenant's budget: the snapshot to store, no records.
 
     A settlement that does not validate is dead-lettered; a tenant no longer configured
-    is skipped. The settlement's offset is remembered, so a redelivered one is not
-    counted twice (``processors.budget.settle``).
+    is skipped. ``position`` is where the settlement was read, so a redelivered one is
+    not counted twice (``processors.budget.settle``).
     """
     try:
         settlement = SpendSettlement.model_validate_json(raw or b"")
@@ -243,7 +235,7 @@ def settle_hop(
     tenant = config.tenants.get(settlement.tenant)
     if tenant is None:
         return HopResult([])
-    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, position.offset, now)
+    after = budget.settle(snapshot_of(settlement.tenant), tenant, settlement, position, now)
     return HopResult([], settlement.tenant, after)
 
 

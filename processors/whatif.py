@@ -23,6 +23,7 @@ from typing import get_args
 
 from pydantic import BaseModel
 
+from processors.budget import Position
 from processors.router import Routed, RoutingContext, route_request
 from schemas.config import SwitchyardConfig
 from schemas.errors import UsageError
@@ -32,6 +33,7 @@ _SINCE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _TASK = re.compile(r"^[a-z_]{1,32}$")
 ALL = "*"
+WHATIF = Position("whatif", 0, 0)  # replayed jobs read no topic and reserve no real budget
 
 
 def parse_since(text: str) -> timedelta:
@@ -104,9 +106,9 @@ def decide(
         return None
     request = stand_in(row)
     if context is None:
-        result = route_request(request, config, None, 0, now)
+        result = route_request(request, config, None, WHATIF, now)
     else:
-        result = route_request(request, config, None, 0, now, context=context)
+        result = route_request(request, config, None, WHATIF, now, context=context)
     if not isinstance(result, Routed):
         return None
     decision = result.decision

@@ -3,19 +3,28 @@
 Stored in the budget changelog topic; ``processors.budget`` computes new ones.
 """
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class BudgetSnapshot(BaseModel):
-    """One tenant's spend in the current budget period."""
+    """One tenant's spend in the current budget period.
+
+    ``applied`` holds the last offset applied from each source partition, keyed
+    ``"<topic>:<partition>"`` (requests, prepared requests, settlements): a tenant's
+    messages may arrive on any partition of those topics, and offsets of different
+    partitions say nothing about each other. The three ``*_offset`` fields are what
+    snapshots held before, one offset per topic; they are read (the changelog keeps
+    old records) and folded into ``applied`` by ``processors.budget``, never written.
+    """
 
     period: str
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
     requests: int = 0
+    applied: dict[str, int] = Field(default_factory=dict)
     request_offset: int = -1
     settlement_offset: int = -1
-    prepared_offset: int = -1  # requests back from a pre-step arrive on their own topic
+    prepared_offset: int = -1
 
     @property
     def committed_usd(self) -> float:

@@ -3,8 +3,11 @@
     async with SwitchyardClient(bootstrap) as client:
         reply = await client.request(InferenceRequest(...), timeout_s=30)
 
-Replies are matched by request_id; a request_id answered more than once (a
-redelivery) resolves its future once and counts in ``duplicate_replies``.
+Replies are matched by tenant and request_id together: producers choose their
+request_ids, so another tenant may use the same one, and its reply (on a shared
+reply topic) must never resolve this tenant's future. Such a reply is ignored and
+counted in ``foreign_replies``; a job answered more than once (a redelivery)
+resolves its future once and counts in ``duplicate_replies``.
 """
 
 import asyncio
@@ -38,9 +41,11 @@ class SwitchyardClient:
         self.producer = producer_for(bootstrap, max(4 * max_message_bytes, 1_048_576))
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._waiting: dict[str, asyncio.Future[InferenceReply]] = {}
-        self._answered: set[str] = set()
+        self._waiting: dict[tuple[str, str], asyncio.Future[InferenceReply]] = {}
+        self._tenants: dict[str, set[str]] = {}  # request_id -> tenants waiting for it
+        self._answered: set[tuple[str, str]] = set()
         self.duplicate_replies = 0
+        self.foreign_replies = 0
 
     async def __aenter__(self) -> "SwitchyardClient":
         await self.start()
@@ -79,10 +84,16 @@ class SwitchyardClient:
                 "submitted_at": request.submitted_at or datetime.now(UTC),
             }
         )
-        future = self._waiting.setdefault(
-            request.request_id, asyncio.get_running_loop().create_future()
-        )
+        future = self.expect(request.tenant, request.request_id)
         await self.send_raw(dumps(request), key=request.tenant, headers=headers)
+        return future
+
+    def expect(self, tenant: str, request_id: str) -> asyncio.Future[InferenceReply]:
+        """The future for the reply to ``tenant``'s ``request_id`` (for jobs sent raw too)."""
+        future = self._waiting.setdefault(
+            (tenant, request_id), asyncio.get_running_loop().create_future()
+        )
+        self._tenants.setdefault(request_id, set()).add(tenant)
         return future
 
     async def send_raw(
@@ -114,14 +125,26 @@ class SwitchyardClient:
 
     async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
         async for reply in _replies(consumer):
-            if reply.request_id in self._answered:
-                self.duplicate_replies += 1
-                continue
-            future = self._waiting.pop(reply.request_id, None)
-            if future is not None:
-                self._answered.add(reply.request_id)
-                if not future.done():
-                    future.set_result(reply)
+            self.receive(reply)
+
+    def receive(self, reply: InferenceReply) -> None:
+        """Resolve the future of the job ``reply`` answers: same tenant and request_id."""
+        job = (reply.tenant, reply.request_id)
+        if job in self._answered:
+            self.duplicate_replies += 1
+            return
+        future = self._waiting.pop(job, None)
+        if future is None:
+            if self._tenants.get(reply.request_id):  # another tenant's job, same request_id
+                self.foreign_replies += 1
+            return
+        self._answered.add(job)
+        waiting = self._tenants.get(reply.request_id, set())
+        waiting.discard(reply.tenant)
+        if not waiting:
+            self._tenants.pop(reply.request_id, None)
+        if not future.done():
+            future.set_result(reply)
 
 
 async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:

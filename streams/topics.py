@@ -26,8 +26,9 @@ from schemas.telemetry import TelemetryEvent
 
 DAY_MS = 24 * 3600 * 1000
 
-# Dispatch and the answer ledger are both keyed by request_id with the same
-# partition count, so a dispatch partition's answers sit in one ledger partition.
+# Dispatch (keyed by request_id) and the answer ledger (keyed by tenant|request_id,
+# so compaction never lets one tenant's entry replace another's) have the same
+# partition count; every provider worker follows the whole ledger.
 DISPATCH_PARTITIONS = 8
 
 # Requests, settlements and the budget changelog must agree: the budget table is
@@ -117,10 +118,10 @@ TOPICS: tuple[TopicEntry, ...] = (
         "circuit state per model endpoint, shared by all provider workers",
         partitions=1, retention_ms=None, cleanup_policy="compact",
     ),
-    # Compacted to one record per request_id, and dropped after a day.
+    # Compacted to one record per (tenant, request_id), and dropped after a day.
     TopicEntry(
-        "answers", ".answers", "request_id", AnsweredRequest,
-        "the reply each request_id got (dedup and crash recovery)",
+        "answers", ".answers", "tenant|request_id", AnsweredRequest,
+        "the reply each (tenant, request_id) got (dedup and crash recovery)",
         partitions=DISPATCH_PARTITIONS, cleanup_policy="compact,delete",
     ),
     TopicEntry(

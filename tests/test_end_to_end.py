@@ -52,8 +52,8 @@ async def _send_bad_inputs(stack: Stack) -> dict[str, InferenceReply]:
     good = demo_requests(sample_config(), 1, "after-bad")[0]
     async with SwitchyardClient(stack.bootstrap, catalogue, max_message_bytes=8_000_000) as client:
         waiting = {
-            "wrong-types": client._waiting.setdefault("wrong-types", asyncio.Future()),
-            "unknown-tenant": client._waiting.setdefault("unknown-tenant", asyncio.Future()),
+            "wrong-types": client.expect("acme", "wrong-types"),
+            "unknown-tenant": client.expect("nobody", "unknown-tenant"),
         }
         reply_to = catalogue.replies.name
         await client.send_raw(b"this is not json {", key="acme")

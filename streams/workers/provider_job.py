@@ -65,27 +65,27 @@ class JobRunner:
         self.ledger = ledger
         self.publisher = publisher
         self.context = HopContext(config, board.gates, time.time, rng, catalogue.requests.name)
-        # request_id -> finished when the job running for it is done
-        self.in_flight: dict[str, asyncio.Future[None]] = {}
+        # (tenant, request_id) -> finished when the job running for it is done
+        self.in_flight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.shadows: set[asyncio.Task[None]] = set()
 
     async def handle(self, job: DispatchJob, headers: Headers) -> None:
         """Decide and answer one job; returns once its outputs are acknowledged."""
-        request_id = job.request.request_id
-        running = self.in_flight.get(request_id)
-        if running is not None:  # the same request_id is being answered right now
+        job_key = (job.request.tenant, job.request.request_id)
+        running = self.in_flight.get(job_key)
+        if running is not None:  # the same job is being answered right now
             await asyncio.shield(running)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.in_flight[request_id] = done
+        self.in_flight[job_key] = done
         try:
-            flow = provider_hop(job, self.ledger.get(request_id), self.context)
+            flow = provider_hop(job, self.ledger.get(*job_key), self.context)
             result = await self._drive(flow, job)
             await self._send(result, headers)
             if result.shadow is not None:
                 self._start_shadow(job, result.shadow)
         finally:
-            if self.in_flight.get(request_id) is done:
-                del self.in_flight[request_id]
+            if self.in_flight.get(job_key) is done:
+                del self.in_flight[job_key]
             done.set_result(None)
 
     async def handle_or_dead_letter(

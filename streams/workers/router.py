@@ -25,11 +25,11 @@ from typing import Any
 
 import faust
 
+from processors.budget import Position
 from processors.reply_topics import ReplyTopics
 from processors.router import RoutingContext
 from processors.router_hop import (
     HopResult,
-    Position,
     RouterView,
     failed_hop,
     route_hop,
@@ -159,7 +159,8 @@ def _faust_app(
 
 
 def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
-    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic.
+    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic on
+    the partition of the tenant's key.
 
     The changelog topic is declared with ``acks=False``, as faust's own changelog topics
     are: with acks on, faust's livelock check treats the changelog like an agent's
@@ -173,6 +174,9 @@ def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
     return app.Table(
         "budget",
         default=None,
+        # Stored under the tenant's key, not the partition the event came on: a tenant's
+        # messages may arrive on any partition, and it must have one snapshot.
+        use_partitioner=True,
         partitions=ROUTING_PARTITIONS,
         schema=json_schema,
         changelog_topic=app.topic(catalogue.budget_changelog.name, schema=json_schema, acks=False),

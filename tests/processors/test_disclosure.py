@@ -23,7 +23,7 @@ NO_BUDGET = RouterView(lambda tenant: None)
 def test_a_budget_refusal_names_no_figure() -> None:
     tenant = TenantSpec(budget_usd=1.25, budget_period="month")
     spent = BudgetSnapshot(period="2026-11", spent_usd=1.2, reserved_usd=0.03)
-    verdict = reserve(spent, tenant, 0.1234, offset=3, now=NOW)
+    verdict = reserve(spent, tenant, 0.1234, at=Position("requests", 0, 3), now=NOW)
     assert not verdict.allowed
     assert verdict.reason == BUDGET_EXHAUSTED
     assert DIGITS.search(verdict.reason) is None

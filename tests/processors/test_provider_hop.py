@@ -151,7 +151,7 @@ def test_a_fallback_answers_after_the_chosen_model_fails() -> None:
     assert driven.kinds() == ["reply", "answer", "telemetry", "settlement"]
     assert [(o.key, o.headers, o.topic) for o in driven.result.outputs] == [
         ("r-1", True, None),
-        ("r-1", False, None),
+        ("acme|r-1", False, None),  # the ledger's key: (tenant, request_id)
         ("r-1", False, None),
         ("acme", False, None),
     ]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from processors.budget import reserve
+from processors.budget import Position, reserve
 from processors.latency import LatencyEstimate
 from processors.router import Rejected, Routed, RoutingContext, route_request
 from processors.strategies import Learned
@@ -43,8 +43,9 @@ def routed(
     offset: int = 0,
     pre_step: str | None = None,
 ) -> Routed:
+    at = Position("prepared" if pre_step else "requests", 0, offset)
     result = route_request(
-        request, config, snapshot, offset, NOW, context or RoutingContext(), pre_step=pre_step
+        request, config, snapshot, at, NOW, context or RoutingContext(), pre_step=pre_step
     )
     assert isinstance(result, Routed), result
     return result
@@ -273,7 +274,7 @@ def test_pre_step_is_recorded_in_the_plan() -> None:
 def test_rejection_still_explains_the_plan() -> None:
     config = configure(tenants={"acme": {"cache": {"enabled": True}}})
     request = make_request(model="sim-large", data_classification="restricted")
-    result = route_request(request, config, None, 0, NOW)
+    result = route_request(request, config, None, Position("requests", 0, 0), NOW)
     assert isinstance(result, Rejected)
     assert result.explanation.plan is not None
     assert result.explanation.plan.model is None
@@ -359,50 +360,56 @@ def test_cascade_ladders_are_not_demoted() -> None:
 # --- budget: prepared requests have their own offsets ---------------------------------
 
 TENANT = TenantSpec(budget_usd=1.0, budget_period="month")
+REQUESTS = "requests:0"
+
+
+def prepared(offset: int) -> Position:
+    return Position("prepared", 0, offset)
+
+
+def requested(offset: int) -> Position:
+    return Position("requests", 0, offset)
 
 
 def test_prepared_offset_below_the_request_offset_is_applied_once() -> None:
-    snap = BudgetSnapshot(period="2026-11", request_offset=100)
-    first = reserve(snap, TENANT, 0.1, offset=5, now=NOW, prepared=True)
+    snap = BudgetSnapshot(period="2026-11", applied={REQUESTS: 100})
+    first = reserve(snap, TENANT, 0.1, prepared(5), now=NOW, prepared=True)
     assert first.allowed
     assert first.reason == "within budget"
     assert first.snapshot.reserved_usd == pytest.approx(0.1)
     assert first.snapshot.requests == 1
-    assert (first.snapshot.prepared_offset, first.snapshot.request_offset) == (5, 100)
-    replay = reserve(first.snapshot, TENANT, 0.1, offset=5, now=NOW, prepared=True)
+    assert first.snapshot.applied == {"prepared:0": 5, REQUESTS: 100}
+    replay = reserve(first.snapshot, TENANT, 0.1, prepared(5), now=NOW, prepared=True)
     assert replay.reason == "already applied (redelivery)"
     assert replay.snapshot == first.snapshot
-    older = reserve(first.snapshot, TENANT, 0.1, offset=4, now=NOW, prepared=True)
+    older = reserve(first.snapshot, TENANT, 0.1, prepared(4), now=NOW, prepared=True)
     assert older.snapshot == first.snapshot
 
 
 def test_request_and_prepared_offsets_do_not_shadow_each_other() -> None:
-    snap = BudgetSnapshot(period="2026-11", request_offset=100, prepared_offset=7)
-    plain = reserve(snap, TENANT, 0.1, offset=5, now=NOW)
+    snap = BudgetSnapshot(period="2026-11", applied={REQUESTS: 100, "prepared:0": 7})
+    plain = reserve(snap, TENANT, 0.1, requested(5), now=NOW)
     assert plain.reason == "already applied (redelivery)"
-    next_plain = reserve(snap, TENANT, 0.1, offset=101, now=NOW)
-    assert (next_plain.snapshot.request_offset, next_plain.snapshot.prepared_offset) == (101, 7)
-    next_prepared = reserve(snap, TENANT, 0.1, offset=8, now=NOW, prepared=True)
+    next_plain = reserve(snap, TENANT, 0.1, requested(101), now=NOW)
+    assert next_plain.snapshot.applied == {REQUESTS: 101, "prepared:0": 7}
+    next_prepared = reserve(snap, TENANT, 0.1, prepared(8), now=NOW, prepared=True)
     assert next_prepared.snapshot.reserved_usd == pytest.approx(0.1)
-    assert (next_prepared.snapshot.request_offset, next_prepared.snapshot.prepared_offset) == (
-        100,
-        8,
-    )
+    assert next_prepared.snapshot.applied == {REQUESTS: 100, "prepared:0": 8}
 
 
 def test_prepared_rejection_moves_only_the_prepared_offset() -> None:
-    snap = BudgetSnapshot(period="2026-11", spent_usd=0.95, request_offset=100)
-    verdict = reserve(snap, TENANT, 0.1, offset=3, now=NOW, prepared=True)
+    snap = BudgetSnapshot(period="2026-11", spent_usd=0.95, applied={REQUESTS: 100})
+    verdict = reserve(snap, TENANT, 0.1, prepared(3), now=NOW, prepared=True)
     assert not verdict.allowed
-    assert (verdict.snapshot.prepared_offset, verdict.snapshot.request_offset) == (3, 100)
+    assert verdict.snapshot.applied == {REQUESTS: 100, "prepared:0": 3}
     assert verdict.snapshot.reserved_usd == 0
 
 
 def test_route_request_with_a_pre_step_reserves_on_the_prepared_offset() -> None:
-    snap = BudgetSnapshot(period="2026-11", request_offset=100)
+    snap = BudgetSnapshot(period="2026-11", applied={REQUESTS: 100})
     first = routed(make_request(), snapshot=snap, offset=5, pre_step="acme.prepared")
     assert first.snapshot.reserved_usd == pytest.approx(first.decision.estimated_cost_usd)
-    assert (first.snapshot.prepared_offset, first.snapshot.request_offset) == (5, 100)
+    assert first.snapshot.applied == {"prepared:0": 5, REQUESTS: 100}
     replay = routed(make_request(), snapshot=first.snapshot, offset=5, pre_step="acme.prepared")
     assert replay.snapshot == first.snapshot
     # without a pre-step, offset 5 is an old position of the requests topic

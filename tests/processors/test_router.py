@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from processors.budget import Position
 from processors.router import Rejected, Routed, route_request
 from processors.strategies import cheapest_capable
 from schemas.budget import BudgetSnapshot
@@ -18,7 +19,9 @@ def config():  # type: ignore[no-untyped-def]
 
 
 def test_economy_chat_goes_to_cheapest_capable(config) -> None:  # type: ignore[no-untyped-def]
-    result = route_request(make_request(quality="economy"), config, None, 0, NOW)
+    result = route_request(
+        make_request(quality="economy"), config, None, Position("requests", 0, 0), NOW
+    )
     assert isinstance(result, Routed)
     # The economy floor is 0.5: self-hosted sim-local (chat 0.65) is the cheapest that passes.
     assert result.decision.chosen_model == "sim-local"
@@ -28,7 +31,7 @@ def test_economy_chat_goes_to_cheapest_capable(config) -> None:  # type: ignore[
 
 def test_premium_code_goes_to_strong_model(config) -> None:  # type: ignore[no-untyped-def]
     request = make_request("Fix this bug in my python function", quality="premium")
-    result = route_request(request, config, None, 0, NOW)
+    result = route_request(request, config, None, Position("requests", 0, 0), NOW)
     assert isinstance(result, Routed)
     assert result.explanation.task == "code"
     assert result.decision.chosen_model == "sim-large"
@@ -37,7 +40,7 @@ def test_premium_code_goes_to_strong_model(config) -> None:  # type: ignore[no-u
 
 def test_restricted_data_only_reaches_self_hosted(config) -> None:  # type: ignore[no-untyped-def]
     request = make_request(quality="premium", data_classification="restricted")
-    result = route_request(request, config, None, 0, NOW)
+    result = route_request(request, config, None, Position("requests", 0, 0), NOW)
     assert isinstance(result, Routed)
     assert result.decision.chosen_model == "sim-local"
     assert result.decision.fallback_models == []
@@ -47,7 +50,9 @@ def test_restricted_data_only_reaches_self_hosted(config) -> None:  # type: igno
 
 
 def test_tenant_region_rule_applies(config) -> None:  # type: ignore[no-untyped-def]
-    result = route_request(make_request(tenant="globex"), config, None, 0, NOW)
+    result = route_request(
+        make_request(tenant="globex"), config, None, Position("requests", 0, 0), NOW
+    )
     assert isinstance(result, Routed)
     assert result.decision.chosen_model in {"sim-medium", "sim-local"}
     assert "region us not allowed by tenant" in result.explanation.rejected["sim-small"]
@@ -55,7 +60,7 @@ def test_tenant_region_rule_applies(config) -> None:  # type: ignore[no-untyped-
 
 def test_pinned_model_that_breaks_policy_is_denied(config) -> None:  # type: ignore[no-untyped-def]
     request = make_request(model="sim-large", data_classification="restricted")
-    result = route_request(request, config, None, 0, NOW)
+    result = route_request(request, config, None, Position("requests", 0, 0), NOW)
     assert isinstance(result, Rejected)
     assert result.error.code == "policy_denied"
 
@@ -63,7 +68,7 @@ def test_pinned_model_that_breaks_policy_is_denied(config) -> None:  # type: ign
 def test_budget_exhaustion_rejects_and_reserves_nothing(config) -> None:  # type: ignore[no-untyped-def]
     nearly_spent = BudgetSnapshot(period="2026-11-23", spent_usd=4.99999)  # initech: 5 USD a day
     request = make_request(tenant="initech")
-    result = route_request(request, config, nearly_spent, 7, NOW)
+    result = route_request(request, config, nearly_spent, Position("requests", 0, 7), NOW)
     assert isinstance(result, Rejected)
     assert result.error.code == "budget_exhausted"
     assert result.snapshot is not None
@@ -73,19 +78,21 @@ def test_budget_exhaustion_rejects_and_reserves_nothing(config) -> None:  # type
 
 def test_new_budget_period_starts_from_zero(config) -> None:  # type: ignore[no-untyped-def]
     yesterday = BudgetSnapshot(period="2026-11-22", spent_usd=4.99999)
-    result = route_request(make_request(tenant="initech"), config, yesterday, 7, NOW)
+    result = route_request(
+        make_request(tenant="initech"), config, yesterday, Position("requests", 0, 7), NOW
+    )
     assert isinstance(result, Routed)
     assert result.snapshot.period == "2026-11-23"
     assert result.snapshot.spent_usd == 0
 
 
 def test_reservation_is_applied_once_per_offset(config) -> None:  # type: ignore[no-untyped-def]
-    first = route_request(make_request(), config, None, 10, NOW)
+    first = route_request(make_request(), config, None, Position("requests", 0, 10), NOW)
     assert isinstance(first, Routed)
-    again = route_request(make_request(), config, first.snapshot, 10, NOW)
+    again = route_request(make_request(), config, first.snapshot, Position("requests", 0, 10), NOW)
     assert isinstance(again, Routed)
     assert again.snapshot == first.snapshot
-    later = route_request(make_request(), config, first.snapshot, 11, NOW)
+    later = route_request(make_request(), config, first.snapshot, Position("requests", 0, 11), NOW)
     assert isinstance(later, Routed)
     assert later.snapshot.requests == 2
     assert later.snapshot.reserved_usd == pytest.approx(2 * first.snapshot.reserved_usd)
@@ -162,12 +169,12 @@ def with_fallbacks(config: SwitchyardConfig, **chains: list[str]) -> SwitchyardC
 
 
 def test_route_request_follows_the_configured_chain(config) -> None:  # type: ignore[no-untyped-def]
-    plain = route_request(make_request(), config, None, 0, NOW)
+    plain = route_request(make_request(), config, None, Position("requests", 0, 0), NOW)
     assert isinstance(plain, Routed)
     assert plain.decision.chosen_model == "sim-small"
     assert plain.decision.fallback_models == ["sim-medium", "sim-large"]
     chained = with_fallbacks(config, sim_small=["sim-large", "sim-medium"])
-    result = route_request(make_request(), chained, None, 0, NOW)
+    result = route_request(make_request(), chained, None, Position("requests", 0, 0), NOW)
     assert isinstance(result, Routed)
     assert result.decision.chosen_model == "sim-small"
     assert result.decision.fallback_models == ["sim-large", "sim-medium"]
@@ -177,7 +184,13 @@ def test_route_request_follows_the_configured_chain(config) -> None:  # type: ig
 def test_route_request_leaves_out_chain_models_the_policy_rejects(config) -> None:  # type: ignore[no-untyped-def]
     # globex may not use region us: sim-large is dropped from sim-medium's chain.
     chained = with_fallbacks(config, sim_medium=["sim-large", "sim-local"])
-    result = route_request(make_request(tenant="globex", quality="balanced"), chained, None, 0, NOW)
+    result = route_request(
+        make_request(tenant="globex", quality="balanced"),
+        chained,
+        None,
+        Position("requests", 0, 0),
+        NOW,
+    )
     assert isinstance(result, Routed)
     assert result.decision.chosen_model == "sim-medium"
     assert result.decision.fallback_models == ["sim-local"]

@@ -70,7 +70,7 @@ def test_a_routed_job_is_one_dispatch_with_its_headers_and_the_reserved_snapshot
     assert (out.key, out.topic, out.headers) == ("r-7", None, True)
     job = out.message
     assert isinstance(job, DispatchJob)
-    expected = route_request(request, BASE, None, AT.offset, NOW, RoutingContext())
+    expected = route_request(request, BASE, None, AT, NOW, RoutingContext())
     assert isinstance(expected, Routed)
     assert job.decision == expected.decision and job.explanation == expected.explanation
     assert job.request == request
@@ -78,7 +78,7 @@ def test_a_routed_job_is_one_dispatch_with_its_headers_and_the_reserved_snapshot
     assert (job.received_at, job.routing_ms, job.steps) == (NOW, 1.5, [])
     assert result.tenant == "acme"
     assert result.snapshot == expected.snapshot
-    assert result.snapshot.request_offset == 42 and result.snapshot.requests == 1
+    assert result.snapshot.applied == {"requests:3": 42} and result.snapshot.requests == 1
     assert result.snapshot.reserved_usd == job.decision.estimated_cost_usd > 0
 
 
@@ -106,7 +106,7 @@ def test_a_job_over_budget_is_rejected_with_telemetry_and_its_offset_recorded() 
     assert reply.status == "rejected" and reply.error is not None
     assert reply.error.code == "budget_exhausted"
     assert result.outputs[0].topic == "switchyard.replies.acme" and result.outputs[0].headers
-    assert result.snapshot is not None and result.snapshot.request_offset == 42
+    assert result.snapshot is not None and result.snapshot.applied == {"requests:3": 42}
     assert result.snapshot.spent_usd == 50.0 and result.snapshot.reserved_usd == 0.0
 
 
@@ -151,7 +151,7 @@ def test_a_tenant_with_a_pre_step_gets_the_raw_job_first_then_it_is_routed_prepa
     assert job.steps == [PlanStep(kind="pre_step", detail="acme-prepare")]
     assert job.decision.plan.pre_step == "acme-prepare"
     assert prepared.snapshot is not None
-    assert (prepared.snapshot.prepared_offset, prepared.snapshot.request_offset) == (7, -1)
+    assert prepared.snapshot.applied == {"prepared:1": 7}
 
 
 def test_a_tenant_without_a_pre_step_is_routed_at_once() -> None:
@@ -274,12 +274,16 @@ def settlement(tenant: str = "acme") -> bytes:
 
 def test_a_settlement_releases_the_reservation_and_counts_the_spend_once() -> None:
     stored = BudgetSnapshot(period="2026-11", reserved_usd=1.5, spent_usd=2.0)
-    result = settle_hop(settlement(), SETTLED_AT, BASE, lambda tenant: stored, NOW)
+    result = settle_hop(
+        settlement(), Position("settlements", 0, 8), BASE, lambda tenant: stored, NOW
+    )
     assert result.outputs == [] and result.tenant == "acme"
     assert result.snapshot == stored.model_copy(
-        update={"reserved_usd": 0.5, "spent_usd": 2.4, "settlement_offset": 8}
+        update={"reserved_usd": 0.5, "spent_usd": 2.4, "applied": {"settlements:0": 8}}
     )
-    again = settle_hop(settlement(), SETTLED_AT, BASE, lambda tenant: result.snapshot, NOW)
+    again = settle_hop(
+        settlement(), Position("settlements", 0, 8), BASE, lambda tenant: result.snapshot, NOW
+    )
     assert again.snapshot == result.snapshot
 
 
