@@ -1,7 +1,8 @@
 """The router worker's decisions, one pure function per hop: a message in, every output out.
 
-``route_hop`` takes one job as the producer wrote it (raw bytes) and decides,
-in this order: dead letter (unreadable), expired (deadline passed), forward
+``route_hop`` takes one job as the producer wrote it (raw bytes and headers) and
+decides, in this order: dead letter without a reply (does not prove its tenant,
+``processors.authenticate``), dead letter (unreadable), expired (deadline passed), forward
 to the tenant's pre-step topic (not prepared yet), answer from the cache, or
 route (``processors.router.route_request``): a dispatch job or a rejection.
 ``settle_hop`` applies one spend settlement to its tenant's budget.
@@ -18,17 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from processors import budget
+from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.cache import cache_key
 from processors.outputs import Output
 from processors.reply import cached_reply, rejected_reply, telemetry_event
 from processors.router import Rejected, RoutingContext, route_request
-from processors.validate import parse_request, salvage_address
+from processors.validate import salvage_address
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob, SourcePosition
-from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError
+from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError, Unauthenticated
 from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
 from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
@@ -57,6 +59,7 @@ class RouterView:
     budget: SnapshotLookup
     routing: RoutingContext = field(default_factory=RoutingContext)
     cache: CacheLookup = _no_cache
+    secrets: SecretLookup = no_secrets  # (tenant, key id) -> the signing key's secret
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class HopResult:
 
 def route_hop(
     raw: bytes | None,
+    headers: Headers,
     position: Position,
     prepared: bool,
     config: SwitchyardConfig,
@@ -83,7 +87,10 @@ def route_hop(
     ``elapsed_ms`` measures the routing time recorded on the dispatch job.
     """
     try:
-        request = parse_request(raw, config)
+        request = admit(raw, headers, config, view.secrets, now)
+    except Unauthenticated as exc:  # no reply: its reply_to is the producer's unproven word
+        letter = dead_letter(raw, exc, position, config, now)
+        return HopResult([o for o in letter if o.kind == "dead_letter"])
     except InvalidRequest as exc:
         return HopResult(dead_letter(raw, exc, position, config, now))
     if request.deadline is not None and request.deadline <= now:
@@ -91,8 +98,9 @@ def route_hop(
         return HopResult(rejection(request, error, None, config, now))
     tenant = config.tenants[request.tenant]
     if tenant.pre_step_topic and not prepared:
-        # The tenant's service prepares the job first and publishes it to `prepared`;
-        # it gets the bytes and headers exactly as the producer wrote them.
+        # The tenant's service prepares the job first and publishes it, signed, to
+        # `prepared`; it gets the bytes as the producer wrote them, and the headers
+        # but the signature's (the worker strips those).
         forward = Output(
             "pre_step", request.tenant, raw or b"", topic=tenant.pre_step_topic, headers=True
         )

@@ -15,7 +15,12 @@ SwitchyardError                               code (exit code)
 ├── TerminalError             retrying the same job cannot help
 │   ├── InvalidRequest            invalid_request        (not JSON, wrong schema)
 │   │   ├── MessageTooLarge       message_too_large
-│   │   └── UnknownTenant         unknown_tenant
+│   │   ├── UnknownTenant         unknown_tenant
+│   │   └── Unauthenticated       unauthenticated        (unsigned where signing is required;
+│   │       │                                             dead-lettered, never answered)
+│   │       ├── SignatureInvalid  signature_invalid      (bad, incomplete or unknown key)
+│   │       ├── SignatureStale    signature_stale        (timestamp outside the window)
+│   │       └── TenantMismatch    tenant_mismatch        (signed by one tenant, names another)
 │   ├── PolicyDenied              policy_denied          (no model satisfies the constraints)
 │   ├── BudgetExhausted           budget_exhausted
 │   ├── DeadlineExpired           deadline_expired
@@ -107,6 +112,31 @@ class MessageTooLarge(InvalidRequest):
 
 class UnknownTenant(InvalidRequest):
     code = "unknown_tenant"
+
+
+class Unauthenticated(InvalidRequest):
+    """The job does not prove its tenant: it is dead-lettered and gets no reply, since a
+    reply would go to a ``reply_to`` that an unauthenticated producer chose."""
+
+    code = "unauthenticated"
+
+
+class SignatureInvalid(Unauthenticated):
+    """Signature headers incomplete or malformed, an unknown key id, or a wrong HMAC."""
+
+    code = "signature_invalid"
+
+
+class SignatureStale(Unauthenticated):
+    """An authentic signature whose timestamp is outside the freshness window (a replay)."""
+
+    code = "signature_stale"
+
+
+class TenantMismatch(Unauthenticated):
+    """Signed with one tenant's key, the job names another tenant."""
+
+    code = "tenant_mismatch"
 
 
 class PolicyDenied(TerminalError):

@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 
+from processors.authenticate import SIGNATURE_HEADERS
 from processors.router import RoutingContext
 from processors.router_hop import HopResult, Position, RouterView, route_hop, settle_hop
 from processors.strategies.learned import Learned
@@ -28,6 +29,7 @@ from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
 from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
 from streams.outputs import records
+from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from streams.workers.route_state import ObservedLatency, ResponseCache
 
@@ -223,6 +225,8 @@ class _Hops:
         self.catalogue = catalogue
         self.table = table
         self.state = state
+        self.keyring = Keyring(config)
+        self.keyring.warn()
         self._topics: dict[str, Any] = {}
 
     def snapshot_of(self, tenant: str) -> BudgetSnapshot | None:
@@ -233,9 +237,13 @@ class _Hops:
         """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
         started = time.perf_counter()
         message = event.message
-        view = RouterView(self.snapshot_of, self.state.context(), self.state.cache.get)
+        view = RouterView(
+            self.snapshot_of, self.state.context(), self.state.cache.get, self.keyring
+        )
+        headers = event.headers or {}
         result = route_hop(
             event.value,
+            headers,
             Position(message.topic, message.partition, message.offset),
             prepared,
             self.config,
@@ -243,7 +251,9 @@ class _Hops:
             datetime.now(UTC),
             lambda: (time.perf_counter() - started) * 1000,
         )
-        await self.apply(result, event.headers)
+        # The signature is the router's to check; it does not travel on to replies.
+        kept = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
+        await self.apply(result, kept)
 
     async def settle(self, event: Any) -> None:
         offset = event.message.offset
