@@ -22,11 +22,12 @@ from aiokafka import AIOKafkaConsumer
 
 from commands.demo import demo_requests
 from commands.progress import Progress, say
-from schemas.config import SwitchyardConfig
+from schemas.config import REVEAL_SECRETS, SwitchyardConfig
 from streams.client import SwitchyardClient
 from streams.kafka.admin import ensure_topics
 from streams.local.environment import Environment
 from streams.local.stack import Stack
+from streams.tenant_keys import signing_keys
 from streams.topics import TopicCatalogue
 
 
@@ -41,7 +42,7 @@ def run_bench(env: Environment, config: SwitchyardConfig, n: int) -> dict[str, A
         stack.start_worker("router")
         stack.wait_router_web()
         requests = demo_requests(config, n, "bench")
-        asyncio.run(_publish(stack.bootstrap, catalogue, requests))
+        asyncio.run(_publish(stack.bootstrap, catalogue, requests, config))
         routed_s = _wait_routed(stack, n)
         stack.start_worker("provider")
         answered, answered_s = asyncio.run(_wait_replies(stack.bootstrap, catalogue, n))
@@ -57,8 +58,10 @@ def run_bench(env: Environment, config: SwitchyardConfig, n: int) -> dict[str, A
     }
 
 
-async def _publish(bootstrap: str, catalogue: TopicCatalogue, requests: list[Any]) -> None:
-    async with SwitchyardClient(bootstrap, catalogue) as client:
+async def _publish(
+    bootstrap: str, catalogue: TopicCatalogue, requests: list[Any], config: SwitchyardConfig
+) -> None:
+    async with SwitchyardClient(bootstrap, catalogue, keys=signing_keys(config)) as client:
         for request in requests:
             await client.submit(request)
         await client.flush()
@@ -125,7 +128,9 @@ def run_strategy_bench(
     try:
         for round_ in range(rounds):
             for strategy in STRATEGIES:
-                raw = config.model_dump(mode="json", exclude_none=True)
+                raw = config.model_dump(
+                    mode="json", exclude_none=True, context={REVEAL_SECRETS: True}
+                )
                 raw["routing"]["strategy"] = strategy
                 raw["routing"]["rules"] = _BENCH_RULES
                 raw["routing"]["learned"] = {"artifact": str(router_dir), "aliases": aliases}
@@ -156,7 +161,7 @@ def _router_rate(
         asyncio.run(ensure_topics(bootstrap, catalogue.all()))
         stack.start_worker("router")
         stack.wait_router_web()
-        asyncio.run(_publish(bootstrap, catalogue, demo_requests(config, n, "bench")))
+        asyncio.run(_publish(bootstrap, catalogue, demo_requests(config, n, "bench"), config))
         say(f"routing with {label}")
         return n / _wait_routed(stack, n)
     finally:

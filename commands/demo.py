@@ -4,15 +4,18 @@ import asyncio
 import itertools
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from commands.console import Column, print_table, say
 from commands.progress import Progress
 from commands.telemetry_reader import run_query, telemetry_table
+from processors.authenticate import SigningKey
 from schemas.config import SwitchyardConfig
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest, Quality
 from streams.client import SwitchyardClient
 from streams.local.environment import Environment
+from streams.tenant_keys import signing_keys
 from streams.topics import TopicCatalogue
 
 PROMPTS: list[tuple[str | None, str]] = [
@@ -54,9 +57,11 @@ async def publish_and_collect(
     requests: list[InferenceRequest],
     timeout_s: float,
     label: str = "replies",
+    keys: Mapping[str, SigningKey] | None = None,
 ) -> tuple[dict[str, InferenceReply], int]:
-    """Submit every request, wait for the replies; return them and the duplicate count."""
-    async with SwitchyardClient(bootstrap, catalogue) as client:
+    """Submit every request (signed for the tenants in ``keys``), wait for the replies;
+    return them and the duplicate count."""
+    async with SwitchyardClient(bootstrap, catalogue, keys=keys) as client:
         futures = [await client.submit(r) for r in requests]
         await client.flush()
         progress = Progress(label, len(requests))
@@ -106,12 +111,13 @@ def run_demo(
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
     catalogue = TopicCatalogue(env.namespace)
     requests = demo_requests(config, n, run_id)
+    keys = signing_keys(config)
     # One job through the whole path first, so start-up time is not counted as latency.
     warm_up = demo_requests(config, 1, f"{run_id}-warmup")
-    asyncio.run(publish_and_collect(bootstrap, catalogue, warm_up, timeout_s, "warm-up"))
+    asyncio.run(publish_and_collect(bootstrap, catalogue, warm_up, timeout_s, "warm-up", keys))
     say(f"publishing {n} requests over {len(config.tenants)} tenants (run {run_id})")
     replies, duplicates = asyncio.run(
-        publish_and_collect(bootstrap, catalogue, requests, timeout_s)
+        publish_and_collect(bootstrap, catalogue, requests, timeout_s, keys=keys)
     )
     rows = wait_for_telemetry(env, run_id, n, timeout_s=60)
     statuses: dict[str, int] = {}

@@ -9,6 +9,9 @@ import typer
 
 from commands.app import SEND, new_app
 from commands.stack_control import current_config, require_bootstrap
+from processors.authenticate import SigningKey
+from schemas.config import SwitchyardConfig
+from schemas.errors import InvalidOption
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.local.environment import Environment
 from streams.topics import TopicCatalogue
@@ -29,12 +32,16 @@ def send(
     ] = None,
     timeout: float = 60,
 ) -> int:
-    """Submit one job and print its reply with the routing explanation."""
+    """Submit one job and print its reply with the routing explanation.
+
+    Signed with the tenant's newest key whose secret is set (its ``secret_env``).
+    """
     from streams.client import SwitchyardClient
 
     env = Environment.from_env()
     config = current_config(env)
     bootstrap = require_bootstrap(env)
+    keys = _keys_for(config, tenant)
     request = InferenceRequest(
         request_id=f"cli-{uuid.uuid4().hex[:12]}",
         tenant=tenant,
@@ -49,10 +56,22 @@ def send(
     async def request_reply() -> InferenceReply:
         catalogue = TopicCatalogue(env.namespace)
         async with SwitchyardClient(
-            bootstrap, catalogue, max_message_bytes=config.limits.max_message_bytes
+            bootstrap, catalogue, max_message_bytes=config.limits.max_message_bytes, keys=keys
         ) as client:
             return await client.request(request, timeout_s=timeout)
 
     reply = asyncio.run(request_reply())
     sys.stdout.write(reply.model_dump_json(indent=2, exclude_none=True) + "\n")
     return 0 if reply.status == "ok" else 1
+
+
+def _keys_for(config: SwitchyardConfig, tenant: str) -> dict[str, SigningKey]:
+    """The tenant's signing key; a tenant that requires signing and has none here fails."""
+    from streams.tenant_keys import signing_keys
+
+    keys = signing_keys(config, [tenant])
+    spec = config.tenants.get(tenant)
+    if spec is not None and spec.auth == "signed" and tenant not in keys:
+        names = ", ".join(k.secret_env for k in spec.keys)
+        raise InvalidOption(f"tenant {tenant} signs its jobs: set one of {names}")
+    return keys

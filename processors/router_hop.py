@@ -1,7 +1,8 @@
 """The router worker's decisions, one pure function per hop: a message in, every output out.
 
-``route_hop`` takes one job as the producer wrote it (raw bytes) and decides,
-in this order: dead letter (unreadable), expired (deadline passed), forward
+``route_hop`` takes one job as the producer wrote it (raw bytes and headers) and
+decides, in this order: dead letter without a reply (does not prove its tenant,
+``processors.authenticate``), dead letter (unreadable), expired (deadline passed), forward
 to the tenant's pre-step topic (not prepared yet), answer from the cache, or
 route (``processors.router.route_request``): a dispatch job or a rejection.
 ``settle_hop`` applies one spend settlement to its tenant's budget.
@@ -25,19 +26,26 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from processors import budget
+from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.budget import Position
 from processors.cache import cache_key
 from processors.outputs import Output
 from processors.reply import cached_reply, rejected_reply, telemetry_event
 from processors.reply_topics import ReplyTopics, reply_to_refusal, safe_reply_to
 from processors.router import Rejected, RoutingContext, route_request
-from processors.validate import describe_validation_error, parse_request, salvage_address
+from processors.validate import describe_validation_error, salvage_address
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob, SourcePosition
-from schemas.errors import DeadlineExpired, InvalidRequest, TerminalError, Unprocessable
+from schemas.errors import (
+    DeadlineExpired,
+    InvalidRequest,
+    TerminalError,
+    Unauthenticated,
+    Unprocessable,
+)
 from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
 from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
@@ -58,6 +66,7 @@ class RouterView:
     routing: RoutingContext = field(default_factory=RoutingContext)
     cache: CacheLookup = _no_cache
     replies: ReplyTopics = field(default_factory=lambda: ReplyTopics("switchyard", "replies"))
+    secrets: SecretLookup = no_secrets  # (tenant, key id) -> the signing key's secret
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class HopResult:
 
 def route_hop(
     raw: bytes | None,
+    headers: Headers,
     position: Position,
     prepared: bool,
     config: SwitchyardConfig,
@@ -84,10 +94,13 @@ def route_hop(
     ``elapsed_ms`` measures the routing time recorded on the dispatch job.
     """
     try:
-        request = parse_request(raw, config)
+        request = admit(raw, headers, config, view.secrets, now)
         refused = reply_to_refusal(request.reply_to, request.tenant, config, view.replies)
         if refused is not None:
             raise refused
+    except Unauthenticated as exc:  # no reply: its reply_to is the producer's unproven word
+        letter = dead_letter(raw, exc, position, config, now, view.replies)
+        return HopResult([o for o in letter if o.kind == "dead_letter"])
     except InvalidRequest as exc:
         return HopResult(dead_letter(raw, exc, position, config, now, view.replies))
     if request.deadline is not None and request.deadline <= now:
@@ -95,8 +108,9 @@ def route_hop(
         return HopResult(rejection(request, error, None, config, now))
     tenant = config.tenants[request.tenant]
     if tenant.pre_step_topic and not prepared:
-        # The tenant's service prepares the job first and publishes it to `prepared`;
-        # it gets the bytes and headers exactly as the producer wrote them.
+        # The tenant's service prepares the job first and publishes it, signed, to
+        # `prepared`; it gets the bytes as the producer wrote them, and the headers
+        # but the signature's (the worker strips those).
         forward = Output(
             "pre_step", request.tenant, raw or b"", topic=tenant.pre_step_topic, headers=True
         )

@@ -6,7 +6,16 @@ the file, only the *names* of environment variables that hold them.
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    SerializationInfo,
+    field_serializer,
+    model_validator,
+)
 
 from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
 from schemas.plan import AnswerCheck
@@ -82,9 +91,45 @@ class CacheSettings(_Strict):
     ttl_s: float = Field(default=3600, gt=0, description="how long a cached answer serves")
 
 
+AuthMode = Literal["none", "signed", "principal"]
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+REVEAL_SECRETS = "reveal_secrets"  # model_dump(context={REVEAL_SECRETS: True}) keeps demo secrets
+
+
+class TenantKey(_Strict):
+    """One signing key of a tenant: its id (sent in ``sy-key-id``) and where its secret is.
+
+    Rotation: add the new key, move the producers to it, then remove the old one.
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    secret_env: str = Field(
+        pattern=ENV_NAME_PATTERN, description="NAME of the environment variable with the secret"
+    )
+    demo_secret: SecretStr | None = Field(
+        default=None,
+        description="used only while secret_env is unset; for local demos and tests, never for "
+        "production (anyone who can read the file can sign as the tenant)",
+    )
+
+    @field_serializer("demo_secret", when_used="json")
+    def _masked(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        if value is None:
+            return None
+        context = info.context or {}
+        return value.get_secret_value() if context.get(REVEAL_SECRETS) else str(value)
+
+
 class TenantSpec(_Strict):
     """A tenant's budget, the providers and regions it may use, and how it is routed."""
 
+    auth: AuthMode = Field(
+        default="none",
+        description="none: jobs accepted unsigned; signed: every job must carry a valid "
+        "signature by one of keys; principal: the broker authenticates producers "
+        "(needs security.broker_authenticates)",
+    )
+    keys: list[TenantKey] = Field(default_factory=list, description="signing keys, newest last")
     budget_usd: float | None = Field(default=None, ge=0, description="per period; none = no cap")
     budget_period: Literal["day", "month", "total"] = "month"
     allowed_providers: list[str] | None = None
@@ -109,6 +154,15 @@ class TenantSpec(_Strict):
         description="what a dead letter keeps of a job: its size and SHA-256, or its text "
         "(which `switchyard dlq replay` needs)",
     )
+
+    @model_validator(mode="after")
+    def _keys_fit_auth(self) -> "TenantSpec":
+        ids = [k.id for k in self.keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("key ids must be unique within a tenant")
+        if self.auth == "signed" and not self.keys:
+            raise ValueError("auth: signed needs at least one key")
+        return self
 
 
 class LearnedSettings(_Strict):
@@ -220,13 +274,43 @@ class Limits(_Strict):
     max_message_bytes: int = Field(default=1_000_000, gt=0)
 
 
+class SecuritySettings(_Strict):
+    """How producers prove their tenant (see docs/signing.md)."""
+
+    signature_window_s: float = Field(
+        default=300,
+        gt=0,
+        description="a signature's timestamp may differ from the router's clock by at most this, "
+        "either way; older copies are refused as replays",
+    )
+    broker_authenticates: bool = Field(
+        default=False,
+        description="the Kafka cluster authenticates every client (SASL) and its ACLs decide "
+        "who may write the requests topic; required by auth: principal",
+    )
+
+
 class SwitchyardConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1)
     tenants: dict[str, TenantSpec] = Field(min_length=1)
     routing: RoutingDefaults = Field(default_factory=RoutingDefaults)
     limits: Limits = Field(default_factory=Limits)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     simulator: SimulatorSettings | None = None
+
+    @model_validator(mode="after")
+    def _auth_possible(self) -> "SwitchyardConfig":
+        principal = [t for t, spec in self.tenants.items() if spec.auth == "principal"]
+        if principal and not self.security.broker_authenticates:
+            raise ValueError(
+                f"auth: principal (tenants {', '.join(principal)}) needs a broker that "
+                "authenticates producers: set security.broker_authenticates once it does"
+            )
+        if self.security.signature_window_s > self.dispatch.dedup_window_s:
+            # A replay inside the window must still find the first answer in the ledger.
+            raise ValueError("security.signature_window_s must not exceed dispatch.dedup_window_s")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> "SwitchyardConfig":

@@ -17,7 +17,12 @@ SwitchyardError                               code (exit code)
 │   │   ├── MessageTooLarge       message_too_large
 │   │   ├── NestingTooDeep        nesting_too_deep       (JSON nested beyond MAX_JSON_DEPTH)
 │   │   ├── UnknownTenant         unknown_tenant
-│   │   └── ReplyToRefused        reply_to_refused       (reply_to not allowed for the tenant)
+│   │   ├── ReplyToRefused        reply_to_refused       (reply_to not allowed for the tenant)
+│   │   └── Unauthenticated       unauthenticated        (unsigned where signing is required;
+│   │       │                                             dead-lettered, never answered)
+│   │       ├── SignatureInvalid  signature_invalid      (bad, incomplete or unknown key)
+│   │       ├── SignatureStale    signature_stale        (timestamp outside the window)
+│   │       └── TenantMismatch    tenant_mismatch        (signed by one tenant, names another)
 │   ├── PolicyDenied              policy_denied          (no model satisfies the constraints)
 │   ├── BudgetExhausted           budget_exhausted
 │   ├── DeadlineExpired           deadline_expired
@@ -123,6 +128,31 @@ class ReplyToRefused(InvalidRequest):
     """A ``reply_to`` the tenant may not use: internal, not allowed, or not existing."""
 
     code = "reply_to_refused"
+
+
+class Unauthenticated(InvalidRequest):
+    """The job does not prove its tenant: it is dead-lettered and gets no reply, since a
+    reply would go to a ``reply_to`` that an unauthenticated producer chose."""
+
+    code = "unauthenticated"
+
+
+class SignatureInvalid(Unauthenticated):
+    """Signature headers incomplete or malformed, an unknown key id, or a wrong HMAC."""
+
+    code = "signature_invalid"
+
+
+class SignatureStale(Unauthenticated):
+    """An authentic signature whose timestamp is outside the freshness window (a replay)."""
+
+    code = "signature_stale"
+
+
+class TenantMismatch(Unauthenticated):
+    """Signed with one tenant's key, the job names another tenant."""
+
+    code = "tenant_mismatch"
 
 
 class PolicyDenied(TerminalError):

@@ -8,16 +8,20 @@ request_ids, so another tenant may use the same one, and its reply (on a shared
 reply topic) must never resolve this tenant's future. Such a reply is ignored and
 counted in ``foreign_replies``; a job answered more than once (a redelivery)
 resolves its future once and counts in ``duplicate_replies``.
+
+Given ``keys`` (tenant -> ``SigningKey``, e.g. ``streams.tenant_keys.signing_keys``),
+the client signs every job of those tenants (``processors.authenticate``).
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer
 
+from processors.authenticate import SigningKey, sign
 from schemas.codec import dumps
 from schemas.errors import ReplyTimeout
 from schemas.messages import InferenceReply, InferenceRequest
@@ -33,11 +37,13 @@ class SwitchyardClient:
         catalogue: TopicCatalogue | None = None,
         reply_topic: str | None = None,
         max_message_bytes: int = 1_000_000,
+        keys: Mapping[str, SigningKey] | None = None,
     ) -> None:
         self.catalogue = catalogue or TopicCatalogue()
         self.bootstrap = bootstrap
         self.reply_topic = reply_topic or self.catalogue.replies.name
         self.max_message_bytes = max_message_bytes
+        self.keys = dict(keys or {})
         self.producer = producer_for(bootstrap, max(4 * max_message_bytes, 1_048_576))
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -74,7 +80,8 @@ class SwitchyardClient:
     async def submit(
         self, request: InferenceRequest, headers: Headers | None = None
     ) -> asyncio.Future[InferenceReply]:
-        """Publish a job (keyed by tenant) and return a future for its reply.
+        """Publish a job (keyed by tenant), signed when the client has its tenant's key,
+        and return a future for its reply.
 
         ``headers`` (a ``traceparent``, say) travel with the job and come back on its reply.
         """
@@ -85,7 +92,9 @@ class SwitchyardClient:
             }
         )
         future = self.expect(request.tenant, request.request_id)
-        await self.send_raw(dumps(request), key=request.tenant, headers=headers)
+        await self.send_raw(
+            dumps(request), key=request.tenant, headers=headers, sign_as=request.tenant
+        )
         return future
 
     def expect(self, tenant: str, request_id: str) -> asyncio.Future[InferenceReply]:
@@ -97,14 +106,22 @@ class SwitchyardClient:
         return future
 
     async def send_raw(
-        self, value: bytes, key: str | None = None, headers: Headers | None = None
+        self,
+        value: bytes,
+        key: str | None = None,
+        headers: Headers | None = None,
+        sign_as: str | None = None,
     ) -> None:
-        """Publish bytes as they are to the requests topic (tests use it for bad input)."""
+        """Publish bytes as they are to the requests topic (tests use it for bad input),
+        signed as tenant ``sign_as`` when the client has that tenant's key."""
+        signing = self.keys.get(sign_as) if sign_as is not None else None
+        if signing is not None:
+            headers = [*(headers or []), *sign(value, signing, datetime.now(UTC))]
         await self.producer.send(
             self.catalogue.requests.name,
             value=value,
             key=key.encode() if key else None,
-            headers=headers,
+            headers=headers or None,
         )
 
     async def flush(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from processors.authenticate import SecretLookup, SigningKey, sign
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
 from schemas.decision import CandidateVerdict, DispatchJob, RoutingDecision, SourcePosition
@@ -19,6 +20,7 @@ from streams.kafka.admin import ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack
+from streams.tenant_keys import Keyring, signing_keys
 from streams.topics import TopicCatalogue
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "switchyard.yaml"
@@ -26,6 +28,26 @@ SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "switchyard.
 
 def sample_config() -> SwitchyardConfig:
     return load_config(SAMPLE_CONFIG)
+
+
+def sample_keys(config: SwitchyardConfig | None = None) -> dict[str, SigningKey]:
+    """Each tenant's signing key as producers find it (environment, else the demo secret)."""
+    return signing_keys(config or sample_config())
+
+
+def demo_keys(config: SwitchyardConfig | None = None) -> dict[str, SigningKey]:
+    """Each tenant's key with its demo secret, whatever the environment says (pure tests)."""
+    return signing_keys(config or sample_config(), environ={})
+
+
+def demo_secrets(config: SwitchyardConfig | None = None) -> SecretLookup:
+    """The router's view of ``demo_keys``."""
+    return Keyring(config or sample_config(), environ={})
+
+
+def signed_as(tenant: str, raw: bytes, now: datetime) -> dict[str, bytes]:
+    """The signature headers of ``raw`` by ``tenant``'s demo key at ``now`` (pure tests)."""
+    return dict(sign(raw, demo_keys()[tenant], now))
 
 
 def make_request(prompt: str = "hello there", **fields: Any) -> InferenceRequest:

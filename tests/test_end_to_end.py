@@ -16,7 +16,7 @@ from streams.client import SwitchyardClient
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import running_stack, sample_config
+from tests.helpers import running_stack, sample_config, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,9 @@ def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[St
 def collect(stack: Stack, n: int, run_id: str) -> tuple[dict[str, InferenceReply], int]:
     requests = demo_requests(sample_config(), n, run_id)
     catalogue = TopicCatalogue(stack.env.namespace)
-    return asyncio.run(publish_and_collect(stack.bootstrap, catalogue, requests, timeout_s=180))
+    return asyncio.run(
+        publish_and_collect(stack.bootstrap, catalogue, requests, timeout_s=180, keys=sample_keys())
+    )
 
 
 def test_500_requests_answered_once_each_with_telemetry(stack: Stack) -> None:
@@ -50,13 +52,16 @@ def test_500_requests_answered_once_each_with_telemetry(stack: Stack) -> None:
 async def _send_bad_inputs(stack: Stack) -> dict[str, InferenceReply]:
     catalogue = TopicCatalogue(stack.env.namespace)
     good = demo_requests(sample_config(), 1, "after-bad")[0]
-    async with SwitchyardClient(stack.bootstrap, catalogue, max_message_bytes=8_000_000) as client:
+    async with SwitchyardClient(
+        stack.bootstrap, catalogue, max_message_bytes=8_000_000, keys=sample_keys()
+    ) as client:
         waiting = {
             "wrong-types": client.expect("acme", "wrong-types"),
             "unknown-tenant": client.expect("nobody", "unknown-tenant"),
         }
         reply_to = catalogue.replies.name
-        await client.send_raw(b"this is not json {", key="acme")
+        # acme's own producer sending malformed jobs: signed, so they are read and answered.
+        await client.send_raw(b"this is not json {", key="acme", sign_as="acme")
         await client.send_raw(
             orjson.dumps(
                 {
@@ -66,9 +71,11 @@ async def _send_bad_inputs(stack: Stack) -> dict[str, InferenceReply]:
                     "messages": "hello",
                     "max_tokens": "lots",
                 }
-            )
+            ),
+            sign_as="acme",
         )
-        await client.send_raw(orjson.dumps({"tenant": "acme"}))  # no request_id, no messages
+        # no request_id, no messages
+        await client.send_raw(orjson.dumps({"tenant": "acme"}), sign_as="acme")
         await client.send_raw(
             orjson.dumps(
                 {
@@ -76,7 +83,8 @@ async def _send_bad_inputs(stack: Stack) -> dict[str, InferenceReply]:
                     "tenant": "acme",
                     "messages": [{"role": "user", "content": "x" * 5_000_000}],
                 }
-            )
+            ),
+            sign_as="acme",
         )
         await client.send_raw(
             orjson.dumps(
@@ -188,7 +196,7 @@ def _per_tenant(replies: dict[str, InferenceReply] | list[InferenceRequest]) -> 
 
 async def _publish_only(stack: Stack, requests: list[InferenceRequest]) -> None:
     catalogue = TopicCatalogue(stack.env.namespace)
-    async with SwitchyardClient(stack.bootstrap, catalogue) as client:
+    async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
         for request in requests:
             await client.submit(request)
         await client.flush()
@@ -244,7 +252,7 @@ def test_resent_request_id_gets_the_same_reply_without_a_second_provider_call(
 
     async def ask() -> InferenceReply:
         # A fresh client each time: one client treats a second reply as a duplicate.
-        async with SwitchyardClient(stack.bootstrap, catalogue) as client:
+        async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
             return await client.request(request, timeout_s=60)
 
     first = asyncio.run(ask())

@@ -18,7 +18,7 @@ from streams.kafka.admin import ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue, TopicSpec
-from tests.helpers import SAMPLE_CONFIG, running_stack
+from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def ask(stack: Stack, request: InferenceRequest) -> InferenceReply:
     catalogue = TopicCatalogue(stack.env.namespace)
 
     async def one() -> InferenceReply:
-        async with SwitchyardClient(stack.bootstrap, catalogue) as client:
+        async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
             return await client.request(request, timeout_s=90)
 
     return asyncio.run(one())

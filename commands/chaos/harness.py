@@ -16,12 +16,13 @@ from commands.chaos.run import Run
 from commands.chaos.scenarios import SCENARIOS
 from commands.demo import PROMPTS, QUALITIES
 from commands.progress import Progress, say
-from schemas.config import SwitchyardConfig
+from schemas.config import REVEAL_SECRETS, SwitchyardConfig
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
 from streams.kafka.admin import ensure_topics
 from streams.local.environment import Environment
 from streams.local.stack import Stack
+from streams.tenant_keys import signing_keys
 from streams.topics import TopicCatalogue
 
 RATE_PER_S = 100.0
@@ -48,7 +49,8 @@ def run_chaos(env: Environment, config: SwitchyardConfig, name: str, jobs: int) 
         say(f"{name}: simulated providers on {stack.start_simulator()}")
         tuned = _point_at(scenario.tune(config), stack.simulator_url or "")
         config_path = home / "config.json"
-        config_path.write_bytes(orjson.dumps(tuned.model_dump(mode="json", exclude_none=True)))
+        dumped = tuned.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
+        config_path.write_bytes(orjson.dumps(dumped))
         stack.env = replace(chaos_env, config_path=config_path)
         stack.start_worker("router")
         for worker in PROVIDER_WORKERS:
@@ -123,7 +125,7 @@ async def _drive(run: Run, catalogue: TopicCatalogue, n: int) -> dict[str, Any]:
     by_id = {r.request_id: r for r in requests}
     max_bytes = 4 * run.config.limits.max_message_bytes
     async with SwitchyardClient(
-        run.stack.bootstrap, catalogue, max_message_bytes=max_bytes
+        run.stack.bootstrap, catalogue, max_message_bytes=max_bytes, keys=signing_keys(run.config)
     ) as client:
         await _warm_up(client, run)
         async with httpx.AsyncClient() as http:
@@ -160,7 +162,7 @@ async def _send(
         await run.at(i / RATE_PER_S)
         if run.scenario.poison_every and i % run.scenario.poison_every == 0:
             raw, key, code = _poison(run, i)
-            await client.send_raw(raw, key=key)
+            await client.send_raw(raw, key=key, sign_as=key)
             poison[code] = poison.get(code, 0) + 1
         request = run.scenario.shape(request, i)
         by_id[request.request_id] = request

@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 
+from processors.authenticate import SIGNATURE_HEADERS
 from processors.budget import Position
 from processors.reply_topics import ReplyTopics
 from processors.router import RoutingContext
@@ -43,6 +44,7 @@ from streams.kafka import quirks
 from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
 from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
+from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from streams.workers.route_state import ObservedLatency, ResponseCache
 
@@ -264,6 +266,8 @@ class _Hops:
         self.catalogue = catalogue
         self.table = table
         self.state = state
+        self.keyring = Keyring(config)
+        self.keyring.warn()
         self._topics: dict[str, Any] = {}
         internal = {t.name for t in catalogue.all()} - {catalogue.replies.name}
         self.replies = ReplyTopics(
@@ -280,11 +284,15 @@ class _Hops:
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         view = RouterView(
-            self.snapshot_of, self.state.context(), self.state.cache.get, self.replies
+            self.snapshot_of, self.state.context(), self.state.cache.get, self.replies, self.keyring
         )
+        headers = event.headers or {}
+        # The signature is the router's to check; it does not travel on to replies.
+        kept = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
         try:
             result = route_hop(
                 event.value,
+                headers,
                 position,
                 prepared,
                 self.config,
@@ -292,9 +300,9 @@ class _Hops:
                 datetime.now(UTC),
                 lambda: (time.perf_counter() - started) * 1000,
             )
-            await self.apply(result, event.headers)
+            await self.apply(result, kept)
         except Exception as exc:
-            await self.failed(event.value, exc, position, event.headers)
+            await self.failed(event.value, exc, position, kept)
 
     async def settle(self, event: Any) -> None:
         message = event.message

@@ -13,11 +13,10 @@ from schemas.config import TenantSpec
 from schemas.dead_letter import DeadLetter
 from schemas.messages import InferenceReply
 from schemas.telemetry import TelemetryEvent
-from tests.helpers import make_request, sample_config
+from tests.helpers import demo_secrets, make_request, sample_config, signed_as
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DIGITS = re.compile(r"\d")
-NO_BUDGET = RouterView(lambda tenant: None)
 
 
 def test_a_budget_refusal_names_no_figure() -> None:
@@ -32,12 +31,14 @@ def test_a_budget_refusal_names_no_figure() -> None:
 def test_an_over_budget_reply_and_its_telemetry_carry_no_spend_or_limit() -> None:
     spent = BudgetSnapshot(period="2026-11", spent_usd=49.9999876)  # acme: 50 USD a month
     request = make_request(request_id="r-over")
+    raw = dumps(request)
     result = route_hop(
-        dumps(request),
+        raw,
+        signed_as("acme", raw, NOW),
         Position("requests", 0, 9),
         False,
         sample_config(),
-        RouterView(lambda tenant: spent),
+        RouterView(lambda tenant: spent, secrets=demo_secrets()),
         NOW,
         lambda: 1.0,
     )
@@ -54,8 +55,10 @@ def test_an_over_budget_reply_and_its_telemetry_carry_no_spend_or_limit() -> Non
 
 def _letter_for(tenant: str) -> DeadLetter:
     raw = orjson.dumps({"request_id": "r-bad", "tenant": tenant, "messages": "secret plan"})
+    headers = signed_as(tenant, raw, NOW)
+    view = RouterView(lambda tenant: None, secrets=demo_secrets())
     result = route_hop(
-        raw, Position("requests", 1, 5), False, sample_config(), NO_BUDGET, NOW, lambda: 1.0
+        raw, headers, Position("requests", 1, 5), False, sample_config(), view, NOW, lambda: 1.0
     )
     letter = result.outputs[0].message
     assert isinstance(letter, DeadLetter) and letter.error.code == "invalid_request"

@@ -1,8 +1,10 @@
 """The router hop as data: a job's bytes in, every record and the new budget snapshot out."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from processors.authenticate import sign
 from processors.cache import cache_key
 from processors.outputs import Output
 from processors.reply_topics import ReplyTopics
@@ -25,13 +27,14 @@ from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import TelemetryEvent
-from tests.helpers import make_request, sample_config
+from tests.helpers import demo_keys, demo_secrets, make_request, sample_config
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BASE = sample_config()
 AT = Position("requests", 3, 42)
 SETTLED_AT = Position("settlements", 1, 8)
 NO_BUDGET = RouterView(budget=lambda tenant: None)
+KEYS = demo_keys(BASE)
 
 
 def configure(**acme: Any) -> SwitchyardConfig:
@@ -46,8 +49,13 @@ def hop(
     view: RouterView = NO_BUDGET,
     prepared: bool = False,
     at: Position = AT,
+    signed_as: str | None = "acme",
 ) -> HopResult:
-    return route_hop(raw, at, prepared, config, view, NOW, lambda: 1.5)
+    """The hop on ``raw``, signed (by default) with ``signed_as``'s demo key."""
+    signing = KEYS.get(signed_as) if signed_as is not None and raw is not None else None
+    headers = dict(sign(raw, signing, NOW)) if raw is not None and signing is not None else {}
+    view = replace(view, secrets=demo_secrets(config))
+    return route_hop(raw, headers, at, prepared, config, view, NOW, lambda: 1.5)
 
 
 def kinds(result: HopResult) -> list[str]:
@@ -252,7 +260,7 @@ def test_an_invalid_job_with_a_salvageable_address_also_gets_an_error_reply() ->
 
 def test_an_unknown_tenant_is_dead_lettered_and_answered_on_the_default_replies() -> None:
     raw = dumps(make_request(request_id="r-5", tenant="nobody"))
-    result = hop(raw)
+    result = hop(raw, signed_as=None)  # no tenant to sign as; signed as acme it would be refused
     assert kinds(result) == ["dead_letter", "reply"]
     assert letter_of(result.outputs[0]).error.code == "unknown_tenant"
     assert result.outputs[1].topic is None

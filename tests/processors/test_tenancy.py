@@ -4,6 +4,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from processors.budget import period_of
@@ -17,7 +18,7 @@ from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.messages import InferenceReply
 from schemas.settlement import SpendSettlement
-from tests.helpers import dispatch_job, make_request, sample_config
+from tests.helpers import demo_secrets, dispatch_job, make_request, sample_config, signed_as
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = sample_config()
@@ -79,8 +80,10 @@ class Router:
         if at.topic == "settlements":
             result = settle_hop(raw, at, self.config, self.table.get, NOW)
         else:
-            view = RouterView(budget=self.table.get)
-            result = route_hop(raw, at, False, self.config, view, NOW, lambda: 1.0)
+            view = RouterView(budget=self.table.get, secrets=demo_secrets(self.config))
+            tenant = orjson.loads(raw)["tenant"]
+            headers = signed_as(tenant, raw, NOW)
+            result = route_hop(raw, headers, at, False, self.config, view, NOW, lambda: 1.0)
         self.handled.append((at, raw))
         if result.tenant is not None and result.snapshot is not None:
             self.table[result.tenant] = result.snapshot
