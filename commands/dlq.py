@@ -12,8 +12,9 @@ letters whose payload was truncated, or kept as size and hash only (the tenant's
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import orjson
@@ -22,12 +23,14 @@ from pydantic import ValidationError
 
 from commands.app import at_least, exclusive, new_app
 from commands.console import Column, print_table, say, stdout_is_terminal
-from commands.stack_control import require_bootstrap
+from commands.stack_control import current_config, require_bootstrap
+from processors.authenticate import SigningKey, sign
 from schemas.dead_letter import DeadLetter
 from schemas.errors import NothingSelected
 from sinks.kafka_out import KafkaPublisher, producer_for
 from streams.kafka.reading import read_to_end
 from streams.local.environment import Environment
+from streams.tenant_keys import signing_keys
 from streams.topics import TopicCatalogue
 
 # A letter holds a payload of up to limits.max_message_bytes plus JSON escaping,
@@ -187,9 +190,16 @@ class ReplayReport:
 
 
 async def replay_letters(
-    bootstrap: str, catalogue: TopicCatalogue, selection: Selection, dry_run: bool = False
+    bootstrap: str,
+    catalogue: TopicCatalogue,
+    selection: Selection,
+    dry_run: bool = False,
+    keys: Mapping[str, SigningKey] | None = None,
 ) -> ReplayReport:
     """Publish the selected letters' payloads to the requests topic, keyed by tenant.
+
+    A letter of a tenant in ``keys`` is signed with its key at the moment of the
+    replay, as the router requires of a ``signed`` tenant; others go out unsigned.
 
     Truncated and hash-only letters are refused and not sent; a return means the broker
     acknowledged the rest, and a failed send raises. Raises LookupError when
@@ -209,12 +219,15 @@ async def replay_letters(
         not_found=selection.not_found(found.letters),
     )
     if not dry_run and report.replayed:
-        await _publish(bootstrap, report.topic, report.replayed)
+        await _publish(bootstrap, report.topic, report.replayed, keys or {})
     return report
 
 
-async def _publish(bootstrap: str, topic: str, letters: list[StoredLetter]) -> None:
+async def _publish(
+    bootstrap: str, topic: str, letters: list[StoredLetter], keys: Mapping[str, SigningKey]
+) -> None:
     values = [s.letter.payload.encode() for s in letters]
+    now = datetime.now(UTC)
     producer = producer_for(bootstrap, max(1_048_576, 2 * max(map(len, values))))
     await producer.start()
     try:
@@ -222,12 +235,19 @@ async def _publish(bootstrap: str, topic: str, letters: list[StoredLetter]) -> N
         # flush, raises if any send failed instead of reporting it as replayed.
         await KafkaPublisher(producer).deliver(
             *[
-                (topic, s.letter.tenant or None, v, None)
+                (topic, s.letter.tenant or None, v, _signature(s.letter.tenant, v, keys, now))
                 for s, v in zip(letters, values, strict=True)
             ]
         )
     finally:
         await producer.stop()
+
+
+def _signature(
+    tenant: str | None, value: bytes, keys: Mapping[str, SigningKey], now: datetime
+) -> list[tuple[str, bytes]] | None:
+    key = keys.get(tenant) if tenant is not None else None
+    return sign(value, key, now) if key is not None else None
 
 
 def print_report(report: ReplayReport) -> None:
@@ -323,7 +343,8 @@ def replay(
     exclusive(ctx, given)
     bootstrap, catalogue = _broker()
     selection = Selection(tuple(offsets or ()), tuple(request_ids or ()), code, every)
-    report = asyncio.run(replay_letters(bootstrap, catalogue, selection, dry_run))
+    keys = signing_keys(current_config(Environment.from_env()))
+    report = asyncio.run(replay_letters(bootstrap, catalogue, selection, dry_run, keys))
     for line in format_problems(report):
         say(line)
     print_report(report)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from commands.cli import main
+from processors.authenticate import verify
 from schemas.codec import dumps
 from schemas.dead_letter import DeadLetter
 from schemas.messages import ErrorInfo
@@ -18,7 +19,9 @@ from sinks.kafka_out import producer_for
 from streams.kafka.admin import ensure_topics
 from streams.kafka.quirks import true_end_offsets
 from streams.local.broker import EmbeddedBroker
+from streams.tenant_keys import Keyring
 from streams.topics import TopicCatalogue
+from tests.helpers import sample_config
 
 AT = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 BAD_TYPES = b'{"request_id":"r-types","tenant":"acme","messages":"hello","max_tokens":"lots"}'
@@ -104,6 +107,13 @@ def letters(broker: EmbeddedBroker, catalogue: TopicCatalogue) -> list[DeadLette
 
 async def _read_all(bootstrap: str, topic: str) -> list[Record]:
     """Every record on ``topic`` as (key, value), read up to the true end offsets."""
+    return [(key, value) for key, value, _ in await _read_with_headers(bootstrap, topic)]
+
+
+async def _read_with_headers(
+    bootstrap: str, topic: str
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Every record on ``topic`` as (key, value, headers), up to the true end offsets."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -113,12 +123,12 @@ async def _read_all(bootstrap: str, topic: str) -> list[Record]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await true_end_offsets(bootstrap, await consumer.end_offsets(tps))
-        records: list[Record] = []
+        records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
         for tp in tps:
             while await consumer.position(tp) < (ends[tp] or 0):
                 batch = await consumer.getmany(tp, timeout_ms=2000)
                 assert batch, f"no records from {tp} before its end {ends[tp]}"
-                records += [(r.key, r.value) for r in batch[tp]]
+                records += [(r.key, r.value, dict(r.headers)) for r in batch[tp]]
         return records
     finally:
         await consumer.stop()
@@ -370,3 +380,16 @@ def test_letters_kept_as_size_and_hash_are_refused_with_the_policy_named(
         "(set it to full to replay)\n"
     )
     assert _requests(broker, catalogue) == [(b"acme", BAD_TYPES)]
+
+
+def test_replayed_jobs_of_a_signed_tenant_are_signed_with_its_key(
+    broker: EmbeddedBroker, catalogue: TopicCatalogue, letters: list[DeadLetter]
+) -> None:
+    assert main(["dlq", "replay", "--offset", "0", "--offset", "3"]) == 0
+    sent = asyncio.run(_read_with_headers(broker.bootstrap, catalogue.requests.name))
+    by_key = {key: (value, headers) for key, value, headers in sent}
+    value, headers = by_key[b"acme"]
+    config = sample_config()
+    now = datetime.now(UTC)
+    assert verify(value, headers, config, Keyring(config), now) == "acme"
+    assert by_key[None][1] == {}  # no tenant named: nothing to sign as
