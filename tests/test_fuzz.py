@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -20,10 +21,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from processors.authenticate import sign
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import running_stack
+from tests.helpers import running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +41,9 @@ class Sent:
     code: str | None = None  # None: a valid job, expect status ok
     headers: list[tuple[str, bytes]] | None = None
     position: tuple[int, int] = (-1, -1)
+    # Whose key signs it: a careless but authentic producer signs even its garbage;
+    # None sends it unsigned (a tenant the config does not know cannot sign).
+    signer: str | None = "acme"
 
 
 def job(request_id: str, tenant: str = "acme", **fields: object) -> bytes:
@@ -64,7 +69,7 @@ def messages(catalogue: TopicCatalogue, rng: random.Random) -> list[Sent]:
         rid = f"ok-{run}-{i}"
         key = None if i % 10 == 0 else tenant.encode()  # some unkeyed
         headers = [("x-huge", b"h" * 65_536)] if i % 15 == 1 else None
-        out.append(Sent("valid", job(rid, tenant), key, rid, None, headers))
+        out.append(Sent("valid", job(rid, tenant), key, rid, None, headers, signer=tenant))
     for i in range(20):
         out.append(
             Sent("not-json", b"{not json " + str(i).encode(), b"acme", code="invalid_request")
@@ -91,7 +96,16 @@ def messages(catalogue: TopicCatalogue, rng: random.Random) -> list[Sent]:
             )
         )
         rid = f"tenant-{run}-{i}"
-        out.append(Sent("unknown-tenant", job(rid, "mallory"), b"mallory", rid, "unknown_tenant"))
+        out.append(
+            Sent(
+                "unknown-tenant",
+                job(rid, "mallory"),
+                b"mallory",
+                rid,
+                "unknown_tenant",
+                signer=None,
+            )
+        )
         rid = f"deep-{run}-{i}"
         out.append(
             Sent("deep", deep(rid, (300, 600, 1000)[i % 3]), b"acme", rid, "nesting_too_deep")
@@ -130,11 +144,15 @@ def messages(catalogue: TopicCatalogue, rng: random.Random) -> list[Sent]:
 
 
 async def publish(bootstrap: str, topic: str, sent: list[Sent]) -> None:
+    keys = sample_keys()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=8_000_000)
     await producer.start()
     try:
         for s in sent:
-            meta = await producer.send_and_wait(topic, s.value, key=s.key, headers=s.headers or [])
+            headers = list(s.headers or [])
+            if s.signer is not None:
+                headers += sign(s.value or b"", keys[s.signer], datetime.now(UTC))
+            meta = await producer.send_and_wait(topic, s.value, key=s.key, headers=headers)
             s.position = (meta.partition, meta.offset)
     finally:
         await producer.stop()

@@ -7,6 +7,7 @@ partition, keyed by tenant or not at all, request_ids another tenant also uses.
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from processors.authenticate import sign
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
-from tests.helpers import SAMPLE_CONFIG, running_stack
+from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +58,15 @@ def job(tenant: str, request_id: str, reply_to: str) -> bytes:
 async def produce(
     bootstrap: str, records: list[tuple[str, int | None, bytes | None, bytes]]
 ) -> None:
-    """``(topic, partition, key, value)`` records, each acknowledged."""
+    """``(topic, partition, key, value)`` records, each signed by the tenant it names
+    (the sample config's tenants accept only signed jobs) and acknowledged."""
+    keys = sample_keys()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
         for topic, partition, key, value in records:
-            await producer.send_and_wait(topic, value, key=key, partition=partition)
+            signed = sign(value, keys[orjson.loads(value)["tenant"]], datetime.now(UTC))
+            await producer.send_and_wait(topic, value, key=key, partition=partition, headers=signed)
     finally:
         await producer.stop()
 
@@ -110,7 +115,7 @@ def test_a_colliding_request_id_gets_each_tenant_its_own_answer(stack: Stack) ->
         return await read_replies(stack.bootstrap, replies_topic, wanted=2)
 
     async def through_clients() -> tuple[InferenceReply, InferenceReply, int]:
-        async with SwitchyardClient(stack.bootstrap, catalogue) as client:
+        async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
             futures = [
                 await client.submit(
                     InferenceRequest(
