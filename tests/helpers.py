@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from processors.authenticate import SecretLookup, SigningKey, sign
@@ -213,3 +214,10 @@ def shadow_row(request_id: str, finished_at: datetime, **fields: Any) -> ShadowR
     }
     values.update(fields)
     return ShadowRow(**values)
+
+
+def provider_calls(stack: Stack) -> dict[str, int]:
+    """Calls each simulated model has served so far (the simulator's admin stats)."""
+    admin = (stack.simulator_url or "").removesuffix("/v1")
+    stats = httpx.get(f"{admin}/admin/stats", headers=stack.admin_headers(), timeout=5).json()
+    return {name: int(m["requests"]) for name, m in stats["models"].items()}

@@ -5,7 +5,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -16,7 +15,7 @@ from streams.client import SwitchyardClient
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import running_stack, sample_config, sample_keys
+from tests.helpers import provider_calls, running_stack, sample_config, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -237,11 +236,7 @@ def test_router_restart_mid_run_recovers_exact_budget_state(stack: Stack) -> Non
 
 
 def _provider_calls(stack: Stack) -> int:
-    admin = (stack.simulator_url or "").removesuffix("/v1")
-    models = httpx.get(f"{admin}/admin/stats", headers=stack.admin_headers(), timeout=5).json()[
-        "models"
-    ]
-    return sum(int(m["requests"]) for m in models.values())
+    return sum(provider_calls(stack).values())
 
 
 def test_resent_request_id_gets_the_same_reply_without_a_second_provider_call(

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,7 +17,7 @@ from streams.kafka.admin import ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue, TopicSpec
-from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
+from tests.helpers import SAMPLE_CONFIG, provider_calls, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -55,14 +54,6 @@ def ask(stack: Stack, request: InferenceRequest) -> InferenceReply:
             return await client.request(request, timeout_s=90)
 
     return asyncio.run(one())
-
-
-def provider_calls(stack: Stack) -> dict[str, int]:
-    admin = (stack.simulator_url or "").removesuffix("/v1")
-    models = httpx.get(f"{admin}/admin/stats", headers=stack.admin_headers(), timeout=5).json()[
-        "models"
-    ]
-    return {name: int(m["requests"]) for name, m in models.items()}
 
 
 def request(request_id: str, tenant: str, prompt: str, **fields: Any) -> InferenceRequest:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -19,7 +18,7 @@ from streams.client import SwitchyardClient
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import running_stack, sample_keys
+from tests.helpers import provider_calls, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +83,12 @@ async def _scenario(stack: Stack) -> tuple[dict[str, bool], InferenceReply, Infe
     catalogue = TopicCatalogue(stack.env.namespace)
     keys = sample_keys()
     async with SwitchyardClient(stack.bootstrap, catalogue, keys=keys) as client:
-        refused = {rid: client._waiting.setdefault(rid, asyncio.Future()) for rid in EXPECTED}
+        # A reply to either tenant would show: the refused jobs name acme or globex.
+        refused = {
+            (tenant, rid): client.expect(tenant, rid)
+            for rid in EXPECTED
+            for tenant in ("acme", "globex")
+        }
         for value, headers in hostile_records(catalogue, keys).values():
             await client.send_raw(value, key="acme", headers=headers)
         good = await client.request(job("sig-good"), timeout_s=90)
@@ -92,11 +96,15 @@ async def _scenario(stack: Stack) -> tuple[dict[str, bool], InferenceReply, Infe
         value = dumps(job("sig-good").model_copy(update={"reply_to": catalogue.replies.name}))
         replay = sign(value, keys["acme"], datetime.now(UTC))
     async with SwitchyardClient(stack.bootstrap, catalogue) as again:
-        future = again._waiting.setdefault("sig-good", asyncio.Future())
+        future = again.expect("acme", "sig-good")
         await again.send_raw(value, key="acme", headers=replay)
         second = await asyncio.wait_for(future, 60)
     await asyncio.sleep(2.0)  # a refused job's reply, if any, would have come by now
-    return {rid: f.done() for rid, f in refused.items()}, good, second
+    return (
+        {rid: any(f.done() for (_, r), f in refused.items() if r == rid) for rid in EXPECTED},
+        good,
+        second,
+    )
 
 
 async def _dead_letters(bootstrap: str, topic: str, wanted: set[str]) -> dict[str, str]:
@@ -116,9 +124,7 @@ async def _dead_letters(bootstrap: str, topic: str, wanted: set[str]) -> dict[st
 
 
 def _provider_calls(stack: Stack) -> int:
-    admin = (stack.simulator_url or "").removesuffix("/v1")
-    models = httpx.get(f"{admin}/admin/stats", timeout=5).json()["models"]
-    return sum(int(m["requests"]) for m in models.values())
+    return sum(provider_calls(stack).values())
 
 
 def test_only_a_properly_signed_job_is_routed_and_answered(stack: Stack) -> None:
