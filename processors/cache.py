@@ -46,6 +46,15 @@ def usable(entry: CachedAnswer | None, tenant: str, now: datetime) -> CachedAnsw
     return entry
 
 
+def within_ttl(entry: CachedAnswer, settings: CacheSettings, now: datetime) -> bool:
+    """Whether an entry keeps to the tenant's own TTL: stored in the past, expiring no
+    later than ``ttl_s`` after it was stored. An entry claiming more (a forged expiry in
+    2099, say) never serves."""
+    return entry.stored_at <= now and (entry.expires_at - entry.stored_at) <= timedelta(
+        seconds=settings.ttl_s
+    )
+
+
 def entry_for(
     request: InferenceRequest,
     settings: CacheSettings,

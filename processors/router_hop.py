@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from processors import budget
 from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.budget import Position
-from processors.cache import cache_key
+from processors.cache import cache_key, within_ttl
 from processors.outputs import Output
 from processors.reply import cached_reply, rejected_reply, telemetry_event
 from processors.reply_topics import ReplyTopics, reply_to_refusal, safe_reply_to
@@ -116,7 +116,7 @@ def route_hop(
         )
         return HopResult([forward])
     hit = view.cache(cache_key(request), request.tenant, now) if tenant.cache.enabled else None
-    if hit is not None:
+    if hit is not None and within_ttl(hit, tenant.cache, now):
         return HopResult(answered(cached_reply(request, hit, config, now), request, config))
     pre_step = tenant.pre_step_topic if prepared else None
     return _route(request, position, pre_step, config, view, now, elapsed_ms)

@@ -33,4 +33,8 @@ class Feedback(BaseModel):
         return self
 
     def received(self, now: datetime) -> "Feedback":
-        return self if self.at is not None else self.model_copy(update={"at": now})
+        """Stamped when it arrives: ``at`` is kept if given, but never later than ``now``,
+        so feedback dated in the future cannot outrank what is judged after it."""
+        if self.at is not None and self.at <= now:
+            return self
+        return self.model_copy(update={"at": now})

@@ -1,6 +1,6 @@
 """Actual spend reported back to the budget table once a provider has answered."""
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SpendSettlement(BaseModel):
@@ -8,9 +8,11 @@ class SpendSettlement(BaseModel):
 
     Keyed by tenant on a topic co-partitioned with requests, so the budget
     table partition that reserved the estimate is the one that settles it.
+    Amounts are never negative: a settlement that says otherwise does not
+    validate and is dead-lettered, never applied.
     """
 
     request_id: str
     tenant: str
-    reserved_usd: float
-    actual_usd: float
+    reserved_usd: float = Field(ge=0)
+    actual_usd: float = Field(ge=0)

@@ -93,7 +93,8 @@ def _add(
     """Buffer one record as telemetry or feedback; malformed records are skipped, with a warning."""
     try:
         if record.topic == catalogue.feedback.name:
-            at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            # The record's timestamp is the producer's to set: the wall clock bounds it.
+            at = min(datetime.fromtimestamp(record.timestamp / 1000, UTC), datetime.now(UTC))
             sink.add(Feedback.model_validate_json(record.value).received(at))
         else:
             sink.add(TelemetryEvent.model_validate_json(record.value))

@@ -4,6 +4,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+import pytest
+
 from processors.authenticate import sign
 from processors.cache import cache_key
 from processors.outputs import Output
@@ -178,7 +181,7 @@ def entry_for(request: InferenceRequest) -> CachedAnswer:
         provider="sim",
         source_request_id="r-0",
         stored_at=NOW - timedelta(minutes=1),
-        expires_at=NOW + timedelta(hours=1),
+        expires_at=NOW + timedelta(minutes=59),  # the tenant's TTL (1 h) after it was stored
     )
 
 
@@ -379,3 +382,28 @@ def test_a_failed_hop_becomes_a_dead_letter_and_a_reply() -> None:
     assert (letter.error.code, letter.stage, letter.request_id) == ("unprocessable", "route", "r-3")
     assert "RecursionError" in letter.error.message
     assert reply_of(outputs[1]).error.code == "unprocessable"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expires"),
+    [
+        (NOW - timedelta(minutes=1), datetime(2099, 1, 1, tzinfo=UTC)),  # past the tenant's TTL
+        (NOW + timedelta(minutes=5), NOW + timedelta(minutes=10)),  # stored in the future
+    ],
+)
+def test_a_cache_entry_beyond_the_tenants_ttl_never_serves(
+    stored: datetime, expires: datetime
+) -> None:
+    request = make_request()
+    forged = entry_for(request).model_copy(update={"stored_at": stored, "expires_at": expires})
+    result = hop(dumps(request), configure(cache={"enabled": True}), cache_of(forged))
+    assert kinds(result) == ["dispatch"]
+
+
+def test_a_negative_settlement_is_dead_lettered_not_applied() -> None:
+    raw = orjson.dumps(
+        {"request_id": "r-1", "tenant": "acme", "reserved_usd": 0.0, "actual_usd": -1000.0}
+    )
+    stored = BudgetSnapshot(period="2026-11", spent_usd=2.0)
+    result = settle_hop(raw, SETTLED_AT, BASE, lambda tenant: stored, NOW)
+    assert kinds(result) == ["dead_letter"] and result.snapshot is None
