@@ -19,23 +19,25 @@ calls a model or reads a clock; ``HopContext`` carries the clock and rng.
 
 import random
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from processors.cache import entry_for
 from processors.cascade import check_answer
 from processors.dispatch import Call, EndpointGate, Finish, Park, next_step, retry_tier
+from processors.dispatch_check import recheck, refusal
 from processors.idempotency import duplicate_action
 from processors.outputs import Output
 from processors.reply import completed_reply, telemetry_event
+from processors.reply_topics import ReplyTopics
 from schemas.answer import AnsweredRequest, ledger_key
 from schemas.cache import CachedAnswer
 from schemas.codec import dumps
 from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob, SourcePosition
-from schemas.errors import DeadlineExpired, InvalidRequest
+from schemas.errors import DeadlineExpired, DispatchRefused
 from schemas.messages import Attempt, ChatMessage, ErrorInfo, Usage
 from schemas.plan import AnswerCheck, PlanStep, RoutePlan
 from schemas.settlement import SpendSettlement
@@ -103,6 +105,7 @@ class HopContext:
     clock: Callable[[], float]  # epoch seconds
     rng: random.Random  # backoff jitter
     requests_topic: str  # where a dead letter's request came from
+    replies: ReplyTopics = field(default_factory=lambda: ReplyTopics("switchyard", "replies"))
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -121,8 +124,16 @@ class Progress:
 def provider_hop(
     job: DispatchJob, answered: AnsweredRequest | None, ctx: HopContext
 ) -> ProviderFlow:
-    """Decide one job; ``answered`` is the answer ledger's entry for its (tenant, request_id)."""
+    """Decide one job; ``answered`` is the answer ledger's entry for its (tenant, request_id).
+
+    The job is re-checked first (``processors.dispatch_check``): a refused one is never
+    called, nor answered from the ledger (its reply_to may be forged)."""
     action = duplicate_action(answered, job, ctx.now(), ctx.config.dispatch.dedup_window_s)
+    checked = recheck(job, ctx.config, ctx.replies)
+    if isinstance(checked, DispatchRefused):
+        answer = action != "skip"  # a redelivery of an answered submission was settled
+        return HopResult(refusal(job, checked, ctx.config, ctx.requests_topic, ctx.now(), answer))
+    job = checked
     if action == "skip":
         return HopResult([])
     if action == "resend" and answered is not None and job.source is not None:
@@ -349,26 +360,6 @@ def resend(job: DispatchJob, answered: AnsweredRequest, source: SourcePosition) 
         ],
         remember=entry,
     )
-
-
-def undecodable(
-    raw: bytes | None, topic: str, partition: int, offset: int, limit: int, now: datetime
-) -> list[Output]:
-    """A dead letter for a dispatch record that is not a job.
-
-    Only the router writes the dispatch and retry topics: a bad job means a
-    version skew, and retrying it cannot help."""
-    letter = DeadLetter.of_payload(
-        raw,
-        limit,
-        error=InvalidRequest("undecodable dispatch job").info(),
-        stage="dispatch",
-        source_topic=topic,
-        source_partition=partition,
-        source_offset=offset,
-        dead_lettered_at=now,
-    )
-    return [Output("dead_letter", None, letter)]
 
 
 def shadow_outputs(

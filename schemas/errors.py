@@ -27,6 +27,8 @@ SwitchyardError                               code (exit code)
 │   ├── BudgetExhausted           budget_exhausted
 │   ├── DeadlineExpired           deadline_expired
 │   ├── Unprocessable             unprocessable          (a worker failed on this message)
+│   ├── DispatchRefused           dispatch_refused       (a dispatch job fails the provider's
+│   │                                                     re-check: tenant, models, reply_to)
 │   ├── ContextTooLong            context_length_exceeded (a larger model may still fit)
 │   └── ProviderRejected          provider_rejected      (4xx: auth, bad parameters)
 ├── InternalError             a bug or a broken invariant       internal_error (1)
@@ -172,6 +174,14 @@ class Unprocessable(TerminalError):
     dead-lettered with this code instead of being retried forever or lost."""
 
     code = "unprocessable"
+
+
+class DispatchRefused(TerminalError):
+    """A dispatch job the provider worker will not call for: its tenant is not configured,
+    no model of its chain passes policy now, its reply_to is refused, or its estimate is
+    not a cost. The job is dead-lettered and answered on the shared replies topic."""
+
+    code = "dispatch_refused"
 
 
 class ContextTooLong(TerminalError):

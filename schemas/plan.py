@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CacheState = Literal["off", "miss", "hit"]
 StepKind = Literal[
-    "cache_hit", "pre_step", "call", "check_passed", "check_failed", "cache_store", "shadow"
+    "cache_hit",
+    "pre_step",
+    "call",
+    "check_passed",
+    "check_failed",
+    "cache_store",
+    "shadow",
+    "dropped",  # the provider's re-check took a model off the chain (detail: why)
 ]
 CheckKind = Literal["json_schema", "regex", "logprob"]
 

@@ -42,6 +42,7 @@ from schemas.errors import InternalError
 from sinks.kafka_out import KafkaPublisher, producer_for
 from streams.kafka.consumers import group_consumer
 from streams.kafka.offsets import CommitTracker
+from streams.kafka.topic_directory import TopicDirectory
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
@@ -87,15 +88,19 @@ class ProviderWorker:
         )
         await board.start()
         await self.ledger.start()
+        topics = TopicDirectory(self.bootstrap)  # which reply_to topics exist
+        await topics.refresh()
+        listing = asyncio.create_task(topics.follow())
         publisher = KafkaPublisher(producer)
         self.jobs = JobRunner(
-            self.config, self.catalogue, caller, board, self.ledger, publisher, self.rng
+            self.config, self.catalogue, caller, board, self.ledger, publisher, self.rng, topics
         )
         consumer = self._consumer(4 * limit)
         await consumer.start()
         try:
             await self._fetch(consumer, stop)
         finally:
+            listing.cancel()
             await self._drain(consumer)
             await consumer.stop()
             await self.ledger.stop()

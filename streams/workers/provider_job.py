@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
+from processors.dispatch_check import undecodable
 from processors.job_failure import failed_job
 from processors.outputs import Output
 from processors.provider_hop import (
@@ -30,12 +31,13 @@ from processors.provider_hop import (
     ShadowCall,
     provider_hop,
     shadow_outputs,
-    undecodable,
 )
+from processors.reply_topics import ReplyTopics
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.errors import RetryableError
 from sinks.kafka_out import Headers, KafkaPublisher
+from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
@@ -43,6 +45,8 @@ from streams.workers.health import HealthBoard
 from streams.workers.provider_calls import ModelCaller
 
 log = logging.getLogger(__name__)
+
+LISTING_INTERVAL_S = 1.0  # a reply_to the listing misses lists topics again, this often
 
 
 class JobRunner:
@@ -57,6 +61,7 @@ class JobRunner:
         ledger: AnswerLedger,
         publisher: KafkaPublisher,
         rng: random.Random,
+        topics: TopicDirectory,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -64,7 +69,15 @@ class JobRunner:
         self.board = board
         self.ledger = ledger
         self.publisher = publisher
-        self.context = HopContext(config, board.gates, time.time, rng, catalogue.requests.name)
+        self.topics = topics
+        self.listed_at = 0.0  # monotonic time of the last listing asked for a reply_to
+        internal = {t.name for t in catalogue.all()} - {catalogue.replies.name}
+        replies = ReplyTopics(
+            catalogue.namespace, catalogue.replies.name, frozenset(internal), topics.exists
+        )
+        self.context = HopContext(
+            config, board.gates, time.time, rng, catalogue.requests.name, replies
+        )
         # (tenant, request_id) -> finished when the job running for it is done
         self.in_flight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.shadows: set[asyncio.Task[None]] = set()
@@ -78,6 +91,7 @@ class JobRunner:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.in_flight[job_key] = done
         try:
+            await self._list_reply_to(job.request.reply_to)
             flow = provider_hop(job, self.ledger.get(*job_key), self.context)
             result = await self._drive(flow, job)
             await self._send(result, headers)
@@ -110,6 +124,19 @@ class JobRunner:
         limit = self.config.limits.max_message_bytes
         outputs = undecodable(raw, topic, partition, offset, limit, datetime.now(UTC))
         await self._deliver(outputs, None)
+
+    async def _list_reply_to(self, reply_to: str | None) -> None:
+        """List topics again for a reply_to the last listing missed (created since), at
+        most once a second, so the re-check refuses only a topic that does not exist."""
+        if reply_to is None or self.topics.exists(reply_to):
+            return
+        if time.monotonic() - self.listed_at < LISTING_INTERVAL_S:
+            return
+        self.listed_at = time.monotonic()
+        try:
+            await self.topics.refresh()
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.warning("listing topics failed, keeping the last list: %r", exc)
 
     def cancel_shadows(self) -> None:
         for task in list(self.shadows):
