@@ -4,8 +4,9 @@ Writers seal through ``streams.outputs.records`` (and the health board); readers
 hand each record to a ``SealGate`` first. A record that fails (no seal, a wrong
 one, a seal for another topic or key) is dropped: not processed, not
 dead-lettered (a dead letter is a record others read: forging one per second
-would make one per second), only counted in ``dropped`` per topic and logged at
-most once per ``LOG_EVERY_S``. Its offset commits like any other.
+would make one per second), only counted in ``dropped`` per topic and logged: at
+the first drop on each topic, else at most once per ``LOG_EVERY_S``, never per
+record. Its offset commits like any other.
 """
 
 import logging
@@ -53,12 +54,13 @@ class SealGate:
         """True when the record is sealed with the cluster key; else count it and say no."""
         if is_sealed(self.cluster_key, topic, key, value, headers):
             return True
+        first_on_topic = topic not in self.dropped
         self.dropped[topic] += 1
-        self._maybe_log(time.monotonic())
+        self._maybe_log(time.monotonic(), first_on_topic)
         return False
 
-    def _maybe_log(self, now: float) -> None:
-        if now - self._logged_at < LOG_EVERY_S:
+    def _maybe_log(self, now: float, first_on_topic: bool) -> None:
+        if now - self._logged_at < LOG_EVERY_S and not first_on_topic:
             return
         total = self.total_dropped
         log.warning(

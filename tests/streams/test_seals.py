@@ -43,7 +43,7 @@ def test_internal_outputs_are_sealed_and_outputs_leaving_switchyard_are_not() ->
     assert sent[2][0] == catalogue.retry[1].name
 
 
-def test_the_gate_drops_and_counts_and_logs_once_per_interval(
+def test_the_gate_drops_and_counts_and_logs_once_per_topic_then_per_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     gate = SealGate(KEY, "provider")
@@ -56,7 +56,8 @@ def test_the_gate_drops_and_counts_and_logs_once_per_interval(
     assert gate.dropped == {"sy.settlements": 50, "sy.health": 1}
     assert gate.total_dropped == 51
     warnings = [r for r in caplog.records if "without a valid seal" in r.getMessage()]
-    assert len(warnings) == 1
+    assert len(warnings) == 2  # the first drop on each topic; the other 49 only counted
+    assert "sy.health 1, sy.settlements 50" in warnings[1].getMessage()
     assert "cluster-key" not in caplog.text
 
 
