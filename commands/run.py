@@ -17,6 +17,7 @@ from commands.stack_control import (
     until,
 )
 from schemas.errors import StackError
+from streams.kafka.seals import cluster_key_from_env
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, running_stack
 from streams.topics import TopicCatalogue
@@ -86,13 +87,20 @@ def worker(
     config = current_config(env)
     bootstrap = require_bootstrap(env)
     catalogue = TopicCatalogue(env.namespace)
+    cluster_key = cluster_key_from_env()  # before anything starts: no key, no worker
     if kind == "router":
         import faust
 
         from streams.workers.router import build_router_app
 
         router = build_router_app(
-            config, bootstrap, catalogue, web_port, env.state_dir, env.replication_factor
+            config,
+            bootstrap,
+            catalogue,
+            web_port,
+            env.state_dir,
+            cluster_key,
+            env.replication_factor,
         )
         level = "INFO" if verbose(ctx) else "WARNING"
         faust.Worker(router, loglevel=level, quiet=True).execute_from_commandline()
@@ -100,12 +108,12 @@ def worker(
     if kind == "provider":
         from streams.workers.provider import ProviderWorker
 
-        return run_until_signal(ProviderWorker(config, bootstrap, catalogue).run)
+        return run_until_signal(ProviderWorker(config, bootstrap, catalogue, cluster_key).run)
     from streams.workers.telemetry import run_telemetry_worker
 
     return run_until_signal(
         lambda stop: run_telemetry_worker(
-            bootstrap, catalogue, env.clickhouse_url, env.state_dir, stop
+            bootstrap, catalogue, env.clickhouse_url, env.state_dir, stop, cluster_key
         )
     )
 

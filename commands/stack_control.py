@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from commands.console import say
+from schemas.access import new_token
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
 from schemas.errors import StackError
@@ -70,7 +71,11 @@ def start_stack(env: Environment, simulator: bool) -> Stack:
     running = running_stack(env)
     if running is not None and running["bootstrap"] == find_bootstrap(env):
         say(f"reusing the stack `switchyard up` runs (pid {running['pid']})")
-        return Stack(env=env, bootstrap=running["bootstrap"])
+        return Stack(
+            env=env,
+            bootstrap=running["bootstrap"],
+            cluster_key=running.get("cluster_key") or new_token(),
+        )
     stack = Stack.connect(env, start_broker=True, notify=say)
     try:
         ensure_catalogue_topics(stack)

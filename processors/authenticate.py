@@ -65,10 +65,19 @@ def canonical(tenant: str, key_id: str, timestamp_ms: int, value: bytes) -> byte
     return head + b"\n" + value
 
 
+def hmac_hex(secret: bytes, message: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of ``message``: the one MAC of tenant signatures and seals."""
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def digests_match(expected: str, given: str) -> bool:
+    """Constant-time comparison of two hex digests (case-insensitive in ``given``)."""
+    return hmac.compare_digest(expected, given.lower())
+
+
 def signature(secret: bytes, tenant: str, key_id: str, timestamp_ms: int, value: bytes) -> str:
     """The hex HMAC-SHA256 of the canonical bytes."""
-    message = canonical(tenant, key_id, timestamp_ms, value)
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac_hex(secret, canonical(tenant, key_id, timestamp_ms, value))
 
 
 def epoch_ms(now: datetime) -> int:
@@ -116,7 +125,7 @@ def verify(
     if not stamp.isdigit() or len(stamp) > 15:
         raise SignatureInvalid("sy-timestamp is not milliseconds since the epoch")
     expected = signature(secret, tenant, key_id, int(stamp), value)
-    if not hmac.compare_digest(expected, digest.lower()):
+    if not digests_match(expected, digest):
         raise SignatureInvalid("the signature does not match the job")
     skew_s = abs(epoch_ms(now) - int(stamp)) / 1000
     if skew_s > config.security.signature_window_s:

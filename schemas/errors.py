@@ -46,6 +46,7 @@ SwitchyardError                               code (exit code)
     │   └── DatabaseLocked        database_locked        (another process holds chdb's files)
     ├── QueryRejected             query_rejected         (not a single read-only statement)
     ├── AccessDenied              access_denied          (a loopback surface refused the token)
+    ├── ClusterKeyMissing         cluster_key_missing    (a worker needs SWITCHYARD_CLUSTER_KEY)
     ├── OutcomeFileError          outcome_file_invalid
     ├── TrainingError             training_failed
     └── RouterArtifactError       router_artifact_invalid
@@ -266,6 +267,12 @@ class AccessDenied(OperatorError, PermissionError):
     """A loopback surface (query service, simulator admin, budget page) refused the token."""
 
     code = "access_denied"
+
+
+class ClusterKeyMissing(OperatorError, RuntimeError):
+    """A worker was started without the cluster key that seals internal records."""
+
+    code = "cluster_key_missing"
 
 
 class OutcomeFileError(OperatorError, ValueError):

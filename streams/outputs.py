@@ -1,14 +1,25 @@
-"""Turning a hop's ``processors.outputs.Output`` list into Kafka records."""
+"""Turning a hop's ``processors.outputs.Output`` list into Kafka records, sealed.
+
+Every record for an internal topic gets the cluster key's ``sy-seal`` header
+(``processors.seal``). Replies (to the job's reply_to or the shared replies topic)
+and pre-step forwards leave Switchyard for producers and tenants' services, which
+do not hold the cluster key: they are not sealed, and no Switchyard worker reads
+them. A job's headers passed on to a record never carry an earlier seal along.
+"""
 
 from collections.abc import Iterable
 
-from processors.outputs import Output
+from processors.outputs import Output, OutputKind
+from processors.seal import AnyHeaders, seal_header, without_seal
 from schemas.codec import dumps
 from schemas.errors import InternalError
 from sinks.kafka_out import Headers
 from streams.topics import TopicCatalogue
 
 Record = tuple[str, str | None, bytes, Headers | None]
+
+# Outputs that leave Switchyard: everything else is an internal record and is sealed.
+UNSEALED: frozenset[OutputKind] = frozenset({"reply", "pre_step"})
 
 
 def topic_for(output: Output, catalogue: TopicCatalogue) -> str:
@@ -33,15 +44,21 @@ def topic_for(output: Output, catalogue: TopicCatalogue) -> str:
 
 
 def records(
-    outputs: Iterable[Output], catalogue: TopicCatalogue, headers: Headers | None
+    outputs: Iterable[Output],
+    catalogue: TopicCatalogue,
+    headers: AnyHeaders,
+    cluster_key: bytes,
 ) -> list[Record]:
-    """``(topic, key, value, headers)`` per output, in order, serialised once with orjson."""
-    return [
-        (
-            topic_for(o, catalogue),
-            o.key,
-            o.message if isinstance(o.message, bytes) else dumps(o.message),
-            headers if o.headers else None,
-        )
-        for o in outputs
-    ]
+    """``(topic, key, value, headers)`` per output, in order, serialised once with orjson;
+    internal records sealed with ``cluster_key``."""
+    passed_on = without_seal(headers)
+    return [_record(o, catalogue, passed_on, cluster_key) for o in outputs]
+
+
+def _record(o: Output, catalogue: TopicCatalogue, passed_on: Headers, cluster_key: bytes) -> Record:
+    topic = topic_for(o, catalogue)
+    value = o.message if isinstance(o.message, bytes) else dumps(o.message)
+    sent = list(passed_on) if o.headers else []
+    if o.kind not in UNSEALED:
+        sent.append(seal_header(cluster_key, topic, o.key.encode() if o.key else None, value))
+    return topic, o.key, value, sent or None

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from processors.authenticate import SecretLookup, SigningKey, sign
+from processors.seal import seal_header
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
 from schemas.decision import CandidateVerdict, DispatchJob, RoutingDecision, SourcePosition
@@ -49,6 +50,11 @@ def demo_secrets(config: SwitchyardConfig | None = None) -> SecretLookup:
 def signed_as(tenant: str, raw: bytes, now: datetime) -> dict[str, bytes]:
     """The signature headers of ``raw`` by ``tenant``'s demo key at ``now`` (pure tests)."""
     return dict(sign(raw, demo_keys()[tenant], now))
+
+
+def sealed(stack: Stack, topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """The headers a Switchyard worker of ``stack`` would put on this internal record."""
+    return [seal_header(stack.cluster_key.encode(), topic, key, value)]
 
 
 def make_request(prompt: str = "hello there", **fields: Any) -> InferenceRequest:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.errors import KafkaTimeout
 from streams.kafka.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
 from streams.kafka.reading import open_topic
+from streams.kafka.seals import SealGate
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,22 @@ class TopicFollower:
     For state every worker keeps whole (the health board, the answer ledger,
     the router's cache and latency book): no group, no commits; a restarted
     worker reads again from the start (or from a little before the end).
-    ``after_batch`` runs after each fetched batch, for periodic upkeep.
+    ``after_batch`` runs after each fetched batch, for periodic upkeep. Every record
+    passes ``gate`` first: one without the cluster key's seal never reaches ``apply``
+    (the gate counts it).
     """
 
     def __init__(
         self,
         bootstrap: str,
         topic: str,
+        gate: SealGate,
         apply: Callable[[bytes | None], None],
         after_batch: Callable[[], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.gate = gate
         self.apply = apply
         self.after_batch = after_batch
         self._consumer: AIOKafkaConsumer | None = None
@@ -122,7 +127,8 @@ class TopicFollower:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batch.values():
                 for record in records:
-                    self.apply(record.value)
+                    if self.gate.admits(self.topic, record.key, record.value, record.headers):
+                        self.apply(record.value)
             if self.after_batch is not None:
                 self.after_batch()
 
@@ -138,11 +144,12 @@ class DecodingFollower(TopicFollower, Generic[M]):
         self,
         bootstrap: str,
         topic: str,
+        gate: SealGate,
         schema: type[M],
         on_value: Callable[[M], None],
         after_batch: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(bootstrap, topic, self._decode, after_batch)
+        super().__init__(bootstrap, topic, gate, self._decode, after_batch)
         self.schema = schema
         self.on_value = on_value
 

@@ -8,6 +8,11 @@ A stack has one admin token (``schemas.access``): ``SWITCHYARD_ADMIN_TOKEN`` if
 set, else a new one. Its processes get it in that variable (the simulator's
 ``/admin/...`` and the router's ``/budget/`` want it), and ``publish_state``
 writes it to ``stack.json`` (mode 0600), where later commands find it.
+
+It has one cluster key too (``processors.seal``): ``SWITCHYARD_CLUSTER_KEY`` if set,
+else a new one, passed to its processes in that variable; its workers seal the
+internal records they write with it and drop what lacks its seal. It is written to
+``stack.json`` as well, so workers added later to the same stack share it.
 """
 
 import os
@@ -22,6 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
+from processors.seal import CLUSTER_KEY_ENV
 from schemas.access import ADMIN_TOKEN_ENV, bearer, new_token
 from schemas.errors import AccessDenied, BrokerError, StackError
 from streams.local.broker import (
@@ -81,6 +87,9 @@ class Stack:
     router_web_port: int | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     admin_token: str = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or new_token())
+    cluster_key: str = field(
+        default_factory=lambda: os.environ.get(CLUSTER_KEY_ENV) or new_token(), repr=False
+    )
 
     @classmethod
     def connect(
@@ -109,6 +118,7 @@ class Stack:
             "simulator_url": self.simulator_url,
             "router_web_port": self.router_web_port,
             "admin_token": self.admin_token,
+            "cluster_key": self.cluster_key,
         }
         write_private(stack_state_file(self.env), orjson.dumps(state))
 
@@ -122,6 +132,7 @@ class Stack:
             SWITCHYARD_NAMESPACE=self.env.namespace,
         )
         child[ADMIN_TOKEN_ENV] = self.admin_token
+        child[CLUSTER_KEY_ENV] = self.cluster_key
         if self.simulator_url:
             child["SWITCHYARD_SIMULATOR_URL"] = self.simulator_url
         return child

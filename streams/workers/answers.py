@@ -6,7 +6,8 @@ partition it catches up to the topic's end, so answers a crashed worker wrote
 just before it died are known before their jobs are replayed.
 
 Entries are keyed by tenant and request_id together: two tenants may use the
-same request_id, and each must only ever find its own answer.
+same request_id, and each must only ever find its own answer. An entry without
+the cluster key's seal is dropped (``SealGate``): only a provider worker answers.
 """
 
 import time
@@ -14,17 +15,18 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.answer import AnsweredRequest
 from streams.kafka.consumers import DecodingFollower
+from streams.kafka.seals import SealGate
 
 _PRUNE_EVERY_S = 30.0
 
 
 class AnswerLedger:
-    def __init__(self, bootstrap: str, topic: str, window_s: float) -> None:
+    def __init__(self, bootstrap: str, topic: str, window_s: float, gate: SealGate) -> None:
         self.window = timedelta(seconds=window_s)
         self._entries: dict[tuple[str, str], AnsweredRequest] = {}
         self._next_prune = time.monotonic() + _PRUNE_EVERY_S
         self.follower = DecodingFollower(
-            bootstrap, topic, AnsweredRequest, self._apply, after_batch=self._maybe_prune
+            bootstrap, topic, gate, AnsweredRequest, self._apply, after_batch=self._maybe_prune
         )
 
     async def start(self) -> None:

@@ -5,7 +5,8 @@ publishes every breaker transition and every new Retry-After to a compacted
 topic keyed by model; every worker follows that topic from the start and
 applies what others found. One worker's discovery of an outage therefore
 stops all of them within a fetch wait, and a recovered endpoint is closed
-everywhere by the first successful probe.
+everywhere by the first successful probe. Published records are sealed with the
+cluster key, and records without its seal are dropped: a forged ``open`` moves nothing.
 """
 
 import logging
@@ -16,11 +17,13 @@ from aiokafka import AIOKafkaProducer
 
 from processors.circuit import CircuitBreaker, Transition
 from processors.dispatch import EndpointGate
+from processors.seal import seal_header
 from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.health import EndpointHealth
 from schemas.messages import Attempt
 from streams.kafka.consumers import DecodingFollower
+from streams.kafka.seals import SealGate
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +47,16 @@ class HealthBoard:
         topic: str,
         producer: AIOKafkaProducer,
         worker_id: str,
+        gate: SealGate,
     ) -> None:
         self.topic = topic
+        self.cluster_key = gate.cluster_key
         self.producer = producer
         self.worker_id = worker_id
         policy = config.dispatch.breaker
         self.gates = {m.name: EndpointGate(CircuitBreaker(policy)) for m in config.models}
         self._announced_cool: dict[str, float] = {}
-        self.follower = DecodingFollower(bootstrap, topic, EndpointHealth, self._apply)
+        self.follower = DecodingFollower(bootstrap, topic, gate, EndpointHealth, self._apply)
 
     async def start(self) -> None:
         await self.follower.start()
@@ -102,7 +107,9 @@ class HealthBoard:
         )
         # Not awaited to the broker: health is advice, and a lost message only
         # means another worker finds the outage itself.
-        await self.producer.send(self.topic, key=model.encode(), value=dumps(health))
+        key, value = model.encode(), dumps(health)
+        seal = seal_header(self.cluster_key, self.topic, key, value)
+        await self.producer.send(self.topic, key=key, value=value, headers=[seal])
 
     def _apply(self, health: EndpointHealth) -> None:
         gate = self.gates.get(health.model)

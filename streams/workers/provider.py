@@ -19,6 +19,10 @@ an answered job into a no-op, so the producer sees one reply per submission.
 Backpressure: at most ``MAX_IN_FLIGHT`` jobs run at once and each model has
 its own ``max_concurrency`` gate; fetching pauses while the worker is full.
 A retry partition whose head is not due yet is paused until it is.
+
+Origin: a dispatch or retry record without the cluster key's seal is dropped
+before it is decoded (``SealGate``: counted, its offset committed); everything
+this worker writes to internal topics is sealed (``streams.outputs.records``).
 """
 
 import asyncio
@@ -42,6 +46,7 @@ from schemas.errors import InternalError
 from sinks.kafka_out import KafkaPublisher, producer_for
 from streams.kafka.consumers import group_consumer
 from streams.kafka.offsets import CommitTracker
+from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
@@ -61,8 +66,15 @@ Records = dict[TopicPartition, list[Any]]
 
 
 class ProviderWorker:
-    def __init__(self, config: SwitchyardConfig, bootstrap: str, catalogue: TopicCatalogue) -> None:
+    def __init__(
+        self,
+        config: SwitchyardConfig,
+        bootstrap: str,
+        catalogue: TopicCatalogue,
+        cluster_key: bytes,
+    ) -> None:
         self.config = config
+        self.gate = SealGate(cluster_key, "provider")
         self.bootstrap = bootstrap
         self.catalogue = catalogue
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
@@ -81,10 +93,18 @@ class ProviderWorker:
         caller = ModelCaller(self.config)
         await producer.start()
         board = HealthBoard(
-            self.config, self.bootstrap, self.catalogue.health.name, producer, self.worker_id
+            self.config,
+            self.bootstrap,
+            self.catalogue.health.name,
+            producer,
+            self.worker_id,
+            self.gate,
         )
         self.ledger = AnswerLedger(
-            self.bootstrap, self.catalogue.answers.name, self.config.dispatch.dedup_window_s
+            self.bootstrap,
+            self.catalogue.answers.name,
+            self.config.dispatch.dedup_window_s,
+            self.gate,
         )
         await board.start()
         await self.ledger.start()
@@ -93,7 +113,15 @@ class ProviderWorker:
         listing = asyncio.create_task(topics.follow())
         publisher = KafkaPublisher(producer)
         self.jobs = JobRunner(
-            self.config, self.catalogue, caller, board, self.ledger, publisher, self.rng, topics
+            self.config,
+            self.catalogue,
+            caller,
+            board,
+            self.ledger,
+            publisher,
+            self.rng,
+            topics,
+            self.gate.cluster_key,
         )
         consumer = self._consumer(4 * limit)
         await consumer.start()
@@ -159,6 +187,10 @@ class ProviderWorker:
     def _start_jobs(self, consumer: AIOKafkaConsumer, batch: Records) -> None:
         for tp, fetched in batch.items():
             for record in fetched:
+                if not self.gate.admits(tp.topic, record.key, record.value, record.headers):
+                    self.tracker.started(tp, record.offset)  # dropped: its offset commits
+                    self.tracker.finished(tp, record.offset)
+                    continue
                 job = self._job_or_park(consumer, tp, record.offset, record.value)
                 if job is False:
                     break  # partition paused until its head is due

@@ -62,8 +62,10 @@ class JobRunner:
         publisher: KafkaPublisher,
         rng: random.Random,
         topics: TopicDirectory,
+        cluster_key: bytes,
     ) -> None:
         self.config = config
+        self.cluster_key = cluster_key
         self.catalogue = catalogue
         self.caller = caller
         self.board = board
@@ -161,7 +163,7 @@ class JobRunner:
             await self._deliver(result.outputs, headers)
 
     async def _deliver(self, outputs: list[Output], headers: Headers | None) -> None:
-        await self.publisher.deliver(*records(outputs, self.catalogue, headers))
+        await self.publisher.deliver(*records(outputs, self.catalogue, headers, self.cluster_key))
 
     def _start_shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
         task = asyncio.create_task(self._shadow(job, shadow))

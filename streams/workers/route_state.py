@@ -20,6 +20,7 @@ from processors.latency import LatencyBook, LatencyEstimate
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from streams.kafka.consumers import DecodingFollower, TopicFollower
+from streams.kafka.seals import SealGate
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ _ESTIMATE_EVERY_S = 1.0
 
 
 class ResponseCache:
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, gate: SealGate) -> None:
         self.entries: dict[str, CachedAnswer] = {}
-        self.follower = DecodingFollower(bootstrap, topic, CachedAnswer, self._apply)
+        self.follower = DecodingFollower(bootstrap, topic, gate, CachedAnswer, self._apply)
 
     def get(self, key: str, tenant: str, now: datetime) -> CachedAnswer | None:
         entry = usable(self.entries.get(key), tenant, now)
@@ -45,9 +46,11 @@ class ResponseCache:
 
 
 class ObservedLatency:
-    def __init__(self, config: SwitchyardConfig, bootstrap: str, topic: str) -> None:
+    def __init__(
+        self, config: SwitchyardConfig, bootstrap: str, topic: str, gate: SealGate
+    ) -> None:
         self.book = LatencyBook(config.models, config.routing.latency)
-        self.follower = TopicFollower(bootstrap, topic, self._apply)
+        self.follower = TopicFollower(bootstrap, topic, gate, self._apply)
         self._estimates = self.book.estimates()
         self._refreshed = 0.0
 

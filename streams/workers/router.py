@@ -42,6 +42,7 @@ from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
 from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
+from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
 from streams.tenant_keys import Keyring
@@ -104,21 +105,24 @@ def build_router_app(
     catalogue: TopicCatalogue,
     web_port: int,
     state_dir: Path,
+    cluster_key: bytes,
     replication_factor: int = 1,
 ) -> faust.App:
     """The router worker's faust app: its agents, the budget table, the followers' task
-    and the ``/budget/`` page."""
+    and the ``/budget/`` page. ``cluster_key`` seals what it writes to internal topics
+    and checks what it reads from them (``processors.seal``)."""
     quirks.apply()
     app = _faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
     table = _budget_table(app, catalogue)
+    gate = SealGate(cluster_key, "router")
     state = RouterState(
-        ResponseCache(bootstrap, catalogue.cache.name),
-        ObservedLatency(config, bootstrap, catalogue.telemetry.name),
+        ResponseCache(bootstrap, catalogue.cache.name, gate),
+        ObservedLatency(config, bootstrap, catalogue.telemetry.name, gate),
         load_learned(config),
         TopicDirectory(bootstrap),
     )
     app.task(_follower(config, state))
-    _add_agents(app, catalogue, _Hops(app, config, catalogue, table, state))
+    _add_agents(app, catalogue, _Hops(app, config, catalogue, table, state, gate))
     _add_budget_page(app, table)
     return app
 
@@ -163,6 +167,12 @@ def _faust_app(
 def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
     """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic on
     the partition of the tenant's key.
+
+    The changelog is the one internal topic whose records carry no seal: faust writes
+    it and reads it back on recovery itself, with no hook for headers on either side.
+    On a cluster, ACLs protect it (only Switchyard's principal may write it); on the
+    embedded broker, which has no ACLs, anyone who can reach the broker can forge a
+    snapshot that a router restored after a restart would adopt.
 
     The changelog topic is declared with ``acks=False``, as faust's own changelog topics
     are: with acks on, faust's livelock check treats the changelog like an agent's
@@ -260,8 +270,10 @@ class _Hops:
         catalogue: TopicCatalogue,
         table: Any,
         state: RouterState,
+        gate: SealGate,
     ) -> None:
         self.app = app
+        self.gate = gate
         self.config = config
         self.catalogue = catalogue
         self.table = table
@@ -305,7 +317,10 @@ class _Hops:
             await self.failed(event.value, exc, position, kept)
 
     async def settle(self, event: Any) -> None:
+        """Apply one settlement; one without the cluster key's seal is dropped and counted."""
         message = event.message
+        if not self.gate.admits(message.topic, event.key, event.value, event.headers):
+            return
         position = Position(message.topic, message.partition, message.offset)
         now = datetime.now(UTC)
         try:
@@ -342,7 +357,9 @@ class _Hops:
         are flushed before the event's offset commits."""
         if result.tenant is not None and result.snapshot is not None:
             self.table[result.tenant] = result.snapshot.model_dump()
-        for topic, key, value, sent_headers in records(result.outputs, self.catalogue, headers):
+        for topic, key, value, sent_headers in records(
+            result.outputs, self.catalogue, headers, self.gate.cluster_key
+        ):
             await self._topic(topic).send(
                 key=key.encode() if key else None, value=value, headers=sent_headers or None
             )

@@ -36,6 +36,7 @@ from sinks.clickhouse import (
 )
 from sinks.query_service import build_query_app
 from streams.kafka.consumers import group_consumer
+from streams.kafka.seals import SealGate
 from streams.local.private_files import write_private
 from streams.topics import TopicCatalogue
 
@@ -55,7 +56,11 @@ async def run_telemetry_worker(
     clickhouse_url: str,
     state_dir: Path,
     stop: asyncio.Event,
+    cluster_key: bytes,
 ) -> None:
+    """Consume telemetry (sealed by the workers: unsealed records are dropped and counted)
+    and feedback (from producers: not sealed) into ClickHouse until ``stop`` is set."""
+    gate = SealGate(cluster_key, "telemetry worker")
     client = await asyncio.to_thread(open_client, clickhouse_url)
     database = database_of(clickhouse_url)
     await asyncio.to_thread(migrate, client, database)
@@ -75,7 +80,10 @@ async def run_telemetry_worker(
             batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
             for records in batch.values():
                 for record in records:
-                    _add(sink, record, catalogue)
+                    if record.topic == catalogue.feedback.name or gate.admits(
+                        record.topic, record.key, record.value, record.headers
+                    ):
+                        _add(sink, record, catalogue)
             if batch:
                 await _flush_until_written(sink, stop)
                 await consumer.commit()

@@ -138,7 +138,7 @@ def test_budget_changelog_is_not_watched_like_an_agent_input(tmp_path: Path) -> 
     from tests.helpers import sample_config
 
     catalogue = TopicCatalogue("quirk")
-    app = build_router_app(sample_config(), "127.0.0.1:1", catalogue, 6999, tmp_path)
+    app = build_router_app(sample_config(), "127.0.0.1:1", catalogue, 6999, tmp_path, b"k" * 32)
     changelog = app.tables["budget"].changelog_topic
     assert changelog.get_topic_name() == catalogue.budget_changelog.name
     assert changelog.acks is False

@@ -29,7 +29,7 @@ from streams.local.environment import Environment
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
 from streams.workers.telemetry import service_file
-from tests.helpers import point_cli_at, request_row, shadow_row, stack_environment
+from tests.helpers import point_cli_at, request_row, sealed, shadow_row, stack_environment
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -89,11 +89,18 @@ def _events() -> list[TelemetryEvent]:
     return events
 
 
-async def _publish(bootstrap: str, records: list[tuple[str, str, bytes]]) -> None:
-    producer = producer_for(bootstrap, 1_048_576)
+async def _publish(stack: Stack, records: list[tuple[str, str, bytes]]) -> None:
+    """Send as the workers do: telemetry sealed with the stack's cluster key, feedback not."""
+    telemetry = TopicCatalogue(stack.env.namespace).telemetry.name
+    producer = producer_for(stack.bootstrap, 1_048_576)
     await producer.start()
     try:
-        await KafkaPublisher(producer).deliver(*[(t, k, v, None) for t, k, v in records])
+        await KafkaPublisher(producer).deliver(
+            *[
+                (t, k, v, sealed(stack, t, k.encode(), v) if t == telemetry else None)
+                for t, k, v in records
+            ]
+        )
     finally:
         await producer.stop()
 
@@ -121,7 +128,7 @@ def test_worker_joins_feedback_from_the_topic_to_decisions(
         (feedback, "junk", b'{"request_id": "w-1", "kind": "stars", "value": 5}'),
         (feedback, "w-3", orjson.dumps(unstamped)),  # no `at`: the broker's timestamp
     ]
-    asyncio.run(_publish(worker.bootstrap, records))
+    asyncio.run(_publish(worker, records))
     assert main(["feedback", "w-1", "--tenant", "acme", "--up", "--source", "user"]) == 0
     assert main(["feedback", "w-2", "--tenant", "globex", "--failure"]) == 0
     assert f"sent to {feedback}" in capsys.readouterr().out
