@@ -36,6 +36,7 @@ from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob
 from schemas.errors import DispatchRefused, InvalidRequest
+from schemas.messages import Attempt, ErrorInfo
 from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
 
@@ -112,7 +113,7 @@ def refusal(
     ``answer`` is False (the ledger already answered this submission), a rejected reply
     on the shared replies topic, its telemetry and a zero settlement."""
     request = job.request
-    letter = _letter(job, error, config, requests_topic, now)
+    letter = job_letter(job, error.info(), job.attempts, config, requests_topic, now)
     outputs = [Output("dead_letter", request.request_id, letter)]
     if not answer or request.tenant not in config.tenants:
         return outputs
@@ -133,20 +134,22 @@ def refusal(
     ]
 
 
-def _letter(
+def job_letter(
     job: DispatchJob,
-    error: DispatchRefused,
+    error: ErrorInfo,
+    attempts: list[Attempt],
     config: SwitchyardConfig,
     requests_topic: str,
     now: datetime,
 ) -> DeadLetter:
-    """Kept as the tenant's payload policy says; whole, it can be replayed."""
+    """A dispatch job's dead letter, with its attempts, kept as the tenant's payload policy
+    says: whole (the request was under the limit on arrival), it can be replayed."""
     request = job.request
     return DeadLetter.of_payload(
         dumps(request),
         None,
         payload_policy(config.tenants, request.tenant),
-        error=error.info(),
+        error=error,
         stage="dispatch",
         source_topic=requests_topic,
         source_partition=job.source.partition if job.source else -1,
@@ -155,7 +158,7 @@ def _letter(
         tenant=request.tenant,
         reply_to=request.reply_to,
         dead_lettered_at=now,
-        attempts=job.attempts,
+        attempts=attempts,
     )
 
 

@@ -26,16 +26,14 @@ from typing import Protocol
 from processors.cache import entry_for
 from processors.cascade import check_answer
 from processors.dispatch import Call, EndpointGate, Finish, Park, next_step, retry_tier
-from processors.dispatch_check import recheck, refusal
+from processors.dispatch_check import job_letter, recheck, refusal
 from processors.idempotency import duplicate_action
 from processors.outputs import Output
 from processors.reply import completed_reply, telemetry_event
 from processors.reply_topics import ReplyTopics
 from schemas.answer import AnsweredRequest, ledger_key
 from schemas.cache import CachedAnswer
-from schemas.codec import dumps
 from schemas.config import ModelSpec, SwitchyardConfig
-from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import DeadlineExpired, DispatchRefused
 from schemas.messages import Attempt, ChatMessage, ErrorInfo, Usage
@@ -325,25 +323,8 @@ def dead_letter(
     """A dead letter with every attempt, for a job that failed after every retry."""
     if not step.exhausted or step.error is None:
         return []
-    request = job.request
-    # Kept whole when the tenant keeps payloads: `dlq replay` needs the full request,
-    # which was under the limit on arrival.
-    letter = DeadLetter.of_payload(
-        dumps(request),
-        None,
-        payload_policy(ctx.config.tenants, request.tenant),
-        error=step.error,
-        stage="dispatch",
-        source_topic=ctx.requests_topic,
-        source_partition=job.source.partition if job.source else -1,
-        source_offset=job.source.offset if job.source else -1,
-        request_id=request.request_id,
-        tenant=request.tenant,
-        reply_to=request.reply_to,
-        dead_lettered_at=now,
-        attempts=attempts,
-    )
-    return [Output("dead_letter", request.request_id, letter)]
+    letter = job_letter(job, step.error, attempts, ctx.config, ctx.requests_topic, now)
+    return [Output("dead_letter", job.request.request_id, letter)]
 
 
 def resend(job: DispatchJob, answered: AnsweredRequest, source: SourcePosition) -> HopResult:
