@@ -32,7 +32,6 @@ from processors.provider_hop import (
     provider_hop,
     shadow_outputs,
 )
-from processors.reply_topics import ReplyTopics
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.errors import RetryableError
@@ -45,8 +44,6 @@ from streams.workers.health import HealthBoard
 from streams.workers.provider_calls import ModelCaller
 
 log = logging.getLogger(__name__)
-
-LISTING_INTERVAL_S = 1.0  # a reply_to the listing misses lists topics again, this often
 
 
 class JobRunner:
@@ -72,14 +69,10 @@ class JobRunner:
         self.ledger = ledger
         self.publisher = publisher
         self.topics = topics
-        self.listed_at = 0.0  # monotonic time of the last listing asked for a reply_to
-        internal = {t.name for t in catalogue.all()} - {catalogue.replies.name}
-        replies = ReplyTopics(
-            catalogue.namespace, catalogue.replies.name, frozenset(internal), topics.exists
-        )
         self.context = HopContext(
-            config, board.gates, time.time, rng, catalogue.requests.name, replies
-        )
+            config, board.gates, time.time, rng, catalogue.requests.name,
+            topics.reply_topics(catalogue),
+        )  # fmt: skip
         # (tenant, request_id) -> finished when the job running for it is done
         self.in_flight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.shadows: set[asyncio.Task[None]] = set()
@@ -93,7 +86,7 @@ class JobRunner:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.in_flight[job_key] = done
         try:
-            await self._list_reply_to(job.request.reply_to)
+            await self.topics.recheck(job.request.reply_to)
             flow = provider_hop(job, self.ledger.get(*job_key), self.context)
             result = await self._drive(flow, job)
             await self._send(result, headers)
@@ -126,19 +119,6 @@ class JobRunner:
         limit = self.config.limits.max_message_bytes
         outputs = undecodable(raw, topic, partition, offset, limit, datetime.now(UTC))
         await self._deliver(outputs, None)
-
-    async def _list_reply_to(self, reply_to: str | None) -> None:
-        """List topics again for a reply_to the last listing missed (created since), at
-        most once a second, so the re-check refuses only a topic that does not exist."""
-        if reply_to is None or self.topics.exists(reply_to):
-            return
-        if time.monotonic() - self.listed_at < LISTING_INTERVAL_S:
-            return
-        self.listed_at = time.monotonic()
-        try:
-            await self.topics.refresh()
-        except (TimeoutError, KafkaError, OSError) as exc:
-            log.warning("listing topics failed, keeping the last list: %r", exc)
 
     def cancel_shadows(self) -> None:
         for task in list(self.shadows):

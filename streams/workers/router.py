@@ -27,7 +27,6 @@ import faust
 
 from processors.authenticate import SIGNATURE_HEADERS
 from processors.budget import Position
-from processors.reply_topics import ReplyTopics
 from processors.router import RoutingContext
 from processors.router_hop import (
     HopResult,
@@ -281,10 +280,7 @@ class _Hops:
         self.keyring = Keyring(config)
         self.keyring.warn()
         self._topics: dict[str, Any] = {}
-        internal = {t.name for t in catalogue.all()} - {catalogue.replies.name}
-        self.replies = ReplyTopics(
-            catalogue.namespace, catalogue.replies.name, frozenset(internal), state.topics.exists
-        )
+        self.replies = state.topics.reply_topics(catalogue)
 
     def snapshot_of(self, tenant: str) -> BudgetSnapshot | None:
         stored = self.table.get(tenant)
