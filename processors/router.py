@@ -21,6 +21,7 @@ from processors.strategies import (
     demote_unhealthy,
     shadow_model,
     strategy_named,
+    uniform_share,
 )
 from schemas.budget import BudgetSnapshot
 from schemas.config import StrategyName, SwitchyardConfig
@@ -176,7 +177,9 @@ def choose(
         choice, request.request_id, routing.shadow.share, seen.target, routing.shadow.unsure_margin
     )
     if not choice.cascade:
-        choice = demote_unhealthy(choice, context.latency, routing.latency.max_error_rate)
+        latency = routing.latency
+        probe = uniform_share(f"probe|{request.request_id}") < latency.probe_share
+        choice = demote_unhealthy(choice, context.latency, latency.max_error_rate, probe)
     return choice, None if shadow == choice.chosen.model else shadow
 
 

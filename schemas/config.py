@@ -214,6 +214,13 @@ class LatencySettings(_Strict):
     error_memory_s: float = Field(
         default=10, gt=0, description="an error rate with no call since is forgotten"
     )
+    probe_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="share of a failing model's jobs still sent to it first, so its "
+        "circuit can probe it and close as soon as it recovers",
+    )
 
 
 class RoutingDefaults(_Strict):

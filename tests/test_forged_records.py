@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -29,9 +31,10 @@ from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import AttemptRow, TelemetryEvent
 from streams.client import SwitchyardClient
+from streams.kafka.reading import read_to_end
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
-from streams.topics import TopicCatalogue
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from tests.helpers import (
     SAMPLE_CONFIG,
     dispatch_job,
@@ -224,3 +227,78 @@ def test_forged_internal_records_change_nothing_and_are_counted(stack: Stack) ->
     assert {"warm-1", "ledger-1", "cache-1", "after-1"} <= answered
     assert not {i for i in answered if i.startswith("forged")}
     stack.check_alive()
+
+
+async def changelog_values(stack: Stack, key: bytes) -> list[bytes]:
+    """Every value the budget changelog holds under ``key``, oldest first."""
+    catalogue = TopicCatalogue(stack.env.namespace)
+    values: list[bytes] = []
+    async for record in read_to_end(stack.bootstrap, catalogue.budget_changelog.name):
+        if record.key == key and record.value is not None:
+            values.append(record.value)
+    return values
+
+
+async def produce_raw(
+    stack: Stack, topic: str, records: list[tuple[bytes, bytes | None, int | None]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        for key, value, partition in records:
+            await producer.send_and_wait(topic, value, key=key, partition=partition)
+    finally:
+        await producer.stop()
+
+
+def budget_of(stack: Stack, tenant: str, timeout_s: float = 60) -> dict[str, Any]:
+    """``tenant``'s snapshot once the (restarted) router shows one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stack.check_alive()
+        try:
+            found = stack.budget().get(tenant)
+        except httpx.HTTPError:
+            found = None
+        if found is not None and found["reserved_usd"] < 1e-12:
+            return found
+        assert time.monotonic() < deadline, f"no settled snapshot for {tenant}"
+        time.sleep(0.5)
+
+
+def test_forged_budget_changelog_records_are_skipped_on_recovery(stack: Stack) -> None:
+    topic = TopicCatalogue(stack.env.namespace).budget_changelog.name
+    (first,) = asyncio.run(ask(stack, [acme_request("budget-1", "say hello to the team")]))
+    assert first.status == "ok"
+    before = budget_of(stack, "acme")
+    acme = orjson.dumps("acme")  # faust's JSON key
+    sealed = asyncio.run(changelog_values(stack, acme))
+    assert len(sealed) >= 2  # the reservation and the settlement
+    unsealed = {**before, "spent_usd": 0.0, "requests": 0}
+    forged: list[tuple[bytes, bytes | None, int | None]] = [
+        (acme, orjson.dumps(unsealed), None),  # an unsealed snapshot, as stored before seals
+        (acme, orjson.dumps({"version": 99, "snapshot": unsealed, "seal": "0" * 64}), None),
+        (acme, sealed[0], None),  # a replay of the first, sealed record: rolls spend back
+        (orjson.dumps("mallory"), orjson.dumps({"version": 1, "snapshot": unsealed}), None),
+        (b'{"an": "object"}', b"{}", None),  # an unhashable key once decoded
+        (acme, None, None),  # a tombstone would delete the tenant's spend
+    ]
+    # Undecodable, and the last record of every partition: recovery must still reach the end.
+    forged += [(b"\xff\xfe", b"not json", p) for p in range(ROUTING_PARTITIONS)]
+    asyncio.run(produce_raw(stack, topic, forged))
+
+    stack.stop_process("router")
+    stack.start_worker("router")
+    stack.wait_router_web()
+    assert budget_of(stack, "acme") == before  # every field: the last good snapshot
+    assert "mallory" not in stack.budget()
+    wait_dropped(stack, "router", {topic})
+
+    # Recovery ended: the restarted router routes, and charges acme from where it was.
+    (after,) = asyncio.run(ask(stack, [acme_request("budget-2", "say goodbye to the team")]))
+    assert after.status == "ok"
+    deadline = time.monotonic() + 60
+    while budget_of(stack, "acme")["requests"] != before["requests"] + 1:
+        assert time.monotonic() < deadline, stack.budget().get("acme")
+        time.sleep(0.5)
+    assert budget_of(stack, "acme")["spent_usd"] > before["spent_usd"]

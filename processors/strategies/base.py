@@ -66,16 +66,24 @@ class Strategy(ABC):
 
 
 def demote_unhealthy(
-    choice: Choice, latency: Mapping[str, LatencyEstimate], max_error_rate: float
+    choice: Choice,
+    latency: Mapping[str, LatencyEstimate],
+    max_error_rate: float,
+    probe: bool = False,
 ) -> Choice:
     """A chosen model failing more than ``max_error_rate`` of recent calls goes behind
-    its first healthy fallback: traffic moves before its circuit has to open."""
+    its first healthy fallback: traffic moves before its circuit has to open.
+
+    A ``probe`` job keeps the sick model first: without a trickle of jobs that
+    reach it, its breaker never gets the call that would close it once it recovers
+    (an open circuit costs such a job no call, only a skip to the fallback).
+    """
 
     def sick(v: CandidateVerdict) -> bool:
         found = latency.get(v.model)
         return found is not None and found.observed and found.error_rate > max_error_rate
 
-    if not sick(choice.chosen):
+    if probe or not sick(choice.chosen):
         return choice
     healthy = next((f for f in choice.fallbacks if not sick(f)), None)
     if healthy is None:

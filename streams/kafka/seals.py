@@ -54,10 +54,14 @@ class SealGate:
         """True when the record is sealed with the cluster key; else count it and say no."""
         if is_sealed(self.cluster_key, topic, key, value, headers):
             return True
+        self.refuse(topic)
+        return False
+
+    def refuse(self, topic: str) -> None:
+        """Count one dropped record of ``topic`` (for readers that check seals themselves)."""
         first_on_topic = topic not in self.dropped
         self.dropped[topic] += 1
         self._maybe_log(time.monotonic(), first_on_topic)
-        return False
 
     def _maybe_log(self, now: float, first_on_topic: bool) -> None:
         if now - self._logged_at < LOG_EVERY_S and not first_on_topic:

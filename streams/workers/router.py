@@ -2,7 +2,8 @@
 
 A faust app with agents over co-partitioned topics (requests, prepared
 requests back from a tenant's pre-step service, and settlements, all keyed by
-tenant) and one table, ``budget``, holding each tenant's ``BudgetSnapshot``.
+tenant) and one table, ``budget``, holding each tenant's sealed ``BudgetSnapshot``
+(``streams.workers.budget_table``).
 Beside them it follows the cache topic (answers that can serve a request
 with no provider call) and telemetry (latency per model). Every decision is
 one call into ``processors.router_hop``; this module decodes events, stores
@@ -37,7 +38,6 @@ from processors.router_hop import (
 )
 from processors.strategies.learned import Learned
 from schemas.access import ADMIN_TOKEN_ENV, AUTHORIZATION, token_matches
-from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
 from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
@@ -46,6 +46,7 @@ from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
 from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+from streams.workers.budget_table import BudgetBook, budget_book
 from streams.workers.route_state import ObservedLatency, ResponseCache
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ def build_router_app(
     and checks what it reads from them (``processors.seal``)."""
     quirks.apply()
     app = _faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
-    table = _budget_table(app, catalogue)
     gate = SealGate(cluster_key, "router")
+    book = budget_book(app, catalogue, gate)
     state = RouterState(
         ResponseCache(bootstrap, catalogue.cache.name, gate),
         ObservedLatency(config, bootstrap, catalogue.telemetry.name, gate),
@@ -121,8 +122,8 @@ def build_router_app(
         TopicDirectory(bootstrap),
     )
     app.task(_follower(config, state))
-    _add_agents(app, catalogue, _Hops(app, config, catalogue, table, state, gate))
-    _add_budget_page(app, table)
+    _add_agents(app, catalogue, _Hops(app, config, catalogue, book, state, gate))
+    _add_budget_page(app, book)
     return app
 
 
@@ -160,37 +161,6 @@ def _faust_app(
         broker_session_timeout=SESSION_TIMEOUT_MS / 1000,
         broker_heartbeat_interval=HEARTBEAT_INTERVAL_MS / 1000,
         broker_rebalance_timeout=REBALANCE_TIMEOUT_MS / 1000,
-    )
-
-
-def _budget_table(app: faust.App, catalogue: TopicCatalogue) -> Any:
-    """Each tenant's ``BudgetSnapshot`` (as JSON), kept in the budget changelog topic on
-    the partition of the tenant's key.
-
-    The changelog is the one internal topic whose records carry no seal: faust writes
-    it and reads it back on recovery itself, with no hook for headers on either side.
-    On a cluster, ACLs protect it (only Switchyard's principal may write it); on the
-    embedded broker, which has no ACLs, anyone who can reach the broker can forge a
-    snapshot that a router restored after a restart would adopt.
-
-    The changelog topic is declared with ``acks=False``, as faust's own changelog topics
-    are: with acks on, faust's livelock check treats the changelog like an agent's
-    input, finds its end past a position no stream moves, and after
-    ``stream_processing_timeout`` (300 s) logs "Stream has not started processing"
-    for every changelog partition on each check, about 3 times a second.
-    """
-    json_schema: faust.Schema[Any, Any] = faust.Schema(
-        key_serializer="json", value_serializer="json"
-    )
-    return app.Table(
-        "budget",
-        default=None,
-        # Stored under the tenant's key, not the partition the event came on: a tenant's
-        # messages may arrive on any partition, and it must have one snapshot.
-        use_partitioner=True,
-        partitions=ROUTING_PARTITIONS,
-        schema=json_schema,
-        changelog_topic=app.topic(catalogue.budget_changelog.name, schema=json_schema, acks=False),
     )
 
 
@@ -244,7 +214,7 @@ def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> Non
             await hops.settle(event)
 
 
-def _add_budget_page(app: faust.App, table: Any) -> None:
+def _add_budget_page(app: faust.App, book: BudgetBook) -> None:
     """``GET /budget/``: every tenant's snapshot, for ``Authorization: Bearer <token>`` with
     the token in ``SWITCHYARD_ADMIN_TOKEN`` when the router started (``schemas.access``);
     without that variable the page refuses everyone. faust's own table pages, which would
@@ -255,7 +225,7 @@ def _add_budget_page(app: faust.App, table: Any) -> None:
     async def budget_page(web: Any, request: Any) -> Any:
         if not token_matches(request.headers.get(AUTHORIZATION), token):
             return web.json({"error": f"Authorization: Bearer <{ADMIN_TOKEN_ENV}>"}, status=401)
-        return web.json({k: v for k, v in table.items()})
+        return web.json(book.snapshots())
 
 
 class _Hops:
@@ -267,7 +237,7 @@ class _Hops:
         app: faust.App,
         config: SwitchyardConfig,
         catalogue: TopicCatalogue,
-        table: Any,
+        book: BudgetBook,
         state: RouterState,
         gate: SealGate,
     ) -> None:
@@ -275,16 +245,12 @@ class _Hops:
         self.gate = gate
         self.config = config
         self.catalogue = catalogue
-        self.table = table
+        self.book = book
         self.state = state
         self.keyring = Keyring(config)
         self.keyring.warn()
         self._topics: dict[str, Any] = {}
         self.replies = state.topics.reply_topics(catalogue)
-
-    def snapshot_of(self, tenant: str) -> BudgetSnapshot | None:
-        stored = self.table.get(tenant)
-        return BudgetSnapshot.model_validate(stored) if stored else None
 
     async def route(self, event: Any, prepared: bool) -> None:
         """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
@@ -292,7 +258,7 @@ class _Hops:
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         view = RouterView(
-            self.snapshot_of, self.state.context(), self.state.cache.get, self.replies, self.keyring
+            self.book.get, self.state.context(), self.state.cache.get, self.replies, self.keyring
         )
         headers = event.headers or {}
         # The signature is the router's to check; it does not travel on to replies.
@@ -320,7 +286,7 @@ class _Hops:
         position = Position(message.topic, message.partition, message.offset)
         now = datetime.now(UTC)
         try:
-            await self.apply(settle_hop(event.value, position, self.config, self.snapshot_of, now))
+            await self.apply(settle_hop(event.value, position, self.config, self.book.get, now))
         except Exception as exc:
             await self.failed(event.value, exc, position, None)
 
@@ -352,7 +318,7 @@ class _Hops:
         """Store the snapshot, then send the outputs through faust's producer, so they
         are flushed before the event's offset commits."""
         if result.tenant is not None and result.snapshot is not None:
-            self.table[result.tenant] = result.snapshot.model_dump()
+            self.book.put(result.tenant, result.snapshot)
         for topic, key, value, sent_headers in records(
             result.outputs, self.catalogue, headers, self.gate.cluster_key
         ):

@@ -350,6 +350,23 @@ def test_error_rate_within_the_configured_limit_is_not_demoted() -> None:
     assert routed(make_request(), config, context).decision.chosen_model == "sim-small"
 
 
+def test_a_share_of_jobs_still_goes_to_the_failing_model_first_as_probes() -> None:
+    context = RoutingContext(latency={"sim-small": observed(error_rate=0.9)})
+    firsts = [
+        routed(make_request(request_id=f"job-{i}"), context=context).decision.chosen_model
+        for i in range(1000)
+    ]
+    probes = firsts.count("sim-small")
+    assert 30 <= probes <= 70  # probe_share 0.05 of 1,000, by a stable hash of the id
+    assert set(firsts) == {"sim-small", "sim-medium"}
+    never = configure(routing={"latency": {"probe_share": 0.0}})
+    assert all(
+        routed(make_request(request_id=f"job-{i}"), never, context).decision.chosen_model
+        == "sim-medium"
+        for i in range(200)
+    )
+
+
 def test_cascade_ladders_are_not_demoted() -> None:
     context = RoutingContext(latency={"sim-local": observed(error_rate=0.9)})
     plan = routed(make_request(), CASCADING, context).decision.plan

@@ -225,6 +225,13 @@ def test_sick_choice_goes_behind_its_first_healthy_fallback() -> None:
     assert demoted.cascade == []
 
 
+def test_a_probe_job_keeps_the_sick_choice_first() -> None:
+    choice = choice_of(MID, TOP, CHEAP)
+    latency = {"mid": observed(0.9), "top": observed(0.0)}
+    assert demote_unhealthy(choice, latency, 0.5, probe=True) is choice
+    assert demote_unhealthy(choice, latency, 0.5, probe=False).chosen.model == "top"
+
+
 def test_sick_fallbacks_are_skipped_when_promoting() -> None:
     choice = choice_of(MID, TOP, CHEAP)
     latency = {"mid": observed(0.9), "top": observed(0.7), "cheap": observed(0.1)}
