@@ -1,14 +1,16 @@
 """Publishing outcome feedback: ``switchyard feedback``.
 
 A consumer judges a reply (thumbs, task success, or a score) and the judgement
-goes to the feedback topic, keyed by request_id; the telemetry worker writes it
-to ClickHouse, where ``decision_feedback`` joins it to the routing decision.
+goes to the feedback topic, keyed by request_id, signed with the tenant's key like
+a job; the telemetry worker checks the signature and writes it to ClickHouse,
+where ``decision_feedback`` joins it to the routing decision.
 """
 
 from datetime import datetime
 
 from pydantic import ValidationError
 
+from processors.authenticate import SigningKey, sign
 from schemas.codec import dumps
 from schemas.feedback import Feedback, FeedbackKind
 from sinks.kafka_out import KafkaPublisher, producer_for
@@ -54,8 +56,15 @@ def describe_invalid(exc: ValidationError) -> list[str]:
     return lines
 
 
-async def publish_feedback(bootstrap: str, catalogue: TopicCatalogue, feedback: Feedback) -> None:
-    """Send ``feedback`` to the feedback topic and wait for the broker's acknowledgement.
+async def publish_feedback(
+    bootstrap: str,
+    catalogue: TopicCatalogue,
+    feedback: Feedback,
+    key: SigningKey | None,
+    now: datetime,
+) -> None:
+    """Send ``feedback``, signed with ``key`` when given (``processors.feedback_check``),
+    to the feedback topic and wait for the broker's acknowledgement.
 
     Raises TopicMissing if the topic does not exist (checked without creating it:
     the embedded broker would auto-create it with the wrong settings).
@@ -65,6 +74,8 @@ async def publish_feedback(bootstrap: str, catalogue: TopicCatalogue, feedback: 
     producer = producer_for(bootstrap, 1_048_576)
     await producer.start()
     try:
-        await KafkaPublisher(producer).deliver((topic, feedback.request_id, dumps(feedback), None))
+        value = dumps(feedback)
+        headers = sign(value, key, now) if key is not None else None
+        await KafkaPublisher(producer).deliver((topic, feedback.request_id, value, headers))
     finally:
         await producer.stop()

@@ -12,7 +12,7 @@ import typer
 from commands.app import OPERATE, JsonFlag, at_least, exclusive, new_app, one_of
 from commands.chaos import SCENARIOS
 from commands.console import say
-from commands.stack_control import current_config, require_bootstrap
+from commands.stack_control import current_config, keys_to_send_as, require_bootstrap
 from schemas.config_file import load_config
 from schemas.errors import UsageError
 from streams.local.environment import Environment
@@ -149,9 +149,11 @@ def feedback(
         for line in describe_invalid(exc):
             say(f"  {line}")
         return 2
+    keys = keys_to_send_as(current_config(env), tenant)
     bootstrap = require_bootstrap(env)
     catalogue = TopicCatalogue(env.namespace)
-    asyncio.run(publish_feedback(bootstrap, catalogue, judged))
+    now = datetime.now(UTC)
+    asyncio.run(publish_feedback(bootstrap, catalogue, judged, keys.get(tenant), now))
     print(
         f"feedback {judged.kind}={judged.value:g} for {judged.tenant}/{judged.request_id} "
         f"sent to {catalogue.feedback.name}"

@@ -113,7 +113,7 @@ def worker(
 
     return run_until_signal(
         lambda stop: run_telemetry_worker(
-            bootstrap, catalogue, env.clickhouse_url, env.state_dir, stop, cluster_key
+            bootstrap, catalogue, env.clickhouse_url, env.state_dir, stop, cluster_key, config
         )
     )
 

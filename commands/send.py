@@ -8,10 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from commands.app import SEND, new_app
-from commands.stack_control import current_config, require_bootstrap
-from processors.authenticate import SigningKey
-from schemas.config import SwitchyardConfig
-from schemas.errors import InvalidOption
+from commands.stack_control import current_config, keys_to_send_as, require_bootstrap
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.local.environment import Environment
 from streams.topics import TopicCatalogue
@@ -41,7 +38,7 @@ def send(
     env = Environment.from_env()
     config = current_config(env)
     bootstrap = require_bootstrap(env)
-    keys = _keys_for(config, tenant)
+    keys = keys_to_send_as(config, tenant)
     request = InferenceRequest(
         request_id=f"cli-{uuid.uuid4().hex[:12]}",
         tenant=tenant,
@@ -63,15 +60,3 @@ def send(
     reply = asyncio.run(request_reply())
     sys.stdout.write(reply.model_dump_json(indent=2, exclude_none=True) + "\n")
     return 0 if reply.status == "ok" else 1
-
-
-def _keys_for(config: SwitchyardConfig, tenant: str) -> dict[str, SigningKey]:
-    """The tenant's signing key; a tenant that requires signing and has none here fails."""
-    from streams.tenant_keys import signing_keys
-
-    keys = signing_keys(config, [tenant])
-    spec = config.tenants.get(tenant)
-    if spec is not None and spec.auth == "signed" and tenant not in keys:
-        names = ", ".join(k.secret_env for k in spec.keys)
-        raise InvalidOption(f"tenant {tenant} signs its jobs: set one of {names}")
-    return keys

@@ -6,10 +6,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from commands.console import say
+from processors.authenticate import SigningKey
 from schemas.access import new_token
 from schemas.config import SwitchyardConfig
 from schemas.config_file import load_config
-from schemas.errors import StackError
+from schemas.errors import InvalidOption, StackError
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack, find_bootstrap, running_stack
 from streams.topics import TopicCatalogue
@@ -89,3 +90,16 @@ def start_stack(env: Environment, simulator: bool) -> Stack:
         stack.stop()
         raise
     return stack
+
+
+def keys_to_send_as(config: SwitchyardConfig, tenant: str) -> dict[str, SigningKey]:
+    """The tenant's signing key, for jobs and feedback; a tenant that requires signing
+    and has no secret here is an InvalidOption."""
+    from streams.tenant_keys import signing_keys
+
+    keys = signing_keys(config, [tenant])
+    spec = config.tenants.get(tenant)
+    if spec is not None and spec.auth == "signed" and tenant not in keys:
+        names = ", ".join(k.secret_env for k in spec.keys)
+        raise InvalidOption(f"tenant {tenant} signs its jobs and feedback: set one of {names}")
+    return keys

@@ -34,12 +34,13 @@ def cluster_key_from_env() -> bytes:
     return key.encode()
 
 
-class SealGate:
-    """Checks internal records' seals for one worker; counts what it drops."""
+class Refusals:
+    """Records a worker refused, counted per topic and logged: at the first refusal on
+    each topic, else at most once per ``LOG_EVERY_S``, never per record."""
 
-    def __init__(self, cluster_key: bytes, role: str) -> None:
-        self.cluster_key = cluster_key
+    def __init__(self, role: str, what: str) -> None:
         self.role = role
+        self.what = what
         self.dropped: Counter[str] = Counter()
         self._logged_at = -LOG_EVERY_S
         self._logged_total = 0
@@ -47,6 +48,32 @@ class SealGate:
     @property
     def total_dropped(self) -> int:
         return self.dropped.total()
+
+    def refuse(self, topic: str) -> None:
+        """Count one refused record of ``topic``."""
+        first_on_topic = topic not in self.dropped
+        self.dropped[topic] += 1
+        now = time.monotonic()
+        if now - self._logged_at < LOG_EVERY_S and not first_on_topic:
+            return
+        total = self.total_dropped
+        log.warning(
+            "%s dropped %d record(s) %s since the last report (%d in all: %s)",
+            self.role,
+            total - self._logged_total,
+            self.what,
+            total,
+            ", ".join(f"{t} {n}" for t, n in sorted(self.dropped.items())),
+        )
+        self._logged_at, self._logged_total = now, total
+
+
+class SealGate(Refusals):
+    """Checks internal records' seals for one worker; counts what it drops."""
+
+    def __init__(self, cluster_key: bytes, role: str) -> None:
+        super().__init__(role, "without a valid seal")
+        self.cluster_key = cluster_key
 
     def admits(
         self, topic: str, key: bytes | None, value: bytes | None, headers: AnyHeaders
@@ -56,22 +83,3 @@ class SealGate:
             return True
         self.refuse(topic)
         return False
-
-    def refuse(self, topic: str) -> None:
-        """Count one dropped record of ``topic`` (for readers that check seals themselves)."""
-        first_on_topic = topic not in self.dropped
-        self.dropped[topic] += 1
-        self._maybe_log(time.monotonic(), first_on_topic)
-
-    def _maybe_log(self, now: float, first_on_topic: bool) -> None:
-        if now - self._logged_at < LOG_EVERY_S and not first_on_topic:
-            return
-        total = self.total_dropped
-        log.warning(
-            "%s dropped %d record(s) without a valid seal since the last report (%d in all: %s)",
-            self.role,
-            total - self._logged_total,
-            total,
-            ", ".join(f"{t} {n}" for t, n in sorted(self.dropped.items())),
-        )
-        self._logged_at, self._logged_total = now, total

@@ -5,6 +5,11 @@ committed and the batch is retried, so every row arrives; the tables replace
 rows by key, so a retried batch does not count twice. Feedback without its own
 ``at`` takes the record's broker timestamp, so a replay writes the same version.
 
+Telemetry comes from the workers and must carry the cluster key's seal; feedback
+comes from tenants and must prove its tenant (``processors.feedback_check``: signed
+by one of its keys when the tenant is ``auth: signed``). What fails is dropped and
+counted, never stored.
+
 On the embedded engine the worker also serves reads (``sinks.query_service``)
 on a read-only client of its own, with a token made at start; ``service_file``
 holds the address, the pid and that token, mode 0600.
@@ -22,8 +27,10 @@ from aiohttp import web
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from processors.feedback_check import admit_feedback
 from schemas.access import new_token
-from schemas.feedback import Feedback
+from schemas.config import SwitchyardConfig
+from schemas.errors import InvalidRequest, Unauthenticated
 from schemas.telemetry import TelemetryEvent
 from sinks.clickhouse import (
     TelemetryReader,
@@ -36,8 +43,9 @@ from sinks.clickhouse import (
 )
 from sinks.query_service import build_query_app
 from streams.kafka.consumers import group_consumer
-from streams.kafka.seals import SealGate
+from streams.kafka.seals import Refusals, SealGate
 from streams.local.private_files import write_private
+from streams.tenant_keys import Keyring
 from streams.topics import TopicCatalogue
 
 log = logging.getLogger(__name__)
@@ -57,10 +65,12 @@ async def run_telemetry_worker(
     state_dir: Path,
     stop: asyncio.Event,
     cluster_key: bytes,
+    config: SwitchyardConfig,
 ) -> None:
-    """Consume telemetry (sealed by the workers: unsealed records are dropped and counted)
-    and feedback (from producers: not sealed) into ClickHouse until ``stop`` is set."""
+    """Consume telemetry (sealed by the workers) and feedback (proven by its tenant) into
+    ClickHouse until ``stop`` is set; records that fail their check are dropped and counted."""
     gate = SealGate(cluster_key, "telemetry worker")
+    intake = _Intake(catalogue, gate, Keyring(config), config)
     client = await asyncio.to_thread(open_client, clickhouse_url)
     database = database_of(clickhouse_url)
     await asyncio.to_thread(migrate, client, database)
@@ -80,10 +90,7 @@ async def run_telemetry_worker(
             batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
             for records in batch.values():
                 for record in records:
-                    if record.topic == catalogue.feedback.name or gate.admits(
-                        record.topic, record.key, record.value, record.headers
-                    ):
-                        _add(sink, record, catalogue)
+                    intake.add(sink, record)
             if batch:
                 await _flush_until_written(sink, stop)
                 await consumer.commit()
@@ -95,20 +102,37 @@ async def run_telemetry_worker(
                 service_file(state_dir).unlink()
 
 
-def _add(
-    sink: TelemetrySink, record: ConsumerRecord[bytes, bytes], catalogue: TopicCatalogue
-) -> None:
-    """Buffer one record as telemetry or feedback; malformed records are skipped, with a warning."""
-    try:
-        if record.topic == catalogue.feedback.name:
-            # The record's timestamp is the producer's to set: the wall clock bounds it.
-            at = min(datetime.fromtimestamp(record.timestamp / 1000, UTC), datetime.now(UTC))
-            sink.add(Feedback.model_validate_json(record.value).received(at))
-        else:
-            sink.add(TelemetryEvent.model_validate_json(record.value))
-    except ValidationError:
-        kind = "feedback" if record.topic == catalogue.feedback.name else "telemetry"
-        log.warning("skipping malformed %s at offset %s", kind, record.offset)
+class _Intake:
+    """Checks and decodes one record of either topic into the sink."""
+
+    def __init__(
+        self, catalogue: TopicCatalogue, gate: SealGate, keyring: Keyring, config: SwitchyardConfig
+    ) -> None:
+        self.feedback_topic = catalogue.feedback.name
+        self.gate = gate
+        self.keyring = keyring
+        self.config = config
+        self.unproven = Refusals("telemetry worker", "of feedback not proven by its tenant")
+
+    def add(self, sink: TelemetrySink, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Buffer one record; malformed ones are skipped with a warning, unproven or
+        unsealed ones counted."""
+        if record.topic != self.feedback_topic:
+            if self.gate.admits(record.topic, record.key, record.value, record.headers):
+                try:
+                    sink.add(TelemetryEvent.model_validate_json(record.value))
+                except ValidationError:
+                    log.warning("skipping malformed telemetry at offset %s", record.offset)
+            return
+        # The record's timestamp is the producer's to set: the wall clock bounds it.
+        arrived = min(datetime.fromtimestamp(record.timestamp / 1000, UTC), datetime.now(UTC))
+        headers = {k: v for k, v in record.headers}
+        try:
+            sink.add(admit_feedback(record.value, headers, self.config, self.keyring, arrived))
+        except Unauthenticated:
+            self.unproven.refuse(record.topic)
+        except InvalidRequest:
+            log.warning("skipping malformed feedback at offset %s", record.offset)
 
 
 async def _flush_until_written(sink: TelemetrySink, stop: asyncio.Event) -> None:

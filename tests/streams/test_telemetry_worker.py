@@ -29,7 +29,14 @@ from streams.local.environment import Environment
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
 from streams.workers.telemetry import service_file
-from tests.helpers import point_cli_at, request_row, sealed, shadow_row, stack_environment
+from tests.helpers import (
+    point_cli_at,
+    request_row,
+    sealed,
+    shadow_row,
+    signed_as,
+    stack_environment,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -89,17 +96,25 @@ def _events() -> list[TelemetryEvent]:
     return events
 
 
-async def _publish(stack: Stack, records: list[tuple[str, str, bytes]]) -> None:
-    """Send as the workers do: telemetry sealed with the stack's cluster key, feedback not."""
+Signer = str | None
+
+
+async def _publish(stack: Stack, records: list[tuple[str, str, bytes, Signer]]) -> None:
+    """Send as the workers do: telemetry sealed with the stack's cluster key; feedback
+    signed by the tenant named (None: unsigned)."""
     telemetry = TopicCatalogue(stack.env.namespace).telemetry.name
     producer = producer_for(stack.bootstrap, 1_048_576)
     await producer.start()
+    now = datetime.now(UTC)
+
+    def headers(topic: str, key: str, value: bytes, signer: Signer) -> list[tuple[str, bytes]]:
+        if topic == telemetry:
+            return sealed(stack, topic, key.encode(), value)
+        return list(signed_as(signer, value, now).items()) if signer else []
+
     try:
         await KafkaPublisher(producer).deliver(
-            *[
-                (t, k, v, sealed(stack, t, k.encode(), v) if t == telemetry else None)
-                for t, k, v in records
-            ]
+            *[(t, k, v, headers(t, k, v, signer)) for t, k, v, signer in records]
         )
     finally:
         await producer.stop()
@@ -120,13 +135,17 @@ def test_worker_joins_feedback_from_the_topic_to_decisions(
     catalogue = TopicCatalogue(env.namespace)
     telemetry, feedback = catalogue.telemetry.name, catalogue.feedback.name
     unstamped = {"request_id": "w-3", "tenant": "acme", "kind": "score", "value": 0.4}
-    records = [
-        (telemetry, e.request.request_id if e.request else "w-1", dumps(e)) for e in _events()
+    records: list[tuple[str, str, bytes, Signer]] = [
+        (telemetry, e.request.request_id if e.request else "w-1", dumps(e), None) for e in _events()
     ]
+    forged = {"request_id": "w-1", "tenant": "acme", "kind": "score", "value": 0.0}
     records += [
-        (telemetry, "junk", b"not telemetry"),
-        (feedback, "junk", b'{"request_id": "w-1", "kind": "stars", "value": 5}'),
-        (feedback, "w-3", orjson.dumps(unstamped)),  # no `at`: the broker's timestamp
+        (telemetry, "junk", b"not telemetry", None),
+        (feedback, "junk", b'{"request_id": "w-1", "kind": "stars", "value": 5}', "acme"),
+        (feedback, "w-3", orjson.dumps(unstamped), "acme"),  # no `at`: the broker's timestamp
+        # acme's request judged by no one who proves to be acme: dropped, counted.
+        (feedback, "w-1", orjson.dumps(forged), None),
+        (feedback, "w-1", orjson.dumps(forged), "globex"),
     ]
     asyncio.run(_publish(worker, records))
     assert main(["feedback", "w-1", "--tenant", "acme", "--up", "--source", "user"]) == 0
@@ -158,6 +177,7 @@ def test_worker_joins_feedback_from_the_topic_to_decisions(
     log = worker.log_path("telemetry").read_text()
     assert "skipping malformed telemetry" in log
     assert "skipping malformed feedback" in log
+    assert "dropped 1 record(s) of feedback not proven by its tenant" in log
 
 
 def test_feedback_command_needs_the_topic(
