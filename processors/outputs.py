@@ -21,6 +21,7 @@ OutputKind = Literal[
     "cache",
     "dead_letter",
     "pre_step",  # to a tenant's pre-step topic, as the producer wrote it
+    "rekey",  # a job back to its own topic, on its tenant's home partition, as written
 ]
 
 
@@ -29,7 +30,8 @@ class Output:
     """One record to send: its role, key and message (raw bytes only when forwarded as is).
 
     ``topic`` overrides the role's topic (a reply_to, a pre-step topic);
-    ``headers`` says whether the job's Kafka headers travel with it.
+    ``partition`` overrides the producer's partitioner; ``headers`` says whether
+    the job's Kafka headers travel with it (a ``rekey`` keeps its signature too).
     """
 
     kind: OutputKind
@@ -38,3 +40,4 @@ class Output:
     topic: str | None = None
     retry_tier: int = 0
     headers: bool = False
+    partition: int | None = None

@@ -3,8 +3,10 @@
 ``route_hop`` takes one job as the producer wrote it (raw bytes and headers) and
 decides, in this order: dead letter without a reply (does not prove its tenant,
 ``processors.authenticate``), dead letter (unreadable), expired (deadline passed), forward
-to the tenant's pre-step topic (not prepared yet), answer from the cache, or
-route (``processors.router.route_request``): a dispatch job or a rejection.
+to the tenant's pre-step topic (not prepared yet), answer from the cache, move
+to the tenant's home partition (it arrived on another, so this router may not hold
+its budget), or route (``processors.router.route_request``): a dispatch job or a
+rejection.
 ``settle_hop`` applies one spend settlement to its tenant's budget.
 
 A job whose ``reply_to`` the tenant may not use (``processors.reply_topics``) is
@@ -67,6 +69,8 @@ class RouterView:
     cache: CacheLookup = _no_cache
     replies: ReplyTopics = field(default_factory=lambda: ReplyTopics("switchyard", "replies"))
     secrets: SecretLookup = no_secrets  # (tenant, key id) -> the signing key's secret
+    # tenant -> the partition its budget lives on; None: one router sees every tenant
+    home: Callable[[str], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,14 @@ def route_hop(
     hit = view.cache(cache_key(request), request.tenant, now) if tenant.cache.enabled else None
     if hit is not None and within_ttl(hit, tenant.cache, now):
         return HopResult(answered(cached_reply(request, hit, config, now), request, config))
+    home = view.home(request.tenant) if view.home is not None else position.partition
+    if home != position.partition:
+        # Only the router that owns the tenant's home partition holds its budget: a job
+        # that arrived elsewhere (unkeyed, wrongly keyed) goes there first, as written.
+        moved = Output(
+            "rekey", request.tenant, raw or b"", topic=position.topic, headers=True, partition=home
+        )
+        return HopResult([moved])
     pre_step = tenant.pre_step_topic if prepared else None
     return _route(request, position, pre_step, config, view, now, elapsed_ms)
 

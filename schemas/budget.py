@@ -1,6 +1,7 @@
-"""A tenant's spend in its budget period: the value of the router's budget table.
+"""A tenant's spend in its budget period, and the sealed value the router's budget table
+stores it in (``StoredBudget``, the budget changelog's records).
 
-Stored in the budget changelog topic; ``processors.budget`` computes new ones.
+``processors.budget`` computes new snapshots; ``processors.budget_record`` seals them.
 """
 
 from pydantic import BaseModel, Field
@@ -29,3 +30,14 @@ class BudgetSnapshot(BaseModel):
     @property
     def committed_usd(self) -> float:
         return self.spent_usd + self.reserved_usd
+
+
+class StoredBudget(BaseModel):
+    """A budget changelog record's value: the snapshot, its write count and its seal
+    (``processors.budget_record``)."""
+
+    version: int = Field(ge=1, description="grows by one with every write of the tenant's snapshot")
+    snapshot: BudgetSnapshot
+    seal: str = Field(
+        description="hex HMAC-SHA256 with the cluster key (processors/budget_record.py)"
+    )

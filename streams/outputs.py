@@ -4,11 +4,14 @@ Every record for an internal topic gets the cluster key's ``sy-seal`` header
 (``processors.seal``). Replies (to the job's reply_to or the shared replies topic)
 and pre-step forwards leave Switchyard for producers and tenants' services, which
 do not hold the cluster key: they are not sealed, and no Switchyard worker reads
-them. A job's headers passed on to a record never carry an earlier seal along.
+them. A job's headers passed on to a record never carry an earlier seal along,
+nor its tenant's signature, except on a ``rekey``: that is the job as the producer
+wrote it, moved to its tenant's home partition, where a router verifies it again.
 """
 
 from collections.abc import Iterable
 
+from processors.authenticate import SIGNATURE_HEADERS
 from processors.outputs import Output, OutputKind
 from processors.seal import AnyHeaders, seal_header, without_seal
 from schemas.codec import dumps
@@ -19,7 +22,7 @@ from streams.topics import TopicCatalogue
 Record = tuple[str, str | None, bytes, Headers | None]
 
 # Outputs that leave Switchyard: everything else is an internal record and is sealed.
-UNSEALED: frozenset[OutputKind] = frozenset({"reply", "pre_step"})
+UNSEALED: frozenset[OutputKind] = frozenset({"reply", "pre_step", "rekey"})
 
 
 def topic_for(output: Output, catalogue: TopicCatalogue) -> str:
@@ -51,8 +54,12 @@ def records(
 ) -> list[Record]:
     """``(topic, key, value, headers)`` per output, in order, serialised once with orjson;
     internal records sealed with ``cluster_key``."""
-    passed_on = without_seal(headers)
-    return [_record(o, catalogue, passed_on, cluster_key) for o in outputs]
+    as_written = without_seal(headers)
+    unsigned = [(k, v) for k, v in as_written if k not in SIGNATURE_HEADERS]
+    return [
+        _record(o, catalogue, as_written if o.kind == "rekey" else unsigned, cluster_key)
+        for o in outputs
+    ]
 
 
 def _record(o: Output, catalogue: TopicCatalogue, passed_on: Headers, cluster_key: bytes) -> Record:

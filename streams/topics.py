@@ -9,11 +9,12 @@ and cannot add partitions later.
 from dataclasses import dataclass
 from typing import Literal
 
+from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
 from processors.dispatch import RETRY_TIERS_S
 from schemas.answer import AnsweredRequest
-from schemas.budget import BudgetSnapshot
+from schemas.budget import BudgetSnapshot, StoredBudget
 from schemas.cache import CachedAnswer
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob
@@ -34,6 +35,15 @@ DISPATCH_PARTITIONS = 8
 # Requests, settlements and the budget changelog must agree: the budget table is
 # partitioned like its source topics, and a tenant's key lands on one partition.
 ROUTING_PARTITIONS = 4
+
+
+def home_partition(tenant: str, partitions: int = ROUTING_PARTITIONS) -> int:
+    """The partition of the routing topics (and budget changelog) that holds ``tenant``:
+    where the producers' default partitioner puts a record keyed by the tenant's name.
+    faust assigns one partition number of co-partitioned topics to one router, so the
+    router that owns a tenant's home partition owns its budget snapshot too."""
+    hashed: int = murmur2(tenant.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
@@ -154,7 +164,7 @@ TOPICS: tuple[TopicEntry, ...] = (
     ),
     # faust names a table's changelog "<app id>-<table>-changelog".
     TopicEntry(
-        "budget_changelog", "-router-budget-changelog", "tenant", BudgetSnapshot,
+        "budget_changelog", "-router-budget-changelog", "tenant", StoredBudget,
         "the router's budget table (faust changelog)",
         partitions=ROUTING_PARTITIONS, retention_ms=None, cleanup_policy="compact",
     ),

@@ -11,17 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from processors.authenticate import sign
+from schemas.errors import AccessDenied
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
-from streams.local.broker import EmbeddedBroker
-from streams.local.stack import Stack
-from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+from streams.local.broker import EmbeddedBroker, free_port
+from streams.local.stack import Stack, read_budget_page
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
 from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
@@ -179,6 +181,11 @@ def test_budgets_hold_for_jobs_on_every_partition_keyed_or_not(stack: Stack) -> 
     spent = sum(r.cost_usd for r in acme)
     budget = settled_budget(stack, "acme")
     assert budget["requests"] == 2 * ROUTING_PARTITIONS  # each reserved exactly once
+    # ...on acme's home partition: jobs elsewhere were moved there before any reservation,
+    # so with several routers the one that owns acme's budget reserves them all.
+    home = home_partition("acme")
+    assert set(budget["applied"]) == {f"{catalogue.requests.name}:{home}",
+                                      f"{catalogue.settlements.name}:{home}"}  # fmt: skip
     assert budget["spent_usd"] == pytest.approx(spent)
     assert stack.budget()["initech"]["requests"] == 0
     stack.check_alive()
@@ -192,3 +199,67 @@ def settled_budget(stack: Stack, tenant: str, timeout_s: float = 30) -> dict[str
         if snapshot["reserved_usd"] < 1e-12 or time.monotonic() > deadline:
             return snapshot
         time.sleep(0.5)
+
+
+def budget_pages(stack: Stack, ports: list[int]) -> list[dict[str, dict[str, Any]]]:
+    return [read_budget_page(port, stack.admin_token) for port in ports]
+
+
+def held_by_one(pages: list[dict[str, dict[str, Any]]], tenant: str) -> dict[str, Any]:
+    """The tenant's snapshot, from the one router that holds it."""
+    holding = [page[tenant] for page in pages if tenant in page]
+    assert len(holding) == 1, f"{tenant} held by {len(holding)} routers"
+    return holding[0]
+
+
+def test_two_routers_keep_each_budget_exact_whatever_partition_a_job_arrives_on(
+    stack: Stack,
+) -> None:
+    catalogue = TopicCatalogue(stack.env.namespace)
+    requests, replies_topic = catalogue.requests.name, catalogue.replies.name
+    second = free_port()
+    stack.spawn("router-2", "worker", "router", "--web-port", str(second))
+    ports = [stack.router_web_port or 0, second]
+    sent: list[tuple[str, int | None, bytes | None, bytes]] = []
+    deadline = time.monotonic() + 90
+    for round_ in range(1000):  # until both routers are up and each holds a tenant
+        batch = [
+            (requests, p, key, job(tenant, f"{tenant}-r{round_}-p{p}-{key is None}", replies_topic))
+            for tenant in ("acme", "globex", "initech")
+            for p in range(ROUTING_PARTITIONS)
+            for key in (tenant.encode(), None)
+        ]
+        asyncio.run(produce(stack.bootstrap, batch))
+        sent += batch
+        stack.check_alive()
+        try:
+            pages = budget_pages(stack, ports)
+        except (httpx.HTTPError, AccessDenied):
+            pages = [{}, {}]
+        if round_ >= 2 and all(pages):
+            break
+        assert time.monotonic() < deadline, f"the routers did not share the tenants: {pages}"
+        time.sleep(1)
+
+    wanted = {InferenceRequest.model_validate_json(value).request_id for *_, value in sent}
+    replies = asyncio.run(read_replies(stack.bootstrap, replies_topic, len(wanted)))
+    assert sorted(r.request_id for r in replies) == sorted(wanted)  # each answered once
+    for tenant in ("acme", "globex"):
+        assert {r.status for r in replies if r.tenant == tenant} == {"ok"}
+        deadline = time.monotonic() + 30
+        while True:
+            snapshot = held_by_one(budget_pages(stack, ports), tenant)
+            if snapshot["reserved_usd"] < 1e-12 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        jobs = [r for r in replies if r.tenant == tenant]
+        assert snapshot["requests"] == len(jobs)  # each reserved exactly once, by one router
+        assert snapshot["spent_usd"] == pytest.approx(sum(r.cost_usd for r in jobs))
+        home = home_partition(tenant)
+        assert set(snapshot["applied"]) == {f"{requests}:{home}",
+                                            f"{catalogue.settlements.name}:{home}"}  # fmt: skip
+    refused = [r for r in replies if r.tenant == "initech"]
+    assert {(r.status, r.error.code if r.error else None) for r in refused} == {
+        ("rejected", "budget_exhausted")
+    }
+    stack.check_alive()

@@ -33,7 +33,7 @@ from processors.budget_record import BudgetSeal
 from schemas.budget import BudgetSnapshot
 from schemas.errors import InternalError
 from streams.kafka.seals import SealGate
-from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
 
 
 class _Unreadable:
@@ -70,6 +70,11 @@ class SealedBudgetTable(Table[str, Any]):
 
     budget_seal: BudgetSeal
     seal_gate: SealGate
+
+    def partition_for_key(self, key: Any) -> int:
+        """The tenant's home partition (``streams.topics.home_partition``), where its
+        jobs and settlements arrive; faust's own choice would hash the JSON-encoded key."""
+        return home_partition(str(key), self.partitions or ROUTING_PARTITIONS)
 
     def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
         super().apply_changelog_batch(list(self._admitted(batch)))
@@ -137,9 +142,8 @@ def budget_book(app: faust.App, catalogue: TopicCatalogue, gate: SealGate) -> Bu
         name="budget",
         default=None,
         beacon=app.tables.beacon,
-        # Stored under the tenant's key, not the partition the event came on: a tenant's
-        # messages may arrive on any partition, and it must have one snapshot.
-        use_partitioner=True,
+        # Stored on the tenant's home partition (``partition_for_key``), not the one the
+        # event came on: it must have one snapshot, on the partition its jobs are routed from.
         partitions=ROUTING_PARTITIONS,
         schema=json_schema,
         changelog_topic=app.topic(topic, schema=json_schema, acks=False),

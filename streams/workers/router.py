@@ -26,7 +26,6 @@ from typing import Any
 
 import faust
 
-from processors.authenticate import SIGNATURE_HEADERS
 from processors.budget import Position
 from processors.router import RoutingContext
 from processors.router_hop import (
@@ -45,7 +44,7 @@ from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
 from streams.tenant_keys import Keyring
-from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
 from streams.workers.budget_table import BudgetBook, budget_book
 from streams.workers.route_state import ObservedLatency, ResponseCache
 
@@ -258,11 +257,16 @@ class _Hops:
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         view = RouterView(
-            self.book.get, self.state.context(), self.state.cache.get, self.replies, self.keyring
+            self.book.get,
+            self.state.context(),
+            self.state.cache.get,
+            self.replies,
+            self.keyring,
+            home_partition,
         )
+        # The signature is the router's to check; ``records`` drops it from what it
+        # sends on, except from a job moved to its tenant's home partition.
         headers = event.headers or {}
-        # The signature is the router's to check; it does not travel on to replies.
-        kept = {k: v for k, v in headers.items() if k not in SIGNATURE_HEADERS}
         try:
             result = route_hop(
                 event.value,
@@ -274,9 +278,9 @@ class _Hops:
                 datetime.now(UTC),
                 lambda: (time.perf_counter() - started) * 1000,
             )
-            await self.apply(result, kept)
+            await self.apply(result, headers)
         except Exception as exc:
-            await self.failed(event.value, exc, position, kept)
+            await self.failed(event.value, exc, position, headers)
 
     async def settle(self, event: Any) -> None:
         """Apply one settlement; one without the cluster key's seal is dropped and counted."""
@@ -319,11 +323,13 @@ class _Hops:
         are flushed before the event's offset commits."""
         if result.tenant is not None and result.snapshot is not None:
             self.book.put(result.tenant, result.snapshot)
-        for topic, key, value, sent_headers in records(
-            result.outputs, self.catalogue, headers, self.gate.cluster_key
-        ):
+        sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key)
+        for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
             await self._topic(topic).send(
-                key=key.encode() if key else None, value=value, headers=sent_headers or None
+                key=key.encode() if key else None,
+                value=value,
+                headers=sent_headers or None,
+                partition=output.partition,
             )
 
     def _topic(self, name: str) -> Any:

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from processors.budget_record import BudgetSeal
-from schemas.budget import BudgetSnapshot
+from schemas.budget import BudgetSnapshot, StoredBudget
 
 KEY = b"cluster-key-for-tests-0123456789"
 TOPIC = "ns.budget-changelog"
@@ -25,6 +25,7 @@ def test_a_wrapped_snapshot_opens_to_itself_after_a_json_round_trip() -> None:
     assert opened is not None
     assert opened.version == 4
     assert opened.snapshot == SNAPSHOT
+    assert StoredBudget.model_validate(stored).snapshot == SNAPSHOT  # the changelog's schema
 
 
 @pytest.mark.parametrize(

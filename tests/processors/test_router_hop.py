@@ -93,6 +93,26 @@ def test_a_routed_job_is_one_dispatch_with_its_headers_and_the_reserved_snapshot
     assert result.snapshot.reserved_usd == job.decision.estimated_cost_usd > 0
 
 
+def test_a_job_off_its_tenants_home_partition_moves_there_as_written() -> None:
+    raw = dumps(make_request(request_id="r-8"))
+    result = hop(raw, view=RouterView(budget=lambda t: None, home=lambda tenant: 1))
+    assert kinds(result) == ["rekey"]
+    [out] = result.outputs
+    assert (out.key, out.topic, out.partition, out.headers) == ("acme", "requests", 1, True)
+    assert out.message == raw  # byte for byte: its signature still holds
+    assert result.snapshot is None  # no budget touched here
+
+
+def test_a_job_on_its_tenants_home_partition_is_routed() -> None:
+    result = hop(dumps(make_request()), view=RouterView(budget=lambda t: None, home=lambda t: 3))
+    assert kinds(result) == ["dispatch"]
+
+
+def test_a_job_that_does_not_prove_its_tenant_is_not_moved() -> None:
+    view = RouterView(budget=lambda t: None, home=lambda tenant: 1)
+    assert kinds(hop(dumps(make_request()), view=view, signed_as=None)) == ["dead_letter"]
+
+
 def test_the_hop_reserves_on_top_of_the_tenants_stored_snapshot() -> None:
     asked: list[str] = []
     stored = BudgetSnapshot(period="2026-11", reserved_usd=2.0, requests=4, request_offset=10)

@@ -43,6 +43,22 @@ def test_internal_outputs_are_sealed_and_outputs_leaving_switchyard_are_not() ->
     assert sent[2][0] == catalogue.retry[1].name
 
 
+def test_only_a_rekeyed_job_keeps_its_tenants_signature() -> None:
+    signature = {"sy-tenant": b"acme", "sy-signature": b"ab", "traceparent": b"t"}
+    outputs = [
+        Output("rekey", "acme", b"{}", topic="sy.requests", headers=True, partition=2),
+        Output("dispatch", "acme", b"{}", headers=True),
+        Output("pre_step", "acme", b"{}", topic="sy.pre.acme", headers=True),
+    ]
+    sent = records(outputs, TopicCatalogue("sy"), signature, KEY)
+    names = [sorted(name for name, _ in headers or []) for _, _, _, headers in sent]
+    assert names == [
+        ["sy-signature", "sy-tenant", "traceparent"],  # as written, not sealed
+        [SEAL_HEADER, "traceparent"],
+        ["traceparent"],
+    ]
+
+
 def test_the_gate_drops_and_counts_and_logs_once_per_topic_then_per_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

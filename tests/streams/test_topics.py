@@ -1,6 +1,16 @@
 """The topic table and the catalogue built from it agree."""
 
-from streams.topics import TOPICS, TopicCatalogue, TopicSpec
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.topics import ROUTING_PARTITIONS, TOPICS, TopicCatalogue, TopicSpec, home_partition
+
+
+@pytest.mark.parametrize("tenant", ["acme", "globex", "initech", "umbrella", "a", "tenant-12345"])
+def test_a_tenants_home_is_where_a_producer_puts_a_record_keyed_by_it(tenant: str) -> None:
+    partitions = list(range(ROUTING_PARTITIONS))
+    expected = DefaultPartitioner()(tenant.encode(), partitions, partitions)
+    assert home_partition(tenant) == expected
 
 
 def test_every_role_is_an_attribute_and_every_attribute_a_role() -> None:
