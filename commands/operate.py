@@ -10,6 +10,7 @@ import orjson
 import typer
 
 from commands.app import OPERATE, JsonFlag, at_least, exclusive, new_app, one_of
+from commands.bench.names import SCENARIOS as BENCH_SCENARIOS
 from commands.chaos import SCENARIOS
 from commands.console import say
 from commands.stack_control import current_config, keys_to_send_as, require_bootstrap
@@ -23,26 +24,48 @@ app = new_app("Operate a deployment.")
 
 @app.command(rich_help_panel=OPERATE)
 def bench(
-    jobs: Annotated[int, typer.Option(help="how many jobs")] = 3000,
+    jobs: Annotated[int, typer.Option(help="end to end: jobs at once, 0 ms provider")] = 20_000,
+    inflight_jobs: Annotated[
+        int, typer.Option(help="jobs at once against a 1-second provider")
+    ] = 10_000,
+    idle_jobs: Annotated[int, typer.Option(help="jobs sent one at a time")] = 200,
+    routing_jobs: Annotated[int, typer.Option(help="jobs queued for the router alone")] = 10_000,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help=f"run only these (repeat): {', '.join(BENCH_SCENARIOS)}"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     router: Annotated[
         Path | None,
         typer.Option(
             metavar="DIR",
-            help="compare the router stage's rate per strategy (rules, learned, "
+            help="instead: compare the router stage's rate per strategy (rules, learned, "
             "cheapest-capable) using this trained router for `learned`",
         ),
     ] = None,
 ) -> int:
-    """Measure router and provider-worker throughput."""
-    from commands.bench import run_bench, run_strategy_bench
+    """Measure Switchyard end to end and stage by stage, all scenarios in one run."""
+    from commands.bench.report import print_report
+    from commands.bench.run import BenchPlan, run_bench
+    from commands.bench.strategies import run_strategy_bench
 
-    at_least("--jobs", jobs, 1)
+    for flag, value in (("--jobs", jobs), ("--inflight-jobs", inflight_jobs),
+                        ("--idle-jobs", idle_jobs), ("--routing-jobs", routing_jobs)):  # fmt: skip
+        at_least(flag, value, 1)
+    for name in scenario or []:
+        one_of(BENCH_SCENARIOS)(name)
     env = Environment.from_env()
     if router is not None:
-        result = run_strategy_bench(env, current_config(env), jobs, router)
+        result = run_strategy_bench(env, current_config(env), routing_jobs, router)
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        return 0
+    plan = BenchPlan(jobs, inflight_jobs, 1000, idle_jobs, routing_jobs,
+                     tuple(scenario) if scenario else BENCH_SCENARIOS)  # fmt: skip
+    result = run_bench(env, current_config(env), plan)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
     else:
-        result = run_bench(env, current_config(env), jobs)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        print_report(result)
     return 0
 
 

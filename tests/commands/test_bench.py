@@ -1,17 +1,46 @@
+"""``switchyard bench`` end to end on small numbers: every scenario runs and reports.
+
+No timing is asserted (benchmarks are not tests): only that every job of every
+scenario was answered and the figures are the ones the README's table needs.
+"""
+
 from pathlib import Path
 
 import pytest
 
-from commands.bench import run_bench
+from commands.bench.names import SCENARIOS
+from commands.bench.run import BenchPlan, run_bench
 from streams.local.broker import EmbeddedBroker
 from tests.helpers import sample_config, stack_environment
 
+HEADLINE = {
+    "e2e_jobs_per_s", "e2e_p50_ms", "e2e_p99_ms", "inflight_10k_seconds",
+    "inflight_10k_peak_rss_mb", "idle_p50_ms", "idle_p99_ms", "routing_jobs_per_s",
+    "routing_p99_ms", "sink_rows_per_s",
+}  # fmt: skip
+
 
 @pytest.mark.slow
-def test_bench_routes_and_answers_every_job(broker: EmbeddedBroker, tmp_path: Path) -> None:
+@pytest.mark.timeout(600)
+def test_every_scenario_answers_every_job_and_reports_its_figures(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
     env = stack_environment(broker, tmp_path)
-    result = run_bench(env, sample_config(), 60)
-    assert result["jobs"] == 60
-    assert result["replies"] == 60
-    assert result["router_jobs_per_s"] > 0
-    assert result["provider_jobs_per_s"] > 0
+    plan = BenchPlan(e2e_jobs=60, inflight_jobs=40, inflight_latency_ms=500, idle_jobs=5,
+                     routing_jobs=50)  # fmt: skip
+    result = run_bench(env, sample_config(), plan)
+    s = result["scenarios"]
+    assert set(s) == set(SCENARIOS)
+    assert HEADLINE <= set(result)
+    for name, jobs in (("e2e", 60), ("inflight", 40)):
+        assert s[name]["jobs"] == s[name]["answered"] == s[name]["ok"] == jobs, name
+        assert 0 < s[name]["p50_ms"] <= s[name]["p99_ms"], name
+        assert set(s[name]["peak_rss_mb"]) == {"simulator", "router", "provider", "telemetry"}
+        assert all(mb > 0 for mb in s[name]["peak_rss_mb"].values()), name
+    assert s["inflight"]["p50_ms"] >= 500  # every job waited for its 500 ms provider
+    assert 0 < s["idle"]["p50_ms"] <= s["idle"]["p99_ms"]
+    assert s["routing"]["jobs"] == 50 and s["routing"]["jobs_per_s"] > 0
+    assert s["routing"]["p99_routing_ms"] > 0
+    assert s["sink"]["events"] == 60  # the e2e run's telemetry, one event per job
+    assert s["sink"]["rows"] >= 2 * 60  # a request row and at least one attempt each
+    assert s["sink"]["rows_per_s"] > 0
