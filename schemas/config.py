@@ -273,6 +273,12 @@ class DispatchSettings(_Strict):
     drain_timeout_s: float = Field(
         default=15, ge=0, description="SIGTERM: wait this long for calls in flight"
     )
+    max_in_flight: int = Field(
+        default=4096,
+        gt=0,
+        description="jobs one provider worker holds at once (each model's max_concurrency "
+        "caps its calls within them); fetching pauses while it is full",
+    )
 
 
 class Limits(_Strict):

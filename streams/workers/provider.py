@@ -1,7 +1,7 @@
 """The provider worker: dispatch and retry topics -> model APIs -> reply, telemetry, settlement.
 
 This module is the fetch loop: it consumes the dispatch and retry topics,
-keeps at most ``MAX_IN_FLIGHT`` jobs running, commits what finished, hands
+keeps at most ``dispatch.max_in_flight`` jobs running, commits what finished, hands
 partitions over on a rebalance and drains on SIGTERM. Each job runs in
 ``provider_job.JobRunner``, which drives its one decision
 (``processors.provider_hop``: call a model, the chosen one then its
@@ -16,7 +16,7 @@ partition. A crash replays everything after the last commit; the answer
 ledger (written in the same produce request as the reply) turns a replay of
 an answered job into a no-op, so the producer sees one reply per submission.
 
-Backpressure: at most ``MAX_IN_FLIGHT`` jobs run at once and each model has
+Backpressure: at most ``dispatch.max_in_flight`` jobs run at once and each model has
 its own ``max_concurrency`` gate; fetching pauses while the worker is full.
 A retry partition whose head is not due yet is paused until it is.
 
@@ -56,7 +56,6 @@ from streams.workers.provider_job import JobRunner
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 128
 COMMIT_INTERVAL_S = 0.5
 # Rebalance: how long a revoked partition's jobs get to finish before it is
 # handed over (under the group's 4 s rebalance timeout).
@@ -174,7 +173,7 @@ class ProviderWorker:
             if self.failures:
                 raise InternalError("a job failed outside the provider call") from self.failures[0]
             self._resume_due(consumer)
-            room = MAX_IN_FLIGHT - len(self.running)
+            room = self.config.dispatch.max_in_flight - len(self.running)
             if room <= 0:
                 await asyncio.wait(self.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
             else:
