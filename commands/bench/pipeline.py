@@ -12,7 +12,7 @@ import contextlib
 import functools
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,7 @@ async def publish_and_collect(
             future.add_done_callback(functools.partial(_stamp, done_at, request.request_id))
             futures.append(future)
         await client.flush()
-        replies = await _gather(futures, progress, timeout_s)
+        replies = await _gather(futures, progress, timeout_s, stack.check_alive)
     last = max(done_at.values(), default=started)
     return Timed(
         jobs=len(requests),
@@ -145,13 +145,18 @@ def _stamp(done_at: dict[str, float], request_id: str, _: object) -> None:
 
 
 async def _gather(
-    futures: list[asyncio.Future[InferenceReply]], progress: Progress, timeout_s: float
+    futures: list[asyncio.Future[InferenceReply]],
+    progress: Progress,
+    timeout_s: float,
+    check_alive: Callable[[], None],
 ) -> list[InferenceReply]:
+    """Every reply that comes within ``timeout_s``; raises as soon as a process died."""
     deadline = time.monotonic() + timeout_s
     pending = set(futures)
     while pending and time.monotonic() < deadline:
         _, pending = await asyncio.wait(pending, timeout=0.5)
         progress.update(len(futures) - len(pending))
+        check_alive()
     return [f.result() for f in futures if f.done() and not f.cancelled()]
 
 

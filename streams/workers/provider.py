@@ -211,9 +211,12 @@ class ProviderWorker:
 
     def _finished(self, tp: TopicPartition, offset: int, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
+            return  # cancelled by the drain: not finished, so its offset is replayed
+        error = task.exception()
+        if error is not None:
             # Not marked finished: its offset is never committed, so it is replayed.
-            self.failures.append(task.exception() or asyncio.CancelledError())
+            self.failures.append(error)
             return
         self.tracker.finished(tp, offset)
 

@@ -3,8 +3,6 @@
 import asyncio
 import time
 
-import httpx
-
 from processors.provider_hop import CallResult
 from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.errors import (
@@ -16,6 +14,7 @@ from schemas.errors import (
 )
 from schemas.messages import Attempt, AttemptOutcome, InferenceRequest
 from streams.providers import ProviderClient, client_for
+from streams.providers.transport import pooled_client
 
 
 def outcome_of(error: SwitchyardError) -> AttemptOutcome:
@@ -34,17 +33,10 @@ class ModelCaller:
 
     def __init__(self, config: SwitchyardConfig) -> None:
         self.config = config
-        # One connection pool per model, sized to its concurrency cap: httpcore's pool
-        # scans every connection for every request, so one big shared pool made
-        # that scan 86% of this worker's CPU at 128 jobs in flight (py-spy).
-        self.pools = {
-            m.name: httpx.AsyncClient(
-                limits=httpx.Limits(
-                    max_connections=m.max_concurrency, max_keepalive_connections=m.max_concurrency
-                )
-            )
-            for m in config.models
-        }
+        # One connection pool per model, sized to its concurrency cap, on aiohttp's
+        # connector (``streams.providers.transport``: httpx's own pool costs CPU per
+        # open connection on every request).
+        self.pools = {m.name: pooled_client(m.max_concurrency) for m in config.models}
         self.clients: dict[str, ProviderClient] = {
             m.name: client_for(m, self.pools[m.name]) for m in config.models
         }
