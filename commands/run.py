@@ -89,8 +89,7 @@ def worker(
     catalogue = TopicCatalogue(env.namespace)
     cluster_key = cluster_key_from_env()  # before anything starts: no key, no worker
     if kind == "router":
-        import faust
-
+        from streams.kafka.quirks import quiet_worker
         from streams.workers.router import build_router_app
 
         router = build_router_app(
@@ -103,7 +102,7 @@ def worker(
             env.replication_factor,
         )
         level = "INFO" if verbose(ctx) else "WARNING"
-        faust.Worker(router, loglevel=level, quiet=True).execute_from_commandline()
+        quiet_worker(router, level).execute_from_commandline()
         return 0
     if kind == "provider":
         from streams.workers.provider import ProviderWorker

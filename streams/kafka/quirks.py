@@ -26,6 +26,15 @@ Each has a test in tests/streams/test_quirks.py that fails if it stops working.
    (300 s) on faust logs "Stream has not started processing" for each changelog
    partition every 1.25 s. The router declares its changelog ``acks=False``, as
    faust does for the changelogs it names itself (streams/workers/router.py).
+6. Spinner (faust 0.15.3): ``faust.Worker`` always makes a terminal spinner, even
+   with ``quiet=True``, and to spin it on every log record it adds a DEBUG handler
+   to the root logger and sets the root level to DEBUG. Every library's debug call
+   then builds a record: aiokafka's "Sending (key=%s value=%s)" for each message
+   the router sends, with the job (its prompt) as an argument, handed to that
+   handler; 10% of the router's samples under load (py-spy) went to building
+   such records, and the spinner wrote terminal escape codes into the log.
+   ``quiet_worker`` builds the worker without a spinner, so the root logger keeps
+   the level the command chose.
 """
 
 import time
@@ -112,4 +121,13 @@ def apply() -> None:
     _applied = True
 
 
-__all__ = ["apply", "true_end_offsets"]
+def quiet_worker(app: Any, loglevel: str) -> Any:
+    """A ``faust.Worker`` for ``app`` logging at ``loglevel``, without faust's spinner."""
+    import faust
+
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.spinner = None
+    return worker
+
+
+__all__ = ["apply", "quiet_worker", "true_end_offsets"]

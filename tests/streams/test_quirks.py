@@ -144,3 +144,28 @@ def test_budget_changelog_is_not_watched_like_an_agent_input(tmp_path: Path) -> 
     assert changelog.acks is False
     # The table manager subscribes to a clone of it: that clone must not ack either.
     assert changelog.clone_using_queue(asyncio.Queue()).acks is False
+
+
+def test_the_router_worker_leaves_the_root_logger_at_its_level(tmp_path: Path) -> None:
+    # faust's spinner sets the root logger to DEBUG, so every library's debug call
+    # (aiokafka's "Sending (key=%s value=%s)", the job's prompt as an argument)
+    # builds a record and hands it to a handler.
+    import logging
+
+    from streams.workers.router import build_router_app
+    from tests.helpers import sample_config
+
+    app = build_router_app(
+        sample_config(), "127.0.0.1:1", TopicCatalogue("quirk"), 6998, tmp_path, b"k" * 32
+    )
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    try:
+        worker = quirks.quiet_worker(app, "WARNING")
+        worker._setup_logging()
+        assert root.level == logging.WARNING
+        assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
+        assert all(type(h).__name__ != "SpinnerHandler" for h in root.handlers)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
