@@ -171,7 +171,9 @@ class ProviderWorker:
         next_commit = time.monotonic() + COMMIT_INTERVAL_S
         while not stop.is_set():
             if self.failures:
-                raise InternalError("a job failed outside the provider call") from self.failures[0]
+                first = self.failures[0]
+                log.error("a job failed outside the provider call", exc_info=first)
+                raise InternalError("a job failed outside the provider call") from first
             self._resume_due(consumer)
             room = self.config.dispatch.max_in_flight - len(self.running)
             if room <= 0:
