@@ -152,6 +152,8 @@ def test_the_router_worker_leaves_the_root_logger_at_its_level(tmp_path: Path) -
     # builds a record and hands it to a handler.
     import logging
 
+    import faust
+
     from streams.workers.router import build_router_app
     from tests.helpers import sample_config
 
@@ -161,11 +163,16 @@ def test_the_router_worker_leaves_the_root_logger_at_its_level(tmp_path: Path) -
     root = logging.getLogger()
     saved = (root.level, list(root.handlers))
     try:
-        worker = quirks.quiet_worker(app, "WARNING")
-        worker._setup_logging()
-        assert root.level == logging.WARNING
-        assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
-        assert all(type(h).__name__ != "SpinnerHandler" for h in root.handlers)
+        for worker, spins in ((faust.Worker(app, loglevel="WARNING", quiet=True), True),
+                              (quirks.quiet_worker(app, "WARNING"), False)):  # fmt: skip
+            root.handlers[:] = [logging.NullHandler()]
+            root.setLevel(logging.WARNING)
+            # What the worker does once it has set up logging at its level.
+            worker.on_setup_root_logger(root, logging.WARNING)
+            assert (root.level == logging.DEBUG) is spins
+            assert any(type(h).__name__ == "SpinnerHandler" for h in root.handlers) is spins
+            sender = logging.getLogger("aiokafka.producer.producer")
+            assert sender.isEnabledFor(logging.DEBUG) is spins
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
