@@ -4,6 +4,7 @@ Loaded from YAML by ``schemas.config_file.load_config``; secrets never live in
 the file, only the *names* of environment variables that hold them.
 """
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import (
@@ -359,4 +360,13 @@ class SwitchyardConfig(_Strict):
         return self.routing.strategy_by_task.get(task, self.routing.strategy)
 
     def model(self, name: str) -> ModelSpec | None:
-        return next((m for m in self.models if m.name == name), None)
+        models, by_name = self._models_by_name
+        if models is not self.models:  # a model_copy(update=...) carried the cache over
+            del self.__dict__["_models_by_name"]
+            models, by_name = self._models_by_name
+        return by_name.get(name)
+
+    @cached_property
+    def _models_by_name(self) -> tuple[list[ModelSpec], dict[str, ModelSpec]]:
+        # Looked up for every call a provider worker makes: a scan showed in its profile.
+        return self.models, {m.name: m for m in self.models}

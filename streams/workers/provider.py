@@ -83,6 +83,7 @@ class ProviderWorker:
         self.committed: dict[TopicPartition, int] = {}
         self.resume_at: dict[TopicPartition, float] = {}
         self.running: set[asyncio.Task[None]] = set()
+        self.slot_freed = asyncio.Event()
         self.failures: list[BaseException] = []
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -177,7 +178,11 @@ class ProviderWorker:
             self._resume_due(consumer)
             room = self.config.dispatch.max_in_flight - len(self.running)
             if room <= 0:
-                await asyncio.wait(self.running, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                # Woken by the next job to finish: waiting on thousands of tasks would
+                # add and remove a callback on each of them every time.
+                self.slot_freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.slot_freed.wait(), timeout=0.5)
             else:
                 batch = await consumer.getmany(timeout_ms=50, max_records=room)
                 self._start_jobs(consumer, batch)
@@ -213,6 +218,7 @@ class ProviderWorker:
 
     def _finished(self, tp: TopicPartition, offset: int, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
+        self.slot_freed.set()
         if task.cancelled():
             return  # cancelled by the drain: not finished, so its offset is replayed
         error = task.exception()
