@@ -212,13 +212,14 @@ def held_by_one(pages: list[dict[str, dict[str, Any]]], tenant: str) -> dict[str
     return holding[0]
 
 
-def test_two_routers_keep_each_budget_exact_whatever_partition_a_job_arrives_on(
+def test_two_routers_and_two_providers_answer_each_job_once_and_keep_budgets_exact(
     stack: Stack,
 ) -> None:
     catalogue = TopicCatalogue(stack.env.namespace)
     requests, replies_topic = catalogue.requests.name, catalogue.replies.name
     second = free_port()
     stack.spawn("router-2", "worker", "router", "--web-port", str(second))
+    stack.spawn("provider-2", "worker", "provider")  # the dispatch partitions split too
     ports = [stack.router_web_port or 0, second]
     sent: list[tuple[str, int | None, bytes | None, bytes]] = []
     deadline = time.monotonic() + 90
