@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from commands.bench.figures import quantile_ms, worker_peak_rss_mb
+from commands.bench.figures import cpu_seconds, quantile_ms, worker_peak_rss_mb
 from commands.demo import demo_requests
 from commands.progress import Progress, say
 from schemas.config import SwitchyardConfig
@@ -27,6 +27,7 @@ from schemas.decision import DispatchJob
 from schemas.messages import InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
 from streams.kafka.admin import ensure_topics
+from streams.kafka.quirks import FETCH_MAX_WAIT_MS
 from streams.kafka.reading import read_to_end
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack
@@ -34,6 +35,7 @@ from streams.tenant_keys import signing_keys
 from streams.topics import TopicCatalogue
 
 BENCH_CONCURRENCY = 4096
+IDLE_CPU_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -198,10 +200,23 @@ def idle_latency(
 
     with bench_stack(env, bootstrap) as stack:
         latencies = asyncio.run(one_by_one(stack))
+        idle_cpu = _idle_cpu_percent(stack, IDLE_CPU_WINDOW_S)
     return {
         "jobs": n,
         "p50_ms": quantile_ms(latencies, 0.5),
         "p99_ms": quantile_ms(latencies, 0.99),
+        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+        "idle_cpu_percent": idle_cpu,
+    }
+
+
+def _idle_cpu_percent(stack: Stack, window_s: float) -> dict[str, float]:
+    """Each process's CPU use while nothing is sent: the price of short fetch waits."""
+    before = {name: cpu_seconds(p.pid) for name, p in stack.processes.items()}
+    time.sleep(window_s)
+    return {
+        name: round(100 * (cpu_seconds(p.pid) - before[name]) / window_s, 1)
+        for name, p in stack.processes.items()
     }
 
 

@@ -39,6 +39,7 @@ def test_every_scenario_answers_every_job_and_reports_its_figures(
         assert all(mb > 0 for mb in s[name]["peak_rss_mb"].values()), name
     assert s["inflight"]["p50_ms"] >= 500  # every job waited for its 500 ms provider
     assert 0 < s["idle"]["p50_ms"] <= s["idle"]["p99_ms"]
+    assert set(s["idle"]["idle_cpu_percent"]) == {"simulator", "router", "provider", "telemetry"}
     assert s["routing"]["jobs"] == 50 and s["routing"]["jobs_per_s"] > 0
     assert s["routing"]["p99_routing_ms"] > 0
     assert s["sink"]["events"] == 60  # the e2e run's telemetry, one event per job
