@@ -12,7 +12,7 @@ import pytest
 from commands.bench.ceiling import ceiling_run
 from commands.bench.clients import ClientRun, percentile
 from commands.bench.jobs import DEFAULT_MAX_TOKENS, Job, jobs_from_requests
-from commands.bench.litellm_side import litellm_run, router_settings
+from commands.bench.litellm_side import Provider, litellm_run, router_settings
 from schemas.errors import InvalidOption
 from schemas.messages import ChatMessage, InferenceRequest
 from simulator import FakeModelProfile, OutageWindow, SimulatorSettings
@@ -101,10 +101,10 @@ def test_router_has_one_deployment_per_model_and_group_fallbacks() -> None:
     config = router_settings("http://sim/v1", GROUPS)
     deployments = {d["model_name"]: d["litellm_params"]["model"] for d in config["model_list"]}
     assert deployments == {
-        "economy": "openai/sim-small",
-        "balanced": "openai/sim-medium",
-        "premium": "openai/sim-large",
-        "sim-local": "openai/sim-local",
+        "economy": "aiohttp_openai/sim-small",
+        "balanced": "aiohttp_openai/sim-medium",
+        "premium": "aiohttp_openai/sim-large",
+        "sim-local": "aiohttp_openai/sim-local",
     }
     assert {d["litellm_params"]["api_base"] for d in config["model_list"]} == {"http://sim/v1"}
     assert config["fallbacks"] == [
@@ -139,9 +139,10 @@ async def test_ceiling_has_no_fallback_in_an_outage() -> None:
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_litellm_answers_every_job_through_its_groups() -> None:
+@pytest.mark.parametrize("provider", ["aiohttp_openai", "openai"])
+async def test_litellm_answers_every_job_through_its_groups(provider: Provider) -> None:
     async with simulator() as (base_url, admin):
-        run = await litellm_run(base_url, jobs(), GROUPS, concurrency=8)
+        run = await litellm_run(base_url, jobs(), GROUPS, concurrency=8, provider=provider)
         counts = await answered(admin)
     assert_consistent(run, 60)
     assert run.label == "litellm c=8"
@@ -151,9 +152,10 @@ async def test_litellm_answers_every_job_through_its_groups() -> None:
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_litellm_falls_back_when_a_primary_is_down() -> None:
+@pytest.mark.parametrize("provider", ["aiohttp_openai", "openai"])
+async def test_litellm_falls_back_when_a_primary_is_down(provider: Provider) -> None:
     async with simulator(large_down=True) as (base_url, admin):
-        run = await litellm_run(base_url, jobs(), GROUPS, concurrency=8)
+        run = await litellm_run(base_url, jobs(), GROUPS, concurrency=8, provider=provider)
         counts = await answered(admin)
     assert_consistent(run, 60)
     large_requests, large_ok = counts["sim-large"]
