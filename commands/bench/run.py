@@ -6,19 +6,20 @@ Scenarios (the README's table comes from one run of all of them):
 2. ``inflight``: 10,000 jobs against a 1-second provider, peak RSS per process;
 3. ``idle``: one job at a time on an idle stack;
 4. ``routing``: the router alone on queued jobs;
-5. ``sink``: the telemetry sink alone, on the telemetry ``e2e`` left behind.
+5. ``sink``: the telemetry sink alone, on the telemetry ``e2e`` left behind;
+6. ``litellm``: the jobs of 1 and 2 through LiteLLM's Router in-process;
+7. ``ceiling``: the same through a bare HTTP client.
 
 Figures from one machine are comparable within a run only: compare ratios.
 """
 
-import multiprocessing
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from commands.bench.comparison import compare
 from commands.bench.names import SCENARIOS
 from commands.bench.pipeline import bench_env, end_to_end, idle_latency, router_rate
+from commands.bench.procs import in_own_process
 from commands.bench.sink import sink_rate
 from commands.progress import say
 from schemas.config import SwitchyardConfig
@@ -36,6 +37,9 @@ class BenchPlan:
     idle_jobs: int = 200
     routing_jobs: int = 10_000
     scenarios: tuple[str, ...] = field(default=SCENARIOS)
+    # Concurrencies each client side runs at for (e2e, inflight); its best run counts.
+    litellm_concurrency: tuple[tuple[int, ...], tuple[int, ...]] = ((200, 1000), (1000, 10_000))
+    ceiling_concurrency: tuple[tuple[int, ...], tuple[int, ...]] = ((200, 1000), (3000,))
 
 
 def run_bench(env: Environment, config: SwitchyardConfig, plan: BenchPlan) -> dict[str, Any]:
@@ -57,17 +61,28 @@ def run_bench(env: Environment, config: SwitchyardConfig, plan: BenchPlan) -> di
         if "routing" in plan.scenarios:
             say(f"routing stage alone: {plan.routing_jobs} jobs")
             out["routing"] = router_rate(bench_env(env, 0, "routing"), b, config, plan.routing_jobs)
+        out |= _clients(env, b, config, plan)
     finally:
         home.stop()
     return {**headline(out), "scenarios": out}
 
 
-def in_own_process(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """``fn(*args)`` in a new process: a clean interpreter, and an embedded ClickHouse
-    that no other part of this one has opened (one engine per process)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(fn, *args).result()
+def _clients(
+    env: Environment, bootstrap: str, config: SwitchyardConfig, plan: BenchPlan
+) -> dict[str, Any]:
+    """Scenarios 6 and 7 on the jobs of 1 and 2, the sides that were asked for."""
+    asked = {"litellm": plan.litellm_concurrency, "ceiling": plan.ceiling_concurrency}
+    sides = {side: levels for side, levels in asked.items() if side in plan.scenarios}
+    if not sides:
+        return {}
+    e2e = {side: levels[0] for side, levels in sides.items()}
+    inflight = {side: levels[1] for side, levels in sides.items()}
+    return {
+        "clients_e2e": compare(env, bootstrap, config, plan.e2e_jobs, 0, e2e),
+        "clients_inflight": compare(
+            env, bootstrap, config, plan.inflight_jobs, plan.inflight_latency_ms, inflight
+        ),
+    }
 
 
 def headline(s: dict[str, Any]) -> dict[str, Any]:
@@ -86,4 +101,28 @@ def headline(s: dict[str, Any]) -> dict[str, Any]:
         keys["routing_p99_ms"] = s["routing"]["p99_routing_ms"]
     if "sink" in s:
         keys["sink_rows_per_s"] = s["sink"]["rows_per_s"]
+    return keys | _client_keys(s)
+
+
+def _client_keys(s: dict[str, Any]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    e2e = s.get("clients_e2e", {}).get("best", {})
+    inflight = s.get("clients_inflight", {}).get("best", {})
+    if "litellm" in e2e:
+        keys["litellm_e2e_jobs_per_s"] = e2e["litellm"]["jobs_per_s"]
+        keys["litellm_e2e_concurrency"] = e2e["litellm"]["label"]
+        if "e2e" in s:
+            keys["ratio_vs_litellm_e2e"] = round(
+                s["e2e"]["jobs_per_s"] / e2e["litellm"]["jobs_per_s"], 2
+            )
+    if "litellm" in inflight:
+        keys["litellm_inflight_10k_seconds"] = inflight["litellm"]["seconds"]
+        if "inflight" in s:
+            keys["ratio_vs_litellm_inflight"] = round(
+                inflight["litellm"]["seconds"] / s["inflight"]["seconds"], 2
+            )
+    if "ceiling" in e2e:
+        keys["ceiling_jobs_per_s"] = e2e["ceiling"]["jobs_per_s"]
+    if "ceiling" in inflight:
+        keys["ceiling_inflight_10k_seconds"] = inflight["ceiling"]["seconds"]
     return keys

@@ -16,7 +16,8 @@ from tests.helpers import sample_config, stack_environment
 HEADLINE = {
     "e2e_jobs_per_s", "e2e_p50_ms", "e2e_p99_ms", "inflight_10k_seconds",
     "inflight_10k_peak_rss_mb", "idle_p50_ms", "idle_p99_ms", "routing_jobs_per_s",
-    "routing_p99_ms", "sink_rows_per_s",
+    "routing_p99_ms", "sink_rows_per_s", "litellm_e2e_jobs_per_s", "litellm_inflight_10k_seconds",
+    "ceiling_jobs_per_s", "ratio_vs_litellm_e2e", "ratio_vs_litellm_inflight",
 }  # fmt: skip
 
 
@@ -27,10 +28,11 @@ def test_every_scenario_answers_every_job_and_reports_its_figures(
 ) -> None:
     env = stack_environment(broker, tmp_path)
     plan = BenchPlan(e2e_jobs=60, inflight_jobs=40, inflight_latency_ms=500, idle_jobs=5,
-                     routing_jobs=50)  # fmt: skip
+                     routing_jobs=50, litellm_concurrency=((8,), (40,)),
+                     ceiling_concurrency=((8,), (40,)))  # fmt: skip
     result = run_bench(env, sample_config(), plan)
     s = result["scenarios"]
-    assert set(s) == set(SCENARIOS)
+    assert set(s) == set(SCENARIOS) - {"litellm", "ceiling"} | {"clients_e2e", "clients_inflight"}
     assert HEADLINE <= set(result)
     for name, jobs in (("e2e", 60), ("inflight", 40)):
         assert s[name]["jobs"] == s[name]["answered"] == s[name]["ok"] == jobs, name
@@ -45,3 +47,13 @@ def test_every_scenario_answers_every_job_and_reports_its_figures(
     assert s["sink"]["events"] == 60  # the e2e run's telemetry, one event per job
     assert s["sink"]["rows"] >= 2 * 60  # a request row and at least one attempt each
     assert s["sink"]["rows_per_s"] > 0
+    # LiteLLM and the bare client ran the same jobs, each answering all of them.
+    for clients, jobs in (("clients_e2e", 60), ("clients_inflight", 40)):
+        for side in ("litellm", "ceiling"):
+            best = s[clients]["best"][side]
+            assert best["jobs"] == best["ok"] == jobs, (clients, side, best["errors"])
+            assert best["peak_rss_mb"] > 0
+    assert s["clients_inflight"]["best"]["litellm"]["p50_ms"] >= 500
+    assert result["ratio_vs_litellm_e2e"] == round(
+        result["e2e_jobs_per_s"] / result["litellm_e2e_jobs_per_s"], 2
+    )
