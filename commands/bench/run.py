@@ -109,20 +109,20 @@ def _client_keys(s: dict[str, Any]) -> dict[str, Any]:
     e2e = s.get("clients_e2e", {}).get("best", {})
     inflight = s.get("clients_inflight", {}).get("best", {})
     if "litellm" in e2e:
-        keys["litellm_e2e_jobs_per_s"] = e2e["litellm"]["jobs_per_s"]
+        keys["litellm_e2e_jobs_per_s"] = round(e2e["litellm"]["jobs_per_s"], 1)
         keys["litellm_e2e_concurrency"] = e2e["litellm"]["label"]
         if "e2e" in s:
             keys["ratio_vs_litellm_e2e"] = round(
                 s["e2e"]["jobs_per_s"] / e2e["litellm"]["jobs_per_s"], 2
             )
     if "litellm" in inflight:
-        keys["litellm_inflight_10k_seconds"] = inflight["litellm"]["seconds"]
+        keys["litellm_inflight_10k_seconds"] = round(inflight["litellm"]["seconds"], 2)
         if "inflight" in s:
             keys["ratio_vs_litellm_inflight"] = round(
                 inflight["litellm"]["seconds"] / s["inflight"]["seconds"], 2
             )
     if "ceiling" in e2e:
-        keys["ceiling_jobs_per_s"] = e2e["ceiling"]["jobs_per_s"]
+        keys["ceiling_jobs_per_s"] = round(e2e["ceiling"]["jobs_per_s"], 1)
     if "ceiling" in inflight:
-        keys["ceiling_inflight_10k_seconds"] = inflight["ceiling"]["seconds"]
+        keys["ceiling_inflight_10k_seconds"] = round(inflight["ceiling"]["seconds"], 2)
     return keys
