@@ -7,14 +7,13 @@ the bare-client ceiling use it, so their figures mean the same thing.
 """
 
 import asyncio
-import math
-import resource
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from commands.bench.figures import peak_rss_mb, percentile
 from commands.bench.jobs import Job
 from schemas.errors import InvalidOption
 
@@ -22,7 +21,6 @@ from schemas.errors import InvalidOption
 # exception counts as a failure under its class name; it never stops the run.
 Call = Callable[[Job], Awaitable[int]]
 
-_STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
@@ -47,15 +45,6 @@ class ClientRun:
     errors: tuple[tuple[str, int], ...] = field(default=())
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values``; 0.0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def reset_peak_rss() -> None:
     """Start this process's peak-RSS count again from its current RSS, where Linux allows it.
 
@@ -66,17 +55,6 @@ def reset_peak_rss() -> None:
         _CLEAR_REFS.write_text("5")
     except OSError:
         pass
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB (VmHWM, else getrusage)."""
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 async def drive(label: str, jobs: list[Job], concurrency: int, call: Call) -> ClientRun:

@@ -1,26 +1,37 @@
 """Small measurements the bench's scenarios share: percentiles and peak memory."""
 
+import math
 import os
+import resource
 from pathlib import Path
 
 
-def quantile_ms(values: list[float], q: float) -> float:
-    """The ``q`` quantile (nearest rank) of ``values``, rounded to 0.1; 0 for none."""
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values``; 0.0 when empty."""
     if not values:
         return 0.0
     ordered = sorted(values)
-    return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)], 1)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
 
 
-def worker_peak_rss_mb(pid: int) -> float:
-    """A running process's peak resident set (Linux ``VmHWM``), in MB; 0 if unknown."""
+def quantile_ms(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0 < q <= 1, nearest rank) of ``values``, rounded to 0.1."""
+    return round(percentile(values, 100 * q), 1)
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident set (Linux ``VmHWM``) in MiB of process ``pid``, this one by default;
+    for this process ``getrusage`` where /proc is missing, else 0."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = Path(f"/proc/{pid or 'self'}/status").read_text()
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
     except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
+        pass
+    if pid is None:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB
     return 0.0
 
 

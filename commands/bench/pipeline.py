@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from commands.bench.figures import cpu_seconds, quantile_ms, worker_peak_rss_mb
+from commands.bench.figures import cpu_seconds, peak_rss_mb, quantile_ms
 from commands.demo import demo_requests
 from commands.progress import Progress, say
 from schemas.config import SwitchyardConfig
@@ -171,7 +171,7 @@ def end_to_end(
     with bench_stack(env, bootstrap) as stack:
         requests = demo_requests(config, n, "e2e")
         timed = asyncio.run(publish_and_collect(stack, config, requests, timeout_s=600))
-        rss = {name: worker_peak_rss_mb(p.pid) for name, p in stack.processes.items()}
+        rss = {name: peak_rss_mb(p.pid) for name, p in stack.processes.items()}
     return {
         **timed.figures(),
         "latency_ms": latency_ms,

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from commands.bench.ceiling import ceiling_run
-from commands.bench.clients import ClientRun, percentile
+from commands.bench.clients import ClientRun
+from commands.bench.figures import percentile
 from commands.bench.jobs import DEFAULT_MAX_TOKENS, Job, jobs_from_requests
 from commands.bench.litellm_side import Provider, litellm_run, router_settings
 from schemas.errors import InvalidOption
