@@ -6,6 +6,7 @@ broker auto-creates unknown topics (with 4 partitions) on any metadata request
 and cannot add partitions later.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +38,7 @@ DISPATCH_PARTITIONS = 8
 ROUTING_PARTITIONS = 4
 
 
+@functools.cache  # per job on the router's path; murmur2 is pure Python
 def home_partition(tenant: str, partitions: int = ROUTING_PARTITIONS) -> int:
     """The partition of the routing topics (and budget changelog) that holds ``tenant``:
     where the producers' default partitioner puts a record keyed by the tenant's name.

@@ -100,11 +100,13 @@ def bench_env(base: Environment, latency_ms: float, label: str) -> Environment:
 def bench_stack(
     env: Environment, bootstrap: str, workers: tuple[str, ...] = WORKERS
 ) -> Iterator[Stack]:
-    """The simulator and ``workers`` as processes on ``bootstrap``, on ``env``'s topics."""
+    """The simulator (unless only the router runs: it calls no model) and ``workers`` as
+    processes on ``bootstrap``, on ``env``'s topics."""
     stack = Stack(env=env, bootstrap=bootstrap)
     try:
         asyncio.run(ensure_topics(bootstrap, TopicCatalogue(env.namespace).all()))
-        stack.start_simulator()
+        if workers != ("router",):
+            stack.start_simulator()
         for kind in workers:
             stack.start_worker(kind)
         if "router" in workers:
