@@ -18,7 +18,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,23 +194,32 @@ async def _reload_learned_forever(config: SwitchyardConfig, state: RouterState) 
             state.learned = reloaded
 
 
+# Events decided per batch, and the longest a batch waits to fill: under load a batch
+# fills from the fetches in hand; on an idle stack a job waits at most BATCH_WITHIN_S.
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.002
+
+
 def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> None:
     raw: faust.Schema[Any, Any] = faust.Schema(key_serializer="raw", value_serializer="raw")
 
+    # ``take_events`` acks a batch's events only after the body has handled them, and
+    # faust flushes the producer before it commits: a batch's outputs are in Kafka
+    # before its offsets are.
     @app.agent(app.topic(catalogue.requests.name, schema=raw))
     async def route(stream: Any) -> None:
-        async for event in stream.events():
-            await hops.route(event, prepared=False)
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
+            await hops.route(events, prepared=False)
 
     @app.agent(app.topic(catalogue.prepared.name, schema=raw))
     async def route_prepared(stream: Any) -> None:
-        async for event in stream.events():
-            await hops.route(event, prepared=True)
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
+            await hops.route(events, prepared=True)
 
     @app.agent(app.topic(catalogue.settlements.name, schema=raw))
     async def settle(stream: Any) -> None:
-        async for event in stream.events():
-            await hops.settle(event)
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
+            await hops.settle(events)
 
 
 def _add_budget_page(app: faust.App, book: BudgetBook) -> None:
@@ -248,14 +257,12 @@ class _Hops:
         self.state = state
         self.keyring = Keyring(config)
         self.keyring.warn()
-        self._topics: dict[str, Any] = {}
         self.replies = state.topics.reply_topics(catalogue)
 
-    async def route(self, event: Any, prepared: bool) -> None:
-        """Route one job; ``prepared`` when it comes back from its tenant's pre-step."""
-        started = time.perf_counter()
-        message = event.message
-        position = Position(message.topic, message.partition, message.offset)
+    async def route(self, events: Sequence[Any], prepared: bool) -> None:
+        """Route a batch of jobs; ``prepared`` when they come back from their tenant's
+        pre-step. Every job is decided before anything is sent, each reading the budget
+        snapshot the one before it staged (``BudgetBook.stage``)."""
         view = RouterView(
             self.book.get,
             self.state.context(),
@@ -264,6 +271,12 @@ class _Hops:
             self.keyring,
             home_partition,
         )
+        await self._commit([self._route_one(event, view, prepared) for event in events])
+
+    def _route_one(self, event: Any, view: RouterView, prepared: bool) -> "_Decided":
+        started = time.perf_counter()
+        message = event.message
+        position = Position(message.topic, message.partition, message.offset)
         # The signature is the router's to check; ``records`` drops it from what it
         # sends on, except from a job moved to its tenant's home partition.
         headers = event.headers or {}
@@ -278,27 +291,36 @@ class _Hops:
                 datetime.now(UTC),
                 lambda: (time.perf_counter() - started) * 1000,
             )
-            await self.apply(result, headers)
         except Exception as exc:
-            await self.failed(event.value, exc, position, headers)
+            result = self._failed(event.value, exc, position)
+        return self._staged(_Decided(result, headers, position, event.value))
 
-    async def settle(self, event: Any) -> None:
-        """Apply one settlement; one without the cluster key's seal is dropped and counted."""
-        message = event.message
-        if not self.gate.admits(message.topic, event.key, event.value, event.headers):
-            return
-        position = Position(message.topic, message.partition, message.offset)
+    async def settle(self, events: Sequence[Any]) -> None:
+        """Apply a batch of settlements; one without the cluster key's seal is dropped
+        and counted."""
         now = datetime.now(UTC)
-        try:
-            await self.apply(settle_hop(event.value, position, self.config, self.book.get, now))
-        except Exception as exc:
-            await self.failed(event.value, exc, position, None)
+        decided = []
+        for event in events:
+            message = event.message
+            if not self.gate.admits(message.topic, event.key, event.value, event.headers):
+                continue
+            position = Position(message.topic, message.partition, message.offset)
+            try:
+                result = settle_hop(event.value, position, self.config, self.book.get, now)
+            except Exception as exc:
+                result = self._failed(event.value, exc, position)
+            decided.append(self._staged(_Decided(result, None, position, event.value)))
+        await self._commit(decided)
 
-    async def failed(
-        self, raw: bytes | None, exc: Exception, position: Position, headers: Any
-    ) -> None:
-        """Dead-letter a message whose hop raised; if even that fails, log and go on (the
-        offset still commits: a message that breaks the router must not loop it)."""
+    def _staged(self, decided: "_Decided") -> "_Decided":
+        result = decided.result
+        if result.tenant is not None and result.snapshot is not None:
+            self.book.stage(result.tenant, result.snapshot)
+        return decided
+
+    def _failed(self, raw: bytes | None, exc: Exception, position: Position) -> HopResult:
+        """The dead letter (and error reply, when its address can be salvaged) for a
+        message whose hop raised: no message ends the agent."""
         log.warning(
             "%s:%d@%d dead-lettered: its hop raised %s",
             position.topic,
@@ -306,36 +328,54 @@ class _Hops:
             position.offset,
             type(exc).__name__,
         )
-        outputs = failed_hop(raw, exc, position, self.config, datetime.now(UTC), self.replies)
-        try:
-            await self.apply(HopResult(outputs), headers)
-        except Exception as again:
-            log.error(
-                "%s:%d@%d not even dead-lettered: %s",
-                position.topic,
-                position.partition,
-                position.offset,
-                type(again).__name__,
-            )
+        now = datetime.now(UTC)
+        return HopResult(failed_hop(raw, exc, position, self.config, now, self.replies))
 
-    async def apply(self, result: HopResult, headers: Any = None) -> None:
-        """Store the snapshot, then send the outputs through faust's producer, so they
-        are flushed before the event's offset commits."""
-        if result.tenant is not None and result.snapshot is not None:
-            self.book.put(result.tenant, result.snapshot)
+    async def _commit(self, batch: list["_Decided"]) -> None:
+        """Store the batch's snapshots, one per tenant, then send its outputs in order
+        through faust's producer (flushed before the batch's offsets commit). A job
+        whose outputs cannot be sent is dead-lettered; if even that fails, it is logged
+        and the batch goes on (its offset still commits: a message that breaks the
+        router must not loop it)."""
+        self.book.write_staged()
+        for decided in batch:
+            try:
+                await self._send(decided.result, decided.headers)
+            except Exception as exc:
+                try:
+                    letter = self._failed(decided.raw, exc, decided.position)
+                    await self._send(letter, decided.headers)
+                except Exception as again:
+                    log.error(
+                        "%s:%d@%d not even dead-lettered: %s",
+                        decided.position.topic,
+                        decided.position.partition,
+                        decided.position.offset,
+                        type(again).__name__,
+                    )
+
+    async def _send(self, result: HopResult, headers: Any) -> None:
         sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key)
+        producer = self.app.producer
         for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
-            await self._topic(topic).send(
-                key=key.encode() if key else None,
-                value=value,
-                headers=sent_headers or None,
-                partition=output.partition,
+            await producer.send(
+                topic,
+                key.encode() if key else None,
+                value,
+                output.partition,
+                None,
+                sent_headers or None,
             )
 
-    def _topic(self, name: str) -> Any:
-        if name not in self._topics:
-            self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
-        return self._topics[name]
+
+@dataclass(frozen=True)
+class _Decided:
+    """One event's hop result, with what its outputs and any dead letter need."""
+
+    result: HopResult
+    headers: Any
+    position: Position
+    raw: bytes | None
 
 
 __all__ = ["build_router_app"]
