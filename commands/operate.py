@@ -30,6 +30,9 @@ def bench(
     ] = 10_000,
     idle_jobs: Annotated[int, typer.Option(help="jobs sent one at a time")] = 200,
     routing_jobs: Annotated[int, typer.Option(help="jobs queued for the router alone")] = 10_000,
+    scaleout_jobs: Annotated[
+        int, typer.Option(help="jobs at once through one, then two, of each worker")
+    ] = 10_000,
     scenario: Annotated[
         list[str] | None,
         typer.Option(metavar="NAME", help=f"run only these (repeat): {', '.join(BENCH_SCENARIOS)}"),
@@ -50,7 +53,8 @@ def bench(
     from commands.bench.strategies import run_strategy_bench
 
     for flag, value in (("--jobs", jobs), ("--inflight-jobs", inflight_jobs),
-                        ("--idle-jobs", idle_jobs), ("--routing-jobs", routing_jobs)):  # fmt: skip
+                        ("--idle-jobs", idle_jobs), ("--routing-jobs", routing_jobs),
+                        ("--scaleout-jobs", scaleout_jobs)):  # fmt: skip
         at_least(flag, value, 1)
     for name in scenario or []:
         one_of(BENCH_SCENARIOS)(name)
@@ -59,7 +63,7 @@ def bench(
         result = run_strategy_bench(env, current_config(env), routing_jobs, router)
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return 0
-    plan = BenchPlan(jobs, inflight_jobs, 1000, idle_jobs, routing_jobs,
+    plan = BenchPlan(jobs, inflight_jobs, 1000, idle_jobs, routing_jobs, scaleout_jobs,
                      tuple(scenario) if scenario else BENCH_SCENARIOS)  # fmt: skip
     result = run_bench(env, current_config(env), plan)
     if as_json:
@@ -79,13 +83,16 @@ def chaos(
             help="one of: " + ", ".join(SCENARIOS),
         ),
     ],
-    jobs: Annotated[int, typer.Option(help="how many jobs")] = 2000,
+    jobs: Annotated[
+        int | None, typer.Option(help="how many jobs (default: the scenario's, 2,000 for most)")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> int:
     """Run the real pipeline under a named fault and count."""
     from commands.chaos import print_summary, run_chaos
 
-    at_least("--jobs", jobs, 1)
+    if jobs is not None:
+        at_least("--jobs", jobs, 1)
     env = Environment.from_env()
     summary = run_chaos(env, current_config(env), scenario, jobs)
     if as_json:

@@ -21,6 +21,7 @@ from streams.kafka.seals import cluster_key_from_env
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, running_stack
 from streams.topics import TopicCatalogue
+from streams.workers.runtime import tune_gc
 
 app = new_app("Run the stack or a part of it.")
 
@@ -88,6 +89,7 @@ def worker(
     bootstrap = require_bootstrap(env)
     catalogue = TopicCatalogue(env.namespace)
     cluster_key = cluster_key_from_env()  # before anything starts: no key, no worker
+    tune_gc()
     if kind == "router":
         from streams.kafka.quirks import quiet_worker
         from streams.workers.router import build_router_app

@@ -6,6 +6,7 @@ Endpoints:
     GET    /health                {"status": "ok"}
     POST   /admin/models/{name}   runtime faults: down, error_rate, latency_ms, rate_limit_rps...
     GET    /admin/stats           per-model counters (requests, ok, errors, rate_limited, ...)
+                                  and the calls in flight now
     DELETE /admin/stats           zero the counters
 
 The ``/admin/...`` endpoints want ``Authorization: Bearer <token>`` (401
@@ -130,8 +131,12 @@ async def _chat_completions(request: web.Request) -> web.Response:
         message = f"The model `{parsed.model}` does not exist or you do not have access to it."
         return _json(error_body(message, "invalid_request_error", "model_not_found"), 404)
     outcome = state.answer(parsed.model, parsed.prompt())
-    if outcome.latency_ms > 0:
-        await asyncio.sleep(outcome.latency_ms / 1000)
+    state.in_flight += 1
+    try:
+        if outcome.latency_ms > 0:
+            await asyncio.sleep(outcome.latency_ms / 1000)
+    finally:
+        state.in_flight -= 1
     if isinstance(outcome, Failure):
         headers = None
         if outcome.retry_after_s is not None:

@@ -41,6 +41,8 @@ class SimulatorState:
         self._started = clock()
         self._models = {name: _ModelState() for name in settings.models}
         self._seen: dict[tuple[str, str], int] = {}
+        # Calls answered but not yet returned (sleeping out their latency), all models.
+        self.in_flight = 0
 
     def knows(self, model: str) -> bool:
         return model in self._models
@@ -106,12 +108,14 @@ class SimulatorState:
         }
 
     def stats(self) -> dict[str, Any]:
-        """Counters per model: every request that named a known model and parsed."""
+        """Counters per model (every request that named a known model and parsed) and
+        the calls in flight now."""
         models = {
             name: {"down": state.down, **{c: state.counts[c] for c in COUNTERS}}
             for name, state in self._models.items()
         }
-        return {"elapsed_s": round(self.elapsed_s, 3), "models": models}
+        elapsed = round(self.elapsed_s, 3)
+        return {"elapsed_s": elapsed, "in_flight": self.in_flight, "models": models}
 
     def reset_stats(self) -> None:
         for state in self._models.values():

@@ -17,6 +17,10 @@ APPEND_PAUSE_S = 0.5  # doubling between attempts: 0.5, 1, 2, 4, 8 s
 # Per-partition batches: a worker finishing thousands of jobs a second sends far fewer,
 # larger produce requests than with aiokafka's 16 KB default.
 MAX_BATCH_BYTES = 1_048_576
+# How long a record waits for others to join its batch. Under load batches fill anyway
+# while the previous request is in flight; idle, every hop paid the whole wait: 5 ms
+# here and in the router made one job's round trip 34 ms at p50, 1 ms makes it 22.
+LINGER_MS = 1
 
 
 class KafkaPublisher:
@@ -71,7 +75,7 @@ def producer_for(bootstrap: str, max_request_bytes: int) -> AIOKafkaProducer:
     """Plain at-least-once producer: idempotence stays off (the embedded broker rejects it)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
-        linger_ms=5,
+        linger_ms=LINGER_MS,
         max_request_size=max_request_bytes,
         max_batch_size=min(MAX_BATCH_BYTES, max_request_bytes),
         enable_idempotence=False,

@@ -29,6 +29,7 @@ from streams.client import SwitchyardClient
 from streams.kafka.admin import ensure_topics
 from streams.kafka.quirks import FETCH_MAX_WAIT_MS
 from streams.kafka.reading import read_to_end
+from streams.local.broker import free_port
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack
 from streams.tenant_keys import signing_keys
@@ -98,10 +99,11 @@ def bench_env(base: Environment, latency_ms: float, label: str) -> Environment:
 
 @contextlib.contextmanager
 def bench_stack(
-    env: Environment, bootstrap: str, workers: tuple[str, ...] = WORKERS
+    env: Environment, bootstrap: str, workers: tuple[str, ...] = WORKERS, copies: int = 1
 ) -> Iterator[Stack]:
     """The simulator (unless only the router runs: it calls no model) and ``workers`` as
-    processes on ``bootstrap``, on ``env``'s topics."""
+    processes on ``bootstrap``, on ``env``'s topics; ``copies`` routers and provider
+    workers in one consumer group each (``router-2``, ``provider-2``...)."""
     stack = Stack(env=env, bootstrap=bootstrap)
     try:
         asyncio.run(ensure_topics(bootstrap, TopicCatalogue(env.namespace).all()))
@@ -109,6 +111,10 @@ def bench_stack(
             stack.start_simulator()
         for kind in workers:
             stack.start_worker(kind)
+        for copy in range(2, copies + 1):
+            port = str(free_port())
+            stack.spawn(f"router-{copy}", "worker", "router", "--web-port", port)
+            stack.spawn(f"provider-{copy}", "worker", "provider")
         if "router" in workers:
             stack.wait_router_web()
         yield stack
@@ -165,20 +171,48 @@ async def _gather(
 
 
 def end_to_end(
-    base: Environment, bootstrap: str, config: SwitchyardConfig, n: int, latency_ms: float
+    base: Environment,
+    bootstrap: str,
+    config: SwitchyardConfig,
+    n: int,
+    latency_ms: float,
+    copies: int = 1,
 ) -> dict[str, Any]:
-    """Scenarios 1 and 2: ``n`` jobs at once through a whole stack; peak RSS per process."""
-    env = bench_env(base, latency_ms, f"e2e-{int(latency_ms)}ms")
-    say(f"end to end: {n} jobs, provider latency {latency_ms:g} ms")
-    with bench_stack(env, bootstrap) as stack:
+    """Scenarios 1 and 2: ``n`` jobs at once through a whole stack (``copies`` routers
+    and provider workers); peak RSS per process."""
+    env = bench_env(base, latency_ms, f"e2e-{int(latency_ms)}ms-x{copies}")
+    say(f"end to end: {n} jobs, provider latency {latency_ms:g} ms, {copies} of each worker")
+    with bench_stack(env, bootstrap, copies=copies) as stack:
         requests = demo_requests(config, n, "e2e")
+        before = {name: cpu_seconds(p.pid) for name, p in stack.processes.items()}
         timed = asyncio.run(publish_and_collect(stack, config, requests, timeout_s=600))
+        cpu = {
+            name: round(1000 * (cpu_seconds(p.pid) - before[name]) / n, 3)
+            for name, p in stack.processes.items()
+        }
         rss = {name: peak_rss_mb(p.pid) for name, p in stack.processes.items()}
     return {
         **timed.figures(),
         "latency_ms": latency_ms,
+        "cpu_ms_per_job": cpu,
         "peak_rss_mb": rss,
         "telemetry_topic": TopicCatalogue(env.namespace).telemetry.name,
+    }
+
+
+def scale_out(
+    base: Environment, bootstrap: str, config: SwitchyardConfig, n: int
+) -> dict[str, Any]:
+    """``n`` jobs at once, 0 ms provider, through one router and one provider worker,
+    then through two of each on the same topics (the partitions split between them)."""
+    one = end_to_end(base, bootstrap, config, n, 0, copies=1)
+    two = end_to_end(base, bootstrap, config, n, 0, copies=2)
+    return {
+        "jobs": n,
+        "one": one["jobs_per_s"],
+        "two": two["jobs_per_s"],
+        "ratio": round(two["jobs_per_s"] / one["jobs_per_s"], 2),
+        "answered": {"one": one["answered"], "two": two["answered"]},
     }
 
 

@@ -59,6 +59,10 @@ def _rows(s: dict[str, Any]) -> list[Row]:
             ("routing", f"jobs/s, {r['jobs']:,} queued", f"{r['jobs_per_s']:,.0f}", "", ""),
             ("routing", "routing time p99 ms", f"{r['p99_routing_ms']}", "", ""),
         ]
+    if "scaleout" in s:
+        o = s["scaleout"]
+        rows.append(("scaleout", f"jobs/s, {o['jobs']:,} jobs, 1 -> 2 of each",
+                     f"{o['one']:,.0f} -> {o['two']:,.0f}", "", ""))  # fmt: skip
     if "sink" in s:
         k = s["sink"]
         rows.append(("sink", f"rows/s, {k['rows']:,} rows", f"{k['rows_per_s']:,.0f}", "", ""))

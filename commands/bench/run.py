@@ -7,8 +7,9 @@ Scenarios (the README's table comes from one run of all of them):
 3. ``idle``: one job at a time on an idle stack;
 4. ``routing``: the router alone on queued jobs;
 5. ``sink``: the telemetry sink alone, on the telemetry ``e2e`` left behind;
-6. ``litellm``: the jobs of 1 and 2 through LiteLLM's Router in-process;
-7. ``ceiling``: the same through a bare HTTP client.
+6. ``scaleout``: jobs through one router and one provider worker, then two of each;
+7. ``litellm``: the jobs of 1 and 2 through LiteLLM's Router in-process;
+8. ``ceiling``: the same through a bare HTTP client.
 
 Figures from one machine are comparable within a run only: compare ratios.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from commands.bench.comparison import compare
 from commands.bench.names import SCENARIOS
-from commands.bench.pipeline import bench_env, end_to_end, idle_latency, router_rate
+from commands.bench.pipeline import bench_env, end_to_end, idle_latency, router_rate, scale_out
 from commands.bench.procs import in_own_process
 from commands.bench.sink import sink_rate
 from commands.progress import say
@@ -36,6 +37,7 @@ class BenchPlan:
     inflight_latency_ms: float = 1000
     idle_jobs: int = 200
     routing_jobs: int = 10_000
+    scaleout_jobs: int = 10_000
     scenarios: tuple[str, ...] = field(default=SCENARIOS)
     # Concurrencies each client side runs at for (e2e, inflight); its best run counts.
     litellm_concurrency: tuple[tuple[int, ...], tuple[int, ...]] = ((200, 1000), (1000, 10_000))
@@ -61,6 +63,8 @@ def run_bench(env: Environment, config: SwitchyardConfig, plan: BenchPlan) -> di
         if "routing" in plan.scenarios:
             say(f"routing stage alone: {plan.routing_jobs} jobs")
             out["routing"] = router_rate(bench_env(env, 0, "routing"), b, config, plan.routing_jobs)
+        if "scaleout" in plan.scenarios:
+            out["scaleout"] = scale_out(env, b, config, plan.scaleout_jobs)
         out |= _clients(env, b, config, plan)
     finally:
         home.stop()
@@ -101,6 +105,8 @@ def headline(s: dict[str, Any]) -> dict[str, Any]:
         keys["routing_p99_ms"] = s["routing"]["p99_routing_ms"]
     if "sink" in s:
         keys["sink_rows_per_s"] = s["sink"]["rows_per_s"]
+    if "scaleout" in s:
+        keys["scaleout_ratio"] = s["scaleout"]["ratio"]
     return keys | _client_keys(s)
 
 

@@ -25,12 +25,13 @@ from streams.local.stack import Stack
 from streams.tenant_keys import signing_keys
 from streams.topics import TopicCatalogue
 
-RATE_PER_S = 100.0
-PROVIDER_WORKERS = ("provider-1", "provider-2")
 REPLY_TIMEOUT_S = 240.0
 
 
-def run_chaos(env: Environment, config: SwitchyardConfig, name: str, jobs: int) -> dict[str, Any]:
+def run_chaos(
+    env: Environment, config: SwitchyardConfig, name: str, jobs: int | None = None
+) -> dict[str, Any]:
+    """Run scenario ``name`` with ``jobs`` jobs (default: the scenario's own number)."""
     scenario = SCENARIOS[name]
     run_id = f"chaos-{name}-{uuid.uuid4().hex[:6]}"
     home = env.state_dir / "chaos" / run_id
@@ -53,12 +54,12 @@ def run_chaos(env: Environment, config: SwitchyardConfig, name: str, jobs: int) 
         config_path.write_bytes(orjson.dumps(dumped))
         stack.env = replace(chaos_env, config_path=config_path)
         stack.start_worker("router")
-        for worker in PROVIDER_WORKERS:
-            stack.spawn(worker, "worker", "provider")
+        for i in range(1, scenario.providers + 1):
+            stack.spawn(f"provider-{i}", "worker", "provider")
         stack.start_worker("telemetry")
         stack.wait_router_web()
         run = Run(scenario, stack.env, tuned, stack, run_id)
-        return asyncio.run(_drive(run, catalogue, jobs))
+        return asyncio.run(_drive(run, catalogue, jobs or scenario.jobs))
     finally:
         stack.stop()
 
@@ -133,7 +134,8 @@ async def _drive(run: Run, catalogue: TopicCatalogue, n: int) -> dict[str, Any]:
                 f"{run.admin_url}/admin/stats", headers=run.stack.admin_headers()
             )
             reset.raise_for_status()
-        say(f"{run.scenario.name}: {run.scenario.summary}; {n} jobs at {RATE_PER_S:g}/s")
+        scenario = run.scenario
+        say(f"{scenario.name}: {scenario.summary}; {n} jobs at {scenario.rate_per_s:g}/s")
         run.started = time.monotonic()
         faults = asyncio.create_task(run.scenario.faults(run))
         progress = Progress("replies", n)
@@ -151,7 +153,7 @@ async def _send(
     by_id: dict[str, InferenceRequest],
     progress: Progress,
 ) -> dict[str, asyncio.Future[InferenceReply]]:
-    """Send the jobs at RATE_PER_S, the scenario's poison among them.
+    """Send the jobs at the scenario's rate, its poison among them.
 
     ``by_id`` gets each job as sent (shaped); ``run.marks["poison"]`` counts the
     bad messages by the dead-letter code each must get.
@@ -159,7 +161,7 @@ async def _send(
     futures: dict[str, asyncio.Future[InferenceReply]] = {}
     poison: dict[str, int] = {}
     for i, request in enumerate(requests):
-        await run.at(i / RATE_PER_S)
+        await run.at(i / run.scenario.rate_per_s)
         if run.scenario.poison_every and i % run.scenario.poison_every == 0:
             raw, key, code = _poison(run, i)
             await client.send_raw(raw, key=key, sign_as=key)

@@ -56,6 +56,21 @@ class Run:
             ).json()["models"]
         return stats
 
+    async def wait_in_flight(self, at_least: int, timeout_s: float) -> int:
+        """Wait until the simulator has ``at_least`` calls in flight (or ``timeout_s``
+        passes); the count then."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient() as http:
+            while True:
+                stats = await http.get(
+                    f"{self.admin_url}/admin/stats", headers=self.stack.admin_headers()
+                )
+                in_flight = int(stats.json()["in_flight"])
+                if in_flight >= at_least or time.monotonic() > deadline:
+                    self.log(f"{in_flight} calls in flight")
+                    return in_flight
+                await asyncio.sleep(0.05)
+
     async def kill(self, name: str, graceful: bool = False) -> None:
         await asyncio.to_thread(self.stack.stop_process, name, not graceful)
         self.log(f"{name}: {'SIGTERM (drained)' if graceful else 'SIGKILL'}")
@@ -88,3 +103,6 @@ class Scenario:
     shape: Shape = _same_request
     tune: Callable[[SwitchyardConfig], SwitchyardConfig] = _same_config
     poison_every: int = 0
+    jobs: int = 2000  # the default of ``switchyard chaos --jobs``
+    rate_per_s: float = 100.0  # jobs are sent at this steady rate
+    providers: int = 2  # provider workers, named provider-1, provider-2, ...

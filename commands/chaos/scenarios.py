@@ -1,11 +1,13 @@
 """The named scenarios: each one's faults on a timeline and the checks it must pass."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commands.chaos.run import Run, Scenario
 from schemas.config import SwitchyardConfig
 from schemas.messages import InferenceRequest
+from schemas.simulator import SimulatorSettings
 
 
 async def _outage(run: Run) -> None:
@@ -84,6 +86,42 @@ def _kill_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
     return {
         "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
         "repeated calls bounded by jobs in flight": 0 <= extra <= in_flight,
+    }
+
+
+KILL_AT_IN_FLIGHT = 4000
+IN_FLIGHT_LATENCY_S = 5.0
+
+
+async def _kill_in_flight(run: Run) -> None:
+    # Every model slow, so jobs pile up in the one provider worker: 4,000 calls open.
+    settings = run.config.simulator or SimulatorSettings()
+    scale = settings.latency_scale or 1.0
+    for model in settings.models:
+        await run.set_model(model, latency_ms=IN_FLIGHT_LATENCY_S * 1000 / scale, latency_sigma=0)
+    run.marks["in_flight_at_kill"] = await run.wait_in_flight(KILL_AT_IN_FLIGHT, timeout_s=90)
+    await run.kill("provider-1")
+    await asyncio.sleep(2)
+    run.restart("provider-1", "provider")
+
+
+def _in_flight_tune(config: SwitchyardConfig) -> SwitchyardConfig:
+    """Room for 4,000 calls at once in one worker, and no budget to stop a tenant."""
+    room = config.dispatch.max_in_flight
+    models = [m.model_copy(update={"max_concurrency": room}) for m in config.models]
+    tenants = {
+        name: t.model_copy(update={"budget_usd": None}) for name, t in config.tenants.items()
+    }
+    return config.model_copy(update={"models": models, "tenants": tenants})
+
+
+def _in_flight_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    s["in_flight_at_kill"] = run.marks["in_flight_at_kill"]
+    return {
+        f"SIGKILL hit {KILL_AT_IN_FLIGHT:,} calls in flight": (
+            s["in_flight_at_kill"] >= KILL_AT_IN_FLIGHT
+        ),
+        **_kill_checks(run, s),
     }
 
 
@@ -176,6 +214,17 @@ SCENARIOS: dict[str, Scenario] = {
             "provider-2 gets SIGTERM at 12 s (restarted at 13 s)",
             _worker_kill,
             _kill_checks,
+        ),
+        Scenario(
+            "kill-in-flight",
+            f"every model answers in {IN_FLIGHT_LATENCY_S:g} s; the one provider worker gets "
+            f"SIGKILL once {KILL_AT_IN_FLIGHT:,} calls are in flight (restarted 2 s later)",
+            _kill_in_flight,
+            _in_flight_checks,
+            tune=_in_flight_tune,
+            jobs=6000,
+            rate_per_s=3000.0,
+            providers=1,
         ),
         Scenario(
             "telemetry-down",

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
 from schemas.errors import KafkaTimeout
-from streams.kafka.quirks import FETCH_MAX_WAIT_MS, true_end_offsets
+from streams.kafka.quirks import FETCH_MAX_WAIT_MS, FOLLOW_FETCH_WAIT_MS, true_end_offsets
 from streams.kafka.reading import open_topic
 from streams.kafka.seals import SealGate
 
@@ -27,7 +27,11 @@ REBALANCE_TIMEOUT_MS = 4_000
 
 
 def group_consumer(
-    bootstrap: str, topic: str | list[str], group_id: str, max_fetch_bytes: int = 4_000_000
+    bootstrap: str,
+    topic: str | list[str],
+    group_id: str,
+    max_fetch_bytes: int = 4_000_000,
+    fetch_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> AIOKafkaConsumer:
     """A manually committed consumer of one topic or several.
 
@@ -43,7 +47,7 @@ def group_consumer(
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
         max_partition_fetch_bytes=max_fetch_bytes,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=fetch_wait_ms,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
     )
 
@@ -93,7 +97,9 @@ class TopicFollower:
 
         Raises TopicMissing if the topic does not exist (it is not created).
         """
-        consumer, partitions = await open_topic(self.bootstrap, self.topic)
+        consumer, partitions = await open_topic(
+            self.bootstrap, self.topic, fetch_wait_ms=FOLLOW_FETCH_WAIT_MS
+        )
         if from_end_minus is None:
             await consumer.seek_to_beginning(*partitions)
         else:

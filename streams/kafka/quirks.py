@@ -14,8 +14,9 @@ Each has a test in tests/streams/test_quirks.py that fails if it stops working.
    speaks record-batch (v2) message formats, which always carry headers.
 3. Fetch wait (tansu 0.6): a fetch waiting for data is not woken when data
    arrives; it returns only at ``fetch_max_wait_ms``. Measured delivery latency
-   is up to that wait (faust hard-codes 1.5 s). Every consumer here waits at
-   most ``FETCH_MAX_WAIT_MS``, trading idle fetches for latency.
+   is up to that wait (faust hard-codes 1.5 s). Consumers on a job's path wait
+   at most ``FETCH_MAX_WAIT_MS``, followers ``FOLLOW_FETCH_WAIT_MS``, trading
+   idle fetches for latency.
 4. Idempotent and transactional producers fail on tansu (InitProducerId answers
    an unknown error). Nothing here enables them: the router runs faust's
    at_least_once guarantee and makes its effects idempotent instead.
@@ -45,7 +46,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.errors import KafkaTimeout
 
-FETCH_MAX_WAIT_MS = 50
+# Chosen with the bench's idle scenario (README, "Fetch wait"): consumers on a job's
+# path (router inputs, provider dispatch and retries, clients' replies) wait 10 ms;
+# followers of shared state (health, answer ledger, cache, latency) and the telemetry
+# sink, whose readers can be a quarter second behind, wait 250 ms and cost little idle.
+FETCH_MAX_WAIT_MS = 10
+FOLLOW_FETCH_WAIT_MS = 250
 
 _applied = False
 

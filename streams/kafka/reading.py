@@ -18,7 +18,9 @@ from schemas.errors import StackError, TopicMissing
 from streams.kafka.quirks import FETCH_MAX_WAIT_MS
 
 
-def standalone_consumer(bootstrap: str, max_fetch_bytes: int | None = None) -> AIOKafkaConsumer:
+def standalone_consumer(
+    bootstrap: str, max_fetch_bytes: int | None = None, fetch_wait_ms: int = FETCH_MAX_WAIT_MS
+) -> AIOKafkaConsumer:
     """A group-less consumer for reading or following topics the caller assigns itself.
 
     ``max_fetch_bytes`` must fit the largest record when records can exceed the
@@ -33,7 +35,7 @@ def standalone_consumer(bootstrap: str, max_fetch_bytes: int | None = None) -> A
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=fetch_wait_ms,
         **sizes,
     )
 
@@ -55,14 +57,18 @@ async def assign_whole_topic(
 
 
 async def open_topic(
-    bootstrap: str, topic: str, label: str = "topic", max_fetch_bytes: int | None = None
+    bootstrap: str,
+    topic: str,
+    label: str = "topic",
+    max_fetch_bytes: int | None = None,
+    fetch_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started group-less consumer with every partition of ``topic`` assigned.
 
     The caller seeks and stops it. Raises TopicMissing (the consumer stopped) if
     the topic does not exist.
     """
-    consumer = standalone_consumer(bootstrap, max_fetch_bytes)
+    consumer = standalone_consumer(bootstrap, max_fetch_bytes, fetch_wait_ms)
     await consumer.start()
     try:
         return consumer, await assign_whole_topic(consumer, topic, label)

@@ -35,7 +35,8 @@ class ProviderClient(ABC):
     def __init__(self, model: ModelSpec, http: httpx.AsyncClient) -> None:
         self.model = model
         self.http = http
-        self.url = str(model.base_url).rstrip("/") + self.path
+        # Parsed once: httpx would parse a string URL again on every call.
+        self.url = httpx.URL(str(model.base_url).rstrip("/") + self.path)
         self.endpoint = f"{model.provider}/{model.name}"
         # The key lives only in these headers: never logged, never in telemetry.
         key = api_key(model)

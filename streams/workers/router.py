@@ -38,6 +38,7 @@ from processors.router_hop import (
 from processors.strategies.learned import Learned
 from schemas.access import ADMIN_TOKEN_ENV, AUTHORIZATION, token_matches
 from schemas.config import SwitchyardConfig
+from sinks.kafka_out import LINGER_MS
 from streams.kafka import quirks
 from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
 from streams.kafka.seals import SealGate
@@ -144,7 +145,7 @@ def _faust_app(
         topic_replication_factor=replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
-        producer_linger=0.005,
+        producer_linger=LINGER_MS / 1000,
         producer_max_request_size=4 * config.limits.max_message_bytes,
         consumer_max_fetch_size=4 * config.limits.max_message_bytes,
         web_enabled=True,

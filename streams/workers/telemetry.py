@@ -43,6 +43,7 @@ from sinks.clickhouse import (
 )
 from sinks.query_service import build_query_app
 from streams.kafka.consumers import group_consumer
+from streams.kafka.quirks import FOLLOW_FETCH_WAIT_MS
 from streams.kafka.seals import Refusals, SealGate
 from streams.local.private_files import write_private
 from streams.tenant_keys import Keyring
@@ -83,6 +84,7 @@ async def run_telemetry_worker(
         bootstrap,
         [catalogue.telemetry.name, catalogue.feedback.name],
         f"{catalogue.namespace}-telemetry",
+        fetch_wait_ms=FOLLOW_FETCH_WAIT_MS,
     )
     await consumer.start()
     try:

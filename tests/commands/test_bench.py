@@ -17,7 +17,7 @@ HEADLINE = {
     "e2e_jobs_per_s", "e2e_p50_ms", "e2e_p99_ms", "inflight_10k_seconds",
     "inflight_10k_peak_rss_mb", "idle_p50_ms", "idle_p99_ms", "routing_jobs_per_s",
     "routing_p99_ms", "sink_rows_per_s", "litellm_e2e_jobs_per_s", "litellm_inflight_10k_seconds",
-    "ceiling_jobs_per_s", "ratio_vs_litellm_e2e", "ratio_vs_litellm_inflight",
+    "ceiling_jobs_per_s", "ratio_vs_litellm_e2e", "ratio_vs_litellm_inflight", "scaleout_ratio",
 }  # fmt: skip
 
 
@@ -28,7 +28,7 @@ def test_every_scenario_answers_every_job_and_reports_its_figures(
 ) -> None:
     env = stack_environment(broker, tmp_path)
     plan = BenchPlan(e2e_jobs=60, inflight_jobs=40, inflight_latency_ms=500, idle_jobs=5,
-                     routing_jobs=50, litellm_concurrency=((8,), (40,)),
+                     routing_jobs=50, scaleout_jobs=30, litellm_concurrency=((8,), (40,)),
                      ceiling_concurrency=((8,), (40,)))  # fmt: skip
     result = run_bench(env, sample_config(), plan)
     s = result["scenarios"]
@@ -44,6 +44,8 @@ def test_every_scenario_answers_every_job_and_reports_its_figures(
     assert set(s["idle"]["idle_cpu_percent"]) == {"simulator", "router", "provider", "telemetry"}
     assert s["routing"]["jobs"] == 50 and s["routing"]["jobs_per_s"] > 0
     assert s["routing"]["p99_routing_ms"] > 0
+    assert s["scaleout"]["answered"] == {"one": 30, "two": 30}
+    assert s["scaleout"]["one"] > 0 and s["scaleout"]["two"] > 0
     assert s["sink"]["events"] == 60  # the e2e run's telemetry, one event per job
     assert s["sink"]["rows"] >= 2 * 60  # a request row and at least one attempt each
     assert s["sink"]["rows_per_s"] > 0

@@ -163,6 +163,21 @@ async def test_latency_is_really_waited() -> None:
     assert 0.19 < waited < 1.0
 
 
+async def test_stats_count_the_calls_in_flight_until_they_return() -> None:
+    settings = fast_settings(latency_ms=20000, latency_sigma=0)  # 200 ms each
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url, headers=ADMIN) as client:
+        calls = [asyncio.create_task(post(client, chat(f"q{i}"))) for i in range(3)]
+        in_flight = 0
+        for _ in range(100):  # until all three have arrived
+            in_flight = (await client.get("/admin/stats")).json()["in_flight"]
+            if in_flight == 3:
+                break
+            await asyncio.sleep(0.01)
+        statuses = [r.status_code for r in await asyncio.gather(*calls)]
+        after = (await client.get("/admin/stats")).json()["in_flight"]
+    assert (in_flight, after, statuses) == (3, 0, [200, 200, 200])
+
+
 async def test_run_simulator_reports_its_url_and_stops_on_cancel() -> None:
     ready: asyncio.Queue[str] = asyncio.Queue()
     task = asyncio.create_task(run_simulator(fast_settings(), ready=ready.put_nowait))
