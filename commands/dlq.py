@@ -5,8 +5,8 @@ read begins, and stops there. The end comes from the high watermark of the
 first fetch answer, not ListOffsets, which the embedded broker gets wrong
 (streams/kafka/quirks.py, defect 1). ``replay_letters`` publishes each selected
 letter's original ``payload`` to the requests topic, keyed by its tenant;
-letters whose payload was truncated, or kept as size and hash only (the tenant's
-``dead_letter_payload`` policy), are refused, since the original is not there.
+letters whose payload was truncated, redacted or kept as size and hash only (the
+tenant's ``dead_letter_payload`` policy) are refused, since the original is not there.
 """
 
 import asyncio
@@ -285,6 +285,11 @@ def _why_refused(stored: StoredLetter) -> str:
         return (
             f"only the size ({letter.payload_bytes} bytes) and SHA-256 of the payload were "
             "kept, by the tenant's dead_letter_payload policy (set it to full to replay)"
+        )
+    if letter.payload_kept == "redacted":
+        return (
+            "the payload was kept with its secrets and personal data replaced, by the "
+            "tenant's dead_letter_payload policy (set it to full to replay)"
         )
     return (
         f"payload was truncated to {len(letter.payload.encode())} of "

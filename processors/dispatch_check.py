@@ -29,6 +29,7 @@ from datetime import datetime
 from processors.estimate import estimate_input_tokens
 from processors.outputs import Output
 from processors.policy import PolicyContext, judge
+from processors.redact import redactor_for
 from processors.reply import rejected_reply, telemetry_event
 from processors.reply_topics import ReplyTopics, reply_to_refusal
 from schemas.codec import dumps
@@ -149,6 +150,7 @@ def job_letter(
         dumps(request),
         None,
         payload_policy(config.tenants, request.tenant),
+        redactor_for(config).redact,
         error=error,
         stage="dispatch",
         source_topic=requests_topic,

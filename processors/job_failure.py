@@ -11,6 +11,7 @@ text cut to the size limit.
 from datetime import datetime
 
 from processors.outputs import Output
+from processors.redact import redactor_for
 from processors.reply import rejected_reply, telemetry_event
 from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
@@ -68,6 +69,7 @@ def _letter(
         payload,
         limit,
         payload_policy(config.tenants, job.request.tenant),
+        redactor_for(config).redact,
         error=error.info(),
         stage="dispatch",
         source_topic=topic,

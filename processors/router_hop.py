@@ -32,6 +32,7 @@ from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.budget import Position
 from processors.cache import cache_key, within_ttl
 from processors.outputs import Output
+from processors.redact import redactor_for
 from processors.reply import cached_reply, rejected_reply, telemetry_event
 from processors.reply_topics import ReplyTopics, reply_to_refusal, safe_reply_to
 from processors.router import Rejected, RoutingContext, route_request
@@ -206,6 +207,7 @@ def dead_letter(
         raw,
         limit,
         payload_policy(config.tenants, tenant),
+        redactor_for(config).redact,
         error=error.info(),
         stage=stage,
         source_topic=position.topic,

@@ -4,6 +4,7 @@ Loaded from YAML by ``schemas.config_file.load_config``; secrets never live in
 the file, only the *names* of environment variables that hold them.
 """
 
+import re
 from functools import cached_property
 from typing import Literal
 
@@ -150,9 +151,10 @@ class TenantSpec(_Strict):
         "shared replies topic; {namespace} and {tenant} are filled in; internal topics and "
         "topics that do not exist are refused whatever the patterns say",
     )
-    dead_letter_payload: Literal["hash", "full"] = Field(
+    dead_letter_payload: Literal["hash", "redacted", "full"] = Field(
         default="hash",
-        description="what a dead letter keeps of a job: its size and SHA-256, or its text "
+        description="what a dead letter keeps of a job: its size and SHA-256; its text with "
+        "secrets and personal data replaced by placeholders (`redaction`); or its text "
         "(which `switchyard dlq replay` needs)",
     )
 
@@ -304,6 +306,27 @@ class SecuritySettings(_Strict):
     )
 
 
+class RedactionSettings(_Strict):
+    """What redaction looks for beside its built-in detectors (``processors.redact``)."""
+
+    patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="placeholder name -> regular expression, e.g. employee_id: '\\bEMP-\\d{6}\\b' "
+        "is replaced by [EMPLOYEE_ID]",
+    )
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> "RedactionSettings":
+        for name, pattern in self.patterns.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"redaction pattern name {name!r}: letters, digits and _ only")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redaction pattern {name!r} is not a regex: {exc}") from None
+        return self
+
+
 class SwitchyardConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1)
     tenants: dict[str, TenantSpec] = Field(min_length=1)
@@ -311,6 +334,7 @@ class SwitchyardConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     simulator: SimulatorSettings | None = None
 
     @model_validator(mode="after")

@@ -2,22 +2,25 @@
 
 What a letter keeps of the message follows the tenant's ``dead_letter_payload``
 policy (``TenantSpec``): ``hash`` (the default) keeps only its size and SHA-256,
-so a prompt never rests in the dead-letter topic; ``full`` keeps the text (cut to
-the size limit), which ``switchyard dlq replay`` needs. A message whose tenant is
+so a prompt never rests in the dead-letter topic; ``redacted`` keeps the text with
+every secret and piece of personal data replaced by a typed placeholder
+(``processors.redact``), readable but not replayable; ``full`` keeps the text (cut
+to the size limit), which ``switchyard dlq replay`` needs. A message whose tenant is
 unknown or unreadable is kept as ``hash``.
 """
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from schemas.config import TenantSpec
+from schemas.errors import InternalError
 from schemas.messages import Attempt, ErrorInfo
 
-PayloadKept = Literal["hash", "full"]
+PayloadKept = Literal["hash", "redacted", "full"]
 
 
 class DeadLetter(BaseModel):
@@ -49,10 +52,16 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def of_payload(
-        cls, raw: bytes | None, limit: int | None, keep: PayloadKept = "hash", **fields: Any
+        cls,
+        raw: bytes | None,
+        limit: int | None,
+        keep: PayloadKept = "hash",
+        redact: Callable[[str], str] | None = None,
+        **fields: Any,
     ) -> "DeadLetter":
         """A letter describing ``raw`` by ``keep``: ``full`` keeps it as text, cut to ``limit``
-        bytes (None: whole) and marked if cut; ``hash`` keeps its size and SHA-256 only."""
+        bytes (None: whole) and marked if cut; ``redacted`` the same passed through
+        ``redact``; ``hash`` keeps its size and SHA-256 only."""
         payload = raw or b""
         digest = hashlib.sha256(payload).hexdigest()
         if keep == "hash":
@@ -65,11 +74,16 @@ class DeadLetter(BaseModel):
                 **fields,
             )
         cut = limit is not None and len(payload) > limit
+        text = (payload[:limit] if cut else payload).decode("utf-8", errors="replace")
+        if keep == "redacted":
+            if redact is None:
+                raise InternalError("a redacted dead letter needs a redactor")
+            text = redact(text)
         return cls(
-            payload=(payload[:limit] if cut else payload).decode("utf-8", errors="replace"),
+            payload=text,
             payload_bytes=len(payload),
             payload_truncated=cut,
-            payload_kept="full",
+            payload_kept=keep,
             payload_sha256=digest,
             **fields,
         )

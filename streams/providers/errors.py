@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
+from processors.redact import BUILT_IN
 from schemas.errors import (
     ContextTooLong,
     ProviderRejected,
@@ -38,13 +39,16 @@ def error_for_status(
     """The error a non-2xx provider answer stands for (OpenAI and Anthropic shapes).
 
     The provider's own message is kept (it says what was wrong) with every
-    ``secrets`` value masked: some providers echo the credential they refused.
+    ``secrets`` value masked (some providers echo the credential they refused) and
+    anything else secret or personal replaced by a placeholder: providers quote the
+    prompt back, and the message reaches replies, logs, telemetry and dead letters.
     """
     status = response.status_code
     detail = _error_detail(response)
     said = detail["message"]
     for secret in secrets:
         said = said.replace(secret, "***")
+    said = BUILT_IN.redact(said)
     message = f"{endpoint} answered {status}: {said[:200]}"
     if status == 429:
         return RateLimited(message, retry_after_s=_retry_after(response))

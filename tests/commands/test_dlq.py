@@ -344,7 +344,7 @@ def test_replay_needs_a_selection(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_letters_kept_as_size_and_hash_are_refused_with_the_policy_named(
+def test_letters_kept_as_size_and_hash_or_redacted_are_refused_with_the_policy_named(
     broker: EmbeddedBroker, catalogue: TopicCatalogue, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fields: dict[str, Any] = {
@@ -359,13 +359,16 @@ def test_letters_kept_as_size_and_hash_are_refused_with_the_policy_named(
         NOBODY, 1000, "hash", request_id="r-h", tenant="globex", **fields
     )
     full = DeadLetter.of_payload(BAD_TYPES, 1000, "full", request_id="r-f", tenant="acme", **fields)
+    redacted = DeadLetter.of_payload(
+        NOBODY, 1000, "redacted", str.upper, request_id="r-r", tenant="globex", **fields
+    )
 
     async def write() -> None:
         await ensure_topics(broker.bootstrap, [catalogue.requests, catalogue.dead_letter])
         producer = producer_for(broker.bootstrap, 1_048_576)
         await producer.start()
         try:
-            for letter in (hashed, full):
+            for letter in (hashed, full, redacted):
                 await producer.send_and_wait(catalogue.dead_letter.name, dumps(letter))
         finally:
             await producer.stop()
@@ -373,10 +376,13 @@ def test_letters_kept_as_size_and_hash_are_refused_with_the_policy_named(
     asyncio.run(write())
     assert main(["dlq", "replay", "--all"]) == 1
     out, err = capsys.readouterr()
-    assert out.splitlines()[-1] == "selected 2, replayed 1, refused 1"
+    assert out.splitlines()[-1] == "selected 3, replayed 1, refused 2"
     assert err == (
         f"refused offset 0 (request_id r-h): only the size ({len(NOBODY)} bytes) and SHA-256 "
         "of the payload were kept, by the tenant's dead_letter_payload policy "
+        "(set it to full to replay)\n"
+        "refused offset 2 (request_id r-r): the payload was kept with its secrets and "
+        "personal data replaced, by the tenant's dead_letter_payload policy "
         "(set it to full to replay)\n"
     )
     assert _requests(broker, catalogue) == [(b"acme", BAD_TYPES)]

@@ -9,7 +9,7 @@ from processors.budget import BUDGET_EXHAUSTED, reserve
 from processors.router_hop import Position, RouterView, route_hop
 from schemas.budget import BudgetSnapshot
 from schemas.codec import dumps
-from schemas.config import TenantSpec
+from schemas.config import RedactionSettings, SwitchyardConfig, TenantSpec
 from schemas.dead_letter import DeadLetter
 from schemas.messages import InferenceReply
 from schemas.telemetry import TelemetryEvent
@@ -53,12 +53,22 @@ def test_an_over_budget_reply_and_its_telemetry_carry_no_spend_or_limit() -> Non
         assert figure not in shown
 
 
-def _letter_for(tenant: str) -> DeadLetter:
-    raw = orjson.dumps({"request_id": "r-bad", "tenant": tenant, "messages": "secret plan"})
+PLANTED = "secret plan: pay 4111 1111 1111 1111, mail jo@example.com, EMP-004211"
+
+
+def _letter_for(tenant: str, config: SwitchyardConfig | None = None) -> DeadLetter:
+    raw = orjson.dumps({"request_id": "r-bad", "tenant": tenant, "messages": PLANTED})
     headers = signed_as(tenant, raw, NOW)
     view = RouterView(lambda tenant: None, secrets=demo_secrets())
     result = route_hop(
-        raw, headers, Position("requests", 1, 5), False, sample_config(), view, NOW, lambda: 1.0
+        raw,
+        headers,
+        Position("requests", 1, 5),
+        False,
+        config or sample_config(),
+        view,
+        NOW,
+        lambda: 1.0,
     )
     letter = result.outputs[0].message
     assert isinstance(letter, DeadLetter) and letter.error.code == "invalid_request"
@@ -71,3 +81,20 @@ def test_a_dead_letter_keeps_the_prompt_only_for_a_tenant_whose_policy_says_full
     assert "secret" not in hashed.model_dump_json()
     kept = _letter_for("acme")  # dead_letter_payload: full in the sample config
     assert kept.payload_kept == "full" and "secret plan" in kept.payload
+
+
+def test_a_redacted_dead_letter_keeps_the_words_and_replaces_what_is_secret_or_personal() -> None:
+    config = sample_config()
+    globex = config.tenants["globex"].model_copy(update={"dead_letter_payload": "redacted"})
+    config = config.model_copy(
+        update={
+            "tenants": {**config.tenants, "globex": globex},
+            "redaction": RedactionSettings(patterns={"employee_id": r"\bEMP-\d{6}\b"}),
+        }
+    )
+    letter = _letter_for("globex", config)
+    assert letter.payload_kept == "redacted" and not letter.replayable
+    assert "secret plan: pay [CARD], mail [EMAIL], [EMPLOYEE_ID]" in letter.payload
+    dumped = letter.model_dump_json()
+    for planted in ("4111 1111 1111 1111", "jo@example.com", "EMP-004211"):
+        assert planted not in dumped

@@ -3,8 +3,12 @@
 import hashlib
 from datetime import UTC, datetime
 
-from schemas.config import TenantSpec
+import pytest
+from pydantic import ValidationError
+
+from schemas.config import RedactionSettings, TenantSpec
 from schemas.dead_letter import DeadLetter, payload_policy
+from schemas.errors import InternalError
 from schemas.messages import ErrorInfo
 
 FIELDS = {
@@ -75,3 +79,21 @@ def test_a_letter_from_before_the_policy_reads_as_full() -> None:
     old = DeadLetter.of_payload(PROMPT, None, "full", **FIELDS).model_dump(mode="json")
     del old["payload_kept"], old["payload_sha256"]
     assert DeadLetter.model_validate(old).replayable
+
+
+def test_a_redacted_letter_needs_its_redactor_and_is_not_replayable() -> None:
+    raw = b'{"messages": "mail jo@example.com"}'
+    letter = DeadLetter.of_payload(
+        raw, None, "redacted", lambda text: text.replace("jo@example.com", "[EMAIL]"), **FIELDS
+    )
+    assert letter.payload == '{"messages": "mail [EMAIL]"}' and not letter.replayable
+    assert letter.payload_bytes == len(raw)
+    with pytest.raises(InternalError):
+        DeadLetter.of_payload(raw, None, "redacted", **FIELDS)
+
+
+def test_a_redaction_pattern_must_be_a_named_regex() -> None:
+    assert RedactionSettings(patterns={"employee_id": r"\bEMP-\d{6}\b"}).patterns
+    for patterns in ({"employee id": "x"}, {"ticket": "(unclosed"}):
+        with pytest.raises(ValidationError):
+            RedactionSettings(patterns=patterns)

@@ -581,3 +581,18 @@ async def test_rejection_echoing_the_key_does_not_leak_it(
     error = await call_error(spec(api), respond)
     assert type(error) is ProviderRejected
     _assert_no_key(error)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+async def test_a_rejection_quoting_the_prompt_back_has_its_personal_data_replaced(
+    api: str,
+) -> None:
+    def quote_prompt(request: httpx.Request) -> httpx.Response:
+        said = "Invalid content: 'card 4111 1111 1111 1111, reach me at jo@example.com'"
+        return json_response(400, {"error": {"message": said, "code": "invalid_value"}})
+
+    error = await call_error(spec(api), quote_prompt)
+    assert type(error) is ProviderRejected
+    assert "card [CARD], reach me at [EMAIL]" in error.message
+    assert "4111" not in error.info().model_dump_json()

@@ -1,0 +1,159 @@
+"""Finding secrets and personal data in text, and replacing each with a typed placeholder.
+
+``Redactor.redact("mail jo@example.com")`` gives ``"mail [EMAIL]"``. Detectors, in the
+order they win an overlap:
+
+- secrets of common shapes: private key blocks, provider API keys (OpenAI, Anthropic,
+  AWS, GitHub, Slack, Google, Stripe), JWTs, bearer tokens, and the value of a
+  ``password=`` / ``api_key:`` style assignment (the name is kept);
+- payment card numbers: 13-19 digits, spaces or dashes allowed, that pass the Luhn check;
+- IBANs: country code, check digits and 11-30 characters that pass the ISO 13616 mod-97
+  check;
+- e-mail addresses;
+- phone numbers: international (``+`` and 8-15 digits) or North American shape;
+- the deployment's own patterns from config, each with its own placeholder.
+
+Hand-written rather than a library's: Presidio's analyzer, the obvious candidate,
+imports spaCy and expects a language model download even when only its pattern
+recognisers are used, and this runs on every message that is logged. The detectors
+are held to a corpus of planted values and near misses (``tests/processors/
+test_redact.py``): every planted value found, no near miss touched.
+"""
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from schemas.config import SwitchyardConfig
+
+Check = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # the placeholder's name: EMAIL, CARD, SECRET...
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Detector:
+    kind: str
+    pattern: re.Pattern[str]
+    check: Check | None = None
+    group: int = 0  # the part of the match that is redacted (an assignment keeps its name)
+
+
+def luhn_ok(candidate: str) -> bool:
+    """The Luhn check of a card number's digits (separators ignored)."""
+    digits = [int(c) for c in candidate if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(candidate: str) -> bool:
+    """The ISO 13616 mod-97 check of an IBAN (spaces ignored)."""
+    iban = candidate.replace(" ", "").upper()
+    if not 15 <= len(iban) <= 34 or not iban.isalnum():
+        return False
+    moved = iban[4:] + iban[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return int(number) % 97 == 1
+
+
+def _phone_ok(candidate: str) -> bool:
+    return 8 <= sum(c.isdigit() for c in candidate) <= 15
+
+
+# Names whose assigned value is a secret (the names themselves are not).
+_SECRET_NAMES = r"password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|access[_-]?key|token"  # noqa: S105
+
+_BUILT_IN: tuple[_Detector, ...] = (
+    _Detector(
+        "PRIVATE_KEY",
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    ),
+    _Detector(
+        "API_KEY",
+        re.compile(
+            r"\bsk-ant-[A-Za-z0-9_-]{20,}"  # Anthropic
+            r"|\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}"  # OpenAI
+            r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key id
+            r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}"  # GitHub
+            r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+            r"|\bAIza[0-9A-Za-z_-]{35}"  # Google
+            r"|\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe secret and restricted keys
+        ),
+    ),
+    _Detector("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    _Detector("SECRET", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)"), group=1),
+    _Detector(
+        "SECRET",
+        re.compile(rf"(?i)\b(?:{_SECRET_NAMES})\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{{6,}})"),
+        group=1,
+    ),
+    _Detector("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), luhn_ok),
+    _Detector("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok),
+    _Detector(
+        "EMAIL",
+        re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
+    ),
+    _Detector(
+        "PHONE",
+        re.compile(
+            r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,5}(?!\w)"  # +44 20 7946 0958
+            r"|(?<![\w(])\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\w)"  # (415) 555-0132
+        ),
+        _phone_ok,
+    ),
+)
+
+
+class Redactor:
+    """The built-in detectors plus ``extra`` (placeholder name -> regex) from config."""
+
+    def __init__(self, extra: Mapping[str, str] | None = None) -> None:
+        own = tuple(_Detector(name.upper(), re.compile(rx)) for name, rx in (extra or {}).items())
+        self.detectors = _BUILT_IN + own
+
+    def find(self, text: str) -> list[Finding]:
+        """What to replace, in text order, no two overlapping (the earlier detector wins)."""
+        taken: list[Finding] = []
+        for detector in self.detectors:
+            for match in detector.pattern.finditer(text):
+                start, end = match.span(detector.group)
+                if start == end or (detector.check and not detector.check(match.group())):
+                    continue
+                if all(end <= f.start or start >= f.end for f in taken):
+                    taken.append(Finding(detector.kind, start, end))
+        return sorted(taken, key=lambda f: f.start)
+
+    def redact(self, text: str) -> str:
+        """``text`` with each finding replaced by ``[KIND]``."""
+        out: list[str] = []
+        at = 0
+        for finding in self.find(text):
+            out += [text[at : finding.start], f"[{finding.kind}]"]
+            at = finding.end
+        out.append(text[at:])
+        return "".join(out)
+
+
+def redactor_for(config: SwitchyardConfig) -> Redactor:
+    """The redactor for ``config``'s own patterns, compiled once per set of patterns."""
+    return _compiled(tuple(sorted(config.redaction.patterns.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(patterns: tuple[tuple[str, str], ...]) -> Redactor:
+    return Redactor(dict(patterns))
+
+
+BUILT_IN = Redactor()  # for text no config governs: provider error messages
