@@ -119,7 +119,6 @@ def refusal(
     if not answer or request.tenant not in config.tenants:
         return outputs
     reply = rejected_reply(request.request_id, request.tenant, error, now)
-    data_class = config.data_class_for(request.data_classification)
     estimate = job.decision.estimated_cost_usd
     release = SpendSettlement(
         request_id=request.request_id,
@@ -130,7 +129,7 @@ def refusal(
     return [
         *outputs,
         Output("reply", request.request_id, reply, topic=None, headers=True),
-        Output("telemetry", request.request_id, telemetry_event(reply, request, None, data_class)),
+        Output("telemetry", request.request_id, telemetry_event(reply, request, None, config)),
         Output("settlement", request.tenant, release),
     ]
 

@@ -35,7 +35,6 @@ def failed_job(
     request = job.request
     error = Unprocessable(f"handling the job raised {type(exc).__name__}")
     reply = rejected_reply(request.request_id, request.tenant, error, now)
-    data_class = config.data_class_for(request.data_classification)
     settlement = SpendSettlement(
         request_id=request.request_id,
         tenant=request.tenant,
@@ -44,7 +43,7 @@ def failed_job(
     )
     return [
         Output("reply", request.request_id, reply, topic=request.reply_to, headers=True),
-        Output("telemetry", request.request_id, telemetry_event(reply, request, job, data_class)),
+        Output("telemetry", request.request_id, telemetry_event(reply, request, job, config)),
         Output("settlement", request.tenant, settlement),
         Output("dead_letter", request.request_id, _letter(job, raw, error, source, config, now)),
     ]

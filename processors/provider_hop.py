@@ -236,11 +236,10 @@ def finish(job: DispatchJob, progress: Progress, step: Finish, ctx: HopContext) 
         reply=reply,
         answered_at=now,
     )
-    data_class = config.data_class_for(request.data_classification)
     outputs = [
         Output("reply", request.request_id, reply, topic=request.reply_to, headers=True),
         Output("answer", ledger_key(request.tenant, request.request_id), entry),
-        Output("telemetry", request.request_id, telemetry_event(reply, request, job, data_class)),
+        Output("telemetry", request.request_id, telemetry_event(reply, request, job, config)),
         Output("settlement", request.tenant, settlement(job, cost)),
         *dead_letter(job, progress.attempts, step, ctx, now),
         *([Output("cache", stored.key, stored)] if stored else []),

@@ -14,8 +14,8 @@ order they win an overlap:
 - the deployment's own patterns from config, each with its own placeholder.
 
 Hand-written rather than a library's: Presidio's analyzer, the obvious candidate,
-imports spaCy and expects a language model download even when only its pattern
-recognisers are used, and this runs on every message that is logged. The detectors
+depends on spaCy and by default loads a spaCy language model it must download; these
+patterns need neither, and they run on every message that is logged. The detectors
 are held to a corpus of planted values and near misses (``tests/processors/
 test_redact.py``): every planted value found, no near miss touched.
 """

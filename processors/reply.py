@@ -5,6 +5,7 @@ from datetime import datetime
 import orjson
 
 from processors import classify
+from processors.redact import redactor_for
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
@@ -131,9 +132,11 @@ def telemetry_event(
     reply: InferenceReply,
     request: InferenceRequest,
     job: DispatchJob | None,
-    data_class: str,
+    config: SwitchyardConfig,
 ) -> TelemetryEvent:
-    """Rows for ClickHouse: sizes, costs and timings, never prompt or completion text."""
+    """Rows for ClickHouse: sizes, costs and timings, and prompt and completion text as
+    far as the tenant's ``content_logging`` allows."""
+    data_class = config.data_class_for(request.data_classification)
     routing = reply.routing
     usage = reply.usage or Usage(input_tokens=0, output_tokens=0)
     row = RequestRow(
@@ -164,6 +167,7 @@ def telemetry_event(
         explanation=routing.model_dump_json() if routing else "",
         finished_at=reply.finished_at,
         **_plan_columns(reply),
+        **_content_columns(reply, request, config),
     )
     attempts = [
         AttemptRow(
@@ -180,6 +184,23 @@ def telemetry_event(
         for i, a in enumerate(reply.attempts)
     ]
     return TelemetryEvent(request=row, attempts=attempts)
+
+
+def _content_columns(
+    reply: InferenceReply, request: InferenceRequest, config: SwitchyardConfig
+) -> dict[str, str]:
+    """``content_logged``, ``prompt`` (``role: text`` per message) and ``completion``, by
+    the tenant's ``content_logging``; an unknown tenant's are never logged."""
+    spec = config.tenants.get(reply.tenant)
+    logged = spec.content_logging if spec is not None else "off"
+    if logged == "off":
+        return {"content_logged": "off", "prompt": "", "completion": ""}
+    prompt = "\n".join(f"{m.role}: {m.text()}" for m in request.messages)
+    completion = reply.message.text() if reply.message is not None else ""
+    if logged == "redacted":
+        redactor = redactor_for(config)
+        prompt, completion = redactor.redact(prompt), redactor.redact(completion)
+    return {"content_logged": logged, "prompt": prompt, "completion": completion}
 
 
 def _plan_columns(reply: InferenceReply) -> dict[str, str | float]:

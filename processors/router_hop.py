@@ -181,8 +181,7 @@ def answered(
 ) -> list[Output]:
     """A reply the router gives itself, to the job's reply_to with its headers, and its
     telemetry."""
-    data_class = config.data_class_for(request.data_classification)
-    record = telemetry_event(reply, request, None, data_class)
+    record = telemetry_event(reply, request, None, config)
     return [
         Output("reply", reply.request_id, reply, topic=request.reply_to, headers=True),
         Output("telemetry", request.request_id, record),

@@ -4,7 +4,6 @@ Loaded from YAML by ``schemas.config_file.load_config``; secrets never live in
 the file, only the *names* of environment variables that hold them.
 """
 
-import re
 from functools import cached_property
 from typing import Literal
 
@@ -21,6 +20,7 @@ from pydantic import (
 
 from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
 from schemas.plan import AnswerCheck
+from schemas.redaction import RedactionSettings
 from schemas.simulator import SimulatorSettings
 
 
@@ -150,6 +150,11 @@ class TenantSpec(_Strict):
         description="fnmatch patterns of the topics a job may name as reply_to, beside the "
         "shared replies topic; {namespace} and {tenant} are filled in; internal topics and "
         "topics that do not exist are refused whatever the patterns say",
+    )
+    content_logging: Literal["off", "redacted", "full"] = Field(
+        default="off",
+        description="prompt and completion text in telemetry: none, with secrets and "
+        "personal data replaced by placeholders (`redaction`), or whole",
     )
     dead_letter_payload: Literal["hash", "redacted", "full"] = Field(
         default="hash",
@@ -304,27 +309,6 @@ class SecuritySettings(_Strict):
         description="the Kafka cluster authenticates every client (SASL) and its ACLs decide "
         "who may write the requests topic; required by auth: principal",
     )
-
-
-class RedactionSettings(_Strict):
-    """What redaction looks for beside its built-in detectors (``processors.redact``)."""
-
-    patterns: dict[str, str] = Field(
-        default_factory=dict,
-        description="placeholder name -> regular expression, e.g. employee_id: '\\bEMP-\\d{6}\\b' "
-        "is replaced by [EMPLOYEE_ID]",
-    )
-
-    @model_validator(mode="after")
-    def _patterns_compile(self) -> "RedactionSettings":
-        for name, pattern in self.patterns.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise ValueError(f"redaction pattern name {name!r}: letters, digits and _ only")
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"redaction pattern {name!r} is not a regex: {exc}") from None
-        return self
 
 
 class SwitchyardConfig(_Strict):

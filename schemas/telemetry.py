@@ -1,6 +1,8 @@
 """Routing telemetry: one row per request and one per provider attempt.
 
-No prompt or completion text is ever part of telemetry: only sizes and counts.
+Prompt and completion text are part of a request row only as far as its tenant's
+``content_logging`` allows: not at all (``off``, the default: sizes and counts only),
+with secrets and personal data replaced (``redacted``), or whole (``full``).
 """
 
 from datetime import datetime
@@ -44,6 +46,10 @@ class RequestRow(BaseModel):
     predicted_quality: float = -1.0  # of the answering model; -1 = not predicted
     router_version: str = ""
     shadow_model: str = ""
+    # Content (migration 3): by the tenant's content_logging, which ``content_logged`` names.
+    content_logged: str = "off"
+    prompt: str = ""
+    completion: str = ""
 
 
 class AttemptRow(BaseModel):

@@ -146,4 +146,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        3,
+        "prompt and completion text, as each tenant's content_logging allows",
+        [
+            # Empty for every row a tenant logs with ``off`` (the default), and for v1-v2 rows.
+            """
+            ALTER TABLE {db}.requests
+                ADD COLUMN IF NOT EXISTS content_logged LowCardinality(String) DEFAULT 'off',
+                ADD COLUMN IF NOT EXISTS prompt String DEFAULT '',
+                ADD COLUMN IF NOT EXISTS completion String DEFAULT ''
+            """,
+        ],
+    ),
 ]

@@ -4,14 +4,17 @@ import re
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 
 from processors.budget import BUDGET_EXHAUSTED, reserve
+from processors.reply import telemetry_event
 from processors.router_hop import Position, RouterView, route_hop
 from schemas.budget import BudgetSnapshot
 from schemas.codec import dumps
-from schemas.config import RedactionSettings, SwitchyardConfig, TenantSpec
+from schemas.config import SwitchyardConfig, TenantSpec
 from schemas.dead_letter import DeadLetter
-from schemas.messages import InferenceReply
+from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
+from schemas.redaction import RedactionSettings
 from schemas.telemetry import TelemetryEvent
 from tests.helpers import demo_secrets, make_request, sample_config, signed_as
 
@@ -98,3 +101,34 @@ def test_a_redacted_dead_letter_keeps_the_words_and_replaces_what_is_secret_or_p
     dumped = letter.model_dump_json()
     for planted in ("4111 1111 1111 1111", "jo@example.com", "EMP-004211"):
         assert planted not in dumped
+
+
+@pytest.mark.parametrize(
+    ("logged", "prompt", "completion"),
+    [
+        ("off", "", ""),
+        ("redacted", "user: pay with [CARD], mail [EMAIL]", "Sent to [EMAIL]."),
+        (
+            "full",
+            "user: pay with 4111 1111 1111 1111, mail jo@example.com",
+            "Sent to jo@example.com.",
+        ),
+    ],
+)
+def test_telemetry_keeps_prompt_and_completion_only_as_the_tenant_allows(
+    logged: str, prompt: str, completion: str
+) -> None:
+    config = sample_config()
+    acme = config.tenants["acme"].model_copy(update={"content_logging": logged})
+    config = config.model_copy(update={"tenants": {**config.tenants, "acme": acme}})
+    said = "pay with 4111 1111 1111 1111, mail jo@example.com"
+    request = InferenceRequest(
+        request_id="r-1", tenant="acme", messages=[ChatMessage(role="user", content=said)]
+    )
+    answer = ChatMessage(role="assistant", content="Sent to jo@example.com.")
+    reply = InferenceReply(
+        request_id="r-1", tenant="acme", status="ok", message=answer, finished_at=NOW
+    )
+    row = telemetry_event(reply, request, None, config).request
+    assert row is not None
+    assert (row.content_logged, row.prompt, row.completion) == (logged, prompt, completion)

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from schemas.config import RedactionSettings, TenantSpec
+from schemas.config import TenantSpec
 from schemas.dead_letter import DeadLetter, payload_policy
 from schemas.errors import InternalError
 from schemas.messages import ErrorInfo
+from schemas.redaction import RedactionSettings
 
 FIELDS = {
     "error": ErrorInfo(code="invalid_request", message="bad", retryable=False),

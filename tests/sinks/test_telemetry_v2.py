@@ -42,7 +42,7 @@ def _feedback(request_id: str, kind: FeedbackKind, value: float, minutes: int = 
 @pytest.fixture
 def sink(chdb_client: Any) -> TelemetrySink:
     database = _database()
-    assert migrate(chdb_client, database) == [1, 2]
+    assert migrate(chdb_client, database) == [1, 2, 3]
     return TelemetrySink(chdb_client, database)
 
 
@@ -121,7 +121,8 @@ def test_v1_database_migrates_to_v2(chdb_client: Any, monkeypatch: pytest.Monkey
     with monkeypatch.context() as v1:
         v1.setattr(clickhouse, "MIGRATIONS", MIGRATIONS[:1])
         assert migrate(chdb_client, database) == [1]
-    old_columns = [c for c in clickhouse.REQUEST_COLUMNS if c not in _V2_REQUEST_COLUMNS]
+    later = _V2_REQUEST_COLUMNS | _V3_REQUEST_COLUMNS
+    old_columns = [c for c in clickhouse.REQUEST_COLUMNS if c not in later]
     old = request_row("r-old", AT, model="sim-medium", task="code")
     chdb_client.insert(
         "requests",
@@ -132,7 +133,7 @@ def test_v1_database_migrates_to_v2(chdb_client: Any, monkeypatch: pytest.Monkey
     # A migration cut short: its first statement ran, its version was never recorded.
     chdb_client.command(MIGRATIONS[1][2][0].format(db=database))
 
-    assert migrate(chdb_client, database) == [2]
+    assert migrate(chdb_client, database) == [2, 3]
     assert migrate(chdb_client, database) == []
 
     sink = TelemetrySink(chdb_client, database)
@@ -157,3 +158,27 @@ _V2_REQUEST_COLUMNS = {
     "router_version",
     "shadow_model",
 }
+_V3_REQUEST_COLUMNS = {"content_logged", "prompt", "completion"}
+
+
+def test_prompt_and_completion_columns_hold_what_the_row_carries(sink: TelemetrySink) -> None:
+    row = request_row(
+        "r-text", AT, content_logged="redacted", prompt="user: mail [EMAIL]", completion="ok"
+    )
+    sink.add(TelemetryEvent(request=row))
+    sink.add(TelemetryEvent(request=request_row("r-off", AT)))
+    sink.flush()
+    got = _rows(
+        sink,
+        "SELECT request_id, content_logged, prompt, completion FROM {db}.requests "
+        "ORDER BY request_id",
+    )
+    assert got == [
+        {"request_id": "r-off", "content_logged": "off", "prompt": "", "completion": ""},
+        {
+            "request_id": "r-text",
+            "content_logged": "redacted",
+            "prompt": "user: mail [EMAIL]",
+            "completion": "ok",
+        },
+    ]
