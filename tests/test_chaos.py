@@ -1,7 +1,7 @@
 """Every chaos scenario against the real pipeline: separate worker processes,
 the embedded broker, simulated providers and embedded ClickHouse.
 
-Each run publishes its scenario's jobs (2,000 at 100/s for most; 6,000 at once for
+Each run publishes its scenario's jobs (2,000 at 100/s for most; 5,000 at once for
 kill-in-flight) while its fault is applied, then accounts for every one; the
 scenario's own checks (circuits opened and closed, calls within the rate limit, rows
 exactly once, dead-letter reasons...) must hold.

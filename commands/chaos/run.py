@@ -56,6 +56,18 @@ class Run:
             ).json()["models"]
         return stats
 
+    async def wait_routed(self, at_least: int, timeout_s: float) -> int:
+        """Wait until the router's budget table counts ``at_least`` jobs routed (or
+        ``timeout_s`` passes); the count then."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            snapshots = await asyncio.to_thread(self.stack.budget)
+            routed = sum(int(s["requests"]) for s in snapshots.values())
+            if routed >= at_least or time.monotonic() > deadline:
+                self.log(f"{routed} jobs routed")
+                return routed
+            await asyncio.sleep(0.25)
+
     async def wait_in_flight(self, at_least: int, timeout_s: float) -> int:
         """Wait until the simulator has ``at_least`` calls in flight (or ``timeout_s``
         passes); the count then."""

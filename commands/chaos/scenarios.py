@@ -90,15 +90,20 @@ def _kill_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
 
 
 KILL_AT_IN_FLIGHT = 4000
-IN_FLIGHT_LATENCY_S = 5.0
+IN_FLIGHT_LATENCY_S = 6.0
 
 
 async def _kill_in_flight(run: Run) -> None:
-    # Every model slow, so jobs pile up in the one provider worker: 4,000 calls open.
+    # The provider worker is stopped while every job is routed, so that when it starts it
+    # finds them all waiting and opens 4,000 calls at once, however fast routing was.
+    # Stopped first, it drains only the few quick calls it had started.
+    await run.kill("provider-1", graceful=True)
     settings = run.config.simulator or SimulatorSettings()
     scale = settings.latency_scale or 1.0
     for model in settings.models:
         await run.set_model(model, latency_ms=IN_FLIGHT_LATENCY_S * 1000 / scale, latency_sigma=0)
+    await run.wait_routed(run.scenario.jobs, timeout_s=240)
+    run.restart("provider-1", "provider")
     run.marks["in_flight_at_kill"] = await run.wait_in_flight(KILL_AT_IN_FLIGHT, timeout_s=90)
     await run.kill("provider-1")
     await asyncio.sleep(2)
@@ -217,12 +222,13 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "kill-in-flight",
-            f"every model answers in {IN_FLIGHT_LATENCY_S:g} s; the one provider worker gets "
-            f"SIGKILL once {KILL_AT_IN_FLIGHT:,} calls are in flight (restarted 2 s later)",
+            f"every model answers in {IN_FLIGHT_LATENCY_S:g} s; the one provider worker is "
+            "stopped until every job is routed, then gets SIGKILL once "
+            f"{KILL_AT_IN_FLIGHT:,} calls are in flight (restarted 2 s later)",
             _kill_in_flight,
             _in_flight_checks,
             tune=_in_flight_tune,
-            jobs=6000,
+            jobs=5000,
             rate_per_s=3000.0,
             providers=1,
         ),
