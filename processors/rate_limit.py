@@ -1,0 +1,110 @@
+"""Requests and tokens per minute, per scope (a tenant, one of its teams, one of its apps).
+
+Each limit is a GCRA (generic cell rate algorithm) cell: one number per scope and unit,
+the theoretical arrival time (``tat``) of the next unit if units came at exactly the
+limit's rate. A request costing ``n`` units is admitted when, after it, ``tat`` runs at
+most one minute ahead of now. That is a token bucket holding one minute's limit, refilled
+at the limit's rate: an idle scope may spend a whole minute's limit at once, and after
+that exactly the limit's rate, so any 60 s admit at most twice the limit and any long
+stretch the limit per minute. When a request is not admitted, the wait until it would be
+is exact, which is what a ``rate_limited`` reply's ``retry_after_s`` says.
+
+The state is plain data for the router to keep beside the tenant's budget snapshot, on
+the tenant's home partition: one writer per tenant, so limits hold exactly across
+router instances and come back exactly after a restart. Time is always passed in.
+
+Tokens are charged at admission as input plus the most the job may write, and settled
+with the actual count when the reply comes back (``settle``), so a job that wrote less
+gives the difference back.
+
+Not applied yet: the config's limits and the router's state and behaviours (queue,
+downgrade, reject) come next (issue 14).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+WINDOW_S = 60.0
+Unit = str  # "requests" or "tokens"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``per_minute`` units of ``unit`` per minute for ``scope``."""
+
+    scope: str  # "tenant", "team:search", "app:checkout"
+    unit: Unit
+    per_minute: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.scope}/{self.unit}"
+
+    @property
+    def interval_s(self) -> float:
+        return WINDOW_S / self.per_minute
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The limit a request would break, and how long until it would not."""
+
+    limit: Limit
+    retry_after_s: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    tat: dict[str, float]  # the state after the decision (unchanged when refused)
+    refused: Refused | None = None
+
+
+def admit(
+    tat: Mapping[str, float], limits: Sequence[Limit], cost: Mapping[Unit, int], now: float
+) -> Admission:
+    """Admit a request costing ``cost`` units (``{"requests": 1, "tokens": 900}``) at
+    ``now`` (seconds) under every limit, or refuse it naming the one that waits longest.
+
+    All or nothing: a refused request charges no limit."""
+    after = dict(tat)
+    worst: Refused | None = None
+    for limit in limits:
+        units = cost.get(limit.unit, 0)
+        if units <= 0:
+            continue
+        if units > limit.per_minute:  # never fits, however long it waits
+            return Admission(dict(tat), Refused(limit, float("inf")))
+        start = max(tat.get(limit.key, now), now)
+        new_tat = start + units * limit.interval_s
+        wait = new_tat - now - WINDOW_S
+        if wait > 1e-9:
+            if worst is None or wait > worst.retry_after_s:
+                worst = Refused(limit, wait)
+            continue
+        after[limit.key] = new_tat
+    if worst is not None:
+        return Admission(dict(tat), worst)
+    return Admission(after)
+
+
+def settle(
+    tat: Mapping[str, float],
+    limits: Sequence[Limit],
+    charged: Mapping[Unit, int],
+    actual: Mapping[Unit, int],
+    now: float,
+) -> dict[str, float]:
+    """Correct what a request was charged at admission by what it really used: units not
+    used are given back (never earlier than now), units over the charge are taken."""
+    after = dict(tat)
+    for limit in limits:
+        delta = actual.get(limit.unit, 0) - charged.get(limit.unit, 0)
+        if delta == 0 or limit.key not in after:
+            continue
+        after[limit.key] = max(after[limit.key] + delta * limit.interval_s, now)
+    return after
+
+
+def forget_idle(tat: Mapping[str, float], now: float) -> dict[str, float]:
+    """The state without cells at or behind now: they behave exactly like no cell."""
+    return {key: value for key, value in tat.items() if value > now}
