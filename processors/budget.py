@@ -99,6 +99,20 @@ def _applying(snapshot: BudgetSnapshot, at: Position, **update: float | int) -> 
     )
 
 
+def redelivered(
+    snapshot: BudgetSnapshot | None,
+    tenant: TenantSpec,
+    at: Position,
+    now: datetime,
+    prepared: bool = False,
+) -> bool:
+    """Was the request read at ``at`` applied to this snapshot already (a replay after a
+    crash)? Its effects, reservation and rate-limit charge alike, are then not repeated."""
+    legacy: LegacyField = "prepared_offset" if prepared else "request_offset"
+    applied, _ = last_applied(current(snapshot, tenant, now), at, legacy)
+    return at.offset <= applied
+
+
 def reserve(
     snapshot: BudgetSnapshot | None,
     tenant: TenantSpec,

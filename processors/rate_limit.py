@@ -17,12 +17,14 @@ Tokens are charged at admission as input plus the most the job may write, and se
 with the actual count when the reply comes back (``settle``), so a job that wrote less
 gives the difference back.
 
-Not applied yet: the config's limits and the router's state and behaviours (queue,
-downgrade, reject) come next (issue 14).
+The router applies them with the ``reject`` behaviour (``processors.router``); ``queue``
+and ``downgrade`` come next (issue 14), and so does settling tokens with the actual count.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from schemas.rate_limits import RateLimitSpec, TenantRateLimits
 
 WINDOW_S = 60.0
 Unit = str  # "requests" or "tokens"
@@ -108,3 +110,32 @@ def settle(
 def forget_idle(tat: Mapping[str, float], now: float) -> dict[str, float]:
     """The state without cells at or behind now: they behave exactly like no cell."""
     return {key: value for key, value in tat.items() if value > now}
+
+
+def limits_for(spec: TenantRateLimits, team: str | None, app: str | None) -> list[Limit]:
+    """Every limit a job of ``team`` and ``app`` falls under: its tenant's, its team's,
+    its app's (a team or app the config does not name has only the tenant's)."""
+    scoped: list[tuple[str, RateLimitSpec]] = [("tenant", spec)]
+    if team is not None and team in spec.teams:
+        scoped.append((f"team:{team}", spec.teams[team]))
+    if app is not None and app in spec.apps:
+        scoped.append((f"app:{app}", spec.apps[app]))
+    limits = []
+    for scope, one in scoped:
+        if one.requests_per_minute is not None:
+            limits.append(Limit(scope, "requests", one.requests_per_minute))
+        if one.tokens_per_minute is not None:
+            limits.append(Limit(scope, "tokens", one.tokens_per_minute))
+    return limits
+
+
+def describe(refused: Refused) -> str:
+    """The reply's message: which limit, and when to retry."""
+    limit = refused.limit
+    scope = "the tenant's" if limit.scope == "tenant" else limit.scope.replace(":", " ", 1) + "'s"
+    wait = (
+        "this job alone is over it"
+        if refused.retry_after_s == float("inf")
+        else f"retry after {refused.retry_after_s:.1f} s"
+    )
+    return f"over {scope} limit of {limit.per_minute} {limit.unit} per minute: {wait}"

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from processors import budget, classify, policy
+from processors import budget, classify, policy, rate_limit
 from processors.classify import TaskSource
 from processors.estimate import estimate_input_tokens
 from processors.latency import LatencyEstimate
@@ -26,7 +26,7 @@ from processors.strategies import (
 from schemas.budget import BudgetSnapshot
 from schemas.config import StrategyName, SwitchyardConfig
 from schemas.decision import CandidateVerdict, RoutingDecision
-from schemas.errors import BudgetExhausted, PolicyDenied, TerminalError
+from schemas.errors import BudgetExhausted, OverRateLimit, PolicyDenied, TerminalError
 from schemas.messages import InferenceRequest, Quality, RoutingExplanation
 from schemas.plan import RoutePlan
 
@@ -90,11 +90,17 @@ def route_request(
     if choice is None:
         reason = "no model satisfies the request's constraints"
         return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
+    rate = _rate_admission(request, config, snapshot, at, now, pre_step is not None)
+    if isinstance(rate, OverRateLimit):
+        return Rejected(rate, _explain(seen, choice, plan, None, rate.message), snapshot)
     reserved = _reservation(choice, seen.verdicts)
     verdict = budget.reserve(snapshot, tenant, reserved, at, now, prepared=pre_step is not None)
     if not verdict.allowed:
         explanation = _explain(seen, choice, plan, None, verdict.reason)
         return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)
+    admitted = verdict.snapshot
+    if rate is not None:  # charged only once the budget admits the job too
+        admitted = admitted.model_copy(update={"rate_tat": rate})
     decision = RoutingDecision(
         request_id=request.request_id,
         tenant=request.tenant,
@@ -106,13 +112,39 @@ def route_request(
         fallback_models=[f.model for f in choice.fallbacks],
         candidates=seen.verdicts,
         estimated_cost_usd=reserved,
-        budget_spent_usd=verdict.snapshot.committed_usd,
+        budget_spent_usd=admitted.committed_usd,
         budget_limit_usd=tenant.budget_usd,
         decided_at=now,
         plan=plan,
     )
     explanation = _explain(seen, choice, plan, choice.chosen.model, choice.reason)
-    return Routed(decision, explanation, verdict.snapshot)
+    return Routed(decision, explanation, admitted)
+
+
+def _rate_admission(
+    request: InferenceRequest,
+    config: SwitchyardConfig,
+    snapshot: BudgetSnapshot | None,
+    at: budget.Position,
+    now: datetime,
+    prepared: bool,
+) -> dict[str, float] | OverRateLimit | None:
+    """The tenant's rate-limit cells after admitting ``request``, the refusal if it is over
+    a limit, or None when no limit applies or this is a replay already admitted."""
+    tenant = config.tenants[request.tenant]
+    limits = rate_limit.limits_for(tenant.rate_limits, request.team, request.app)
+    if not limits or budget.redelivered(snapshot, tenant, at, now, prepared):
+        return None
+    tokens = estimate_input_tokens(request) + (
+        request.max_tokens or config.routing.default_max_tokens
+    )
+    clock = now.timestamp()
+    cells = snapshot.rate_tat if snapshot is not None else {}
+    admission = rate_limit.admit(cells, limits, {"requests": 1, "tokens": tokens}, clock)
+    if admission.refused is not None:
+        refused = admission.refused
+        return OverRateLimit(rate_limit.describe(refused), refused.retry_after_s)
+    return rate_limit.forget_idle(admission.tat, clock)
 
 
 def assess(

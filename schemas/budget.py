@@ -23,6 +23,8 @@ class BudgetSnapshot(BaseModel):
     reserved_usd: float = 0.0
     requests: int = 0
     applied: dict[str, int] = Field(default_factory=dict)
+    # Rate-limit cells (processors.rate_limit): "<scope>/<unit>" -> epoch seconds.
+    rate_tat: dict[str, float] = Field(default_factory=dict)
     request_offset: int = -1
     settlement_offset: int = -1
     prepared_offset: int = -1

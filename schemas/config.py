@@ -20,6 +20,7 @@ from pydantic import (
 
 from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
 from schemas.plan import AnswerCheck
+from schemas.rate_limits import TenantRateLimits
 from schemas.redaction import RedactionSettings
 from schemas.simulator import SimulatorSettings
 
@@ -151,6 +152,7 @@ class TenantSpec(_Strict):
         "shared replies topic; {namespace} and {tenant} are filled in; internal topics and "
         "topics that do not exist are refused whatever the patterns say",
     )
+    rate_limits: TenantRateLimits = Field(default_factory=TenantRateLimits)
     content_logging: Literal["off", "redacted", "full"] = Field(
         default="off",
         description="prompt and completion text in telemetry: none, with secrets and "

@@ -25,6 +25,8 @@ SwitchyardError                               code (exit code)
 │   │       └── TenantMismatch    tenant_mismatch        (signed by one tenant, names another)
 │   ├── PolicyDenied              policy_denied          (no model satisfies the constraints)
 │   ├── BudgetExhausted           budget_exhausted
+│   ├── OverRateLimit             rate_limited           (over a tenant, team or app rate
+│   │                                                     limit; retryable after retry_after_s)
 │   ├── DeadlineExpired           deadline_expired
 │   ├── Unprocessable             unprocessable          (a worker failed on this message)
 │   ├── DispatchRefused           dispatch_refused       (a dispatch job fails the provider's
@@ -164,6 +166,20 @@ class PolicyDenied(TerminalError):
 
 class BudgetExhausted(TerminalError):
     code = "budget_exhausted"
+
+
+class OverRateLimit(TerminalError):
+    """The job is over one of its tenant's rate limits: refused now, fine after the wait."""
+
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def info(self) -> ErrorInfo:
+        return super().info().model_copy(update={"retry_after_s": self.retry_after_s})
 
 
 class DeadlineExpired(TerminalError):

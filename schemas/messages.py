@@ -103,6 +103,7 @@ class ErrorInfo(BaseModel):
     code: str
     message: str
     retryable: bool = False
+    retry_after_s: float | None = Field(default=None, ge=0)  # when a retry can succeed
 
 
 class Attempt(BaseModel):

@@ -1,10 +1,20 @@
 """GCRA cells for requests and tokens per minute: bursts, rates, exact waits, settlement."""
 
 import math
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from processors.budget import Position
 from processors.rate_limit import Limit, admit, forget_idle, settle
+from processors.router import Rejected, Routed, route_request
+from schemas.budget import BudgetSnapshot
+from schemas.config import SwitchyardConfig
+from schemas.errors import OverRateLimit
+from schemas.messages import InferenceRequest
+from schemas.rate_limits import TenantRateLimits
+from tests.helpers import make_request, sample_config
 
 RPM = Limit("tenant", "requests", 60)  # one a second
 TPM = Limit("team:search", "tokens", 6000)  # 100 a second
@@ -69,3 +79,83 @@ def test_idle_cells_are_forgotten_without_changing_a_decision() -> None:
     assert forget_idle(tat, now=1.0) == {}
     cost = {"requests": 60, "tokens": 6000}
     assert admit(tat, [RPM, TPM], cost, now=2.0) == admit({}, [RPM, TPM], cost, now=2.0)
+
+
+# --- applied by the router (reject) --------------------------------------------
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _limited(**limits: Any) -> SwitchyardConfig:
+    config = sample_config()
+    acme = config.tenants["acme"].model_copy(
+        update={"rate_limits": TenantRateLimits.model_validate(limits), "budget_usd": None}
+    )
+    return config.model_copy(update={"tenants": {**config.tenants, "acme": acme}})
+
+
+def _route_all(
+    config: SwitchyardConfig, requests: list[InferenceRequest], snapshot: BudgetSnapshot | None
+) -> tuple[list[Routed | Rejected], BudgetSnapshot | None]:
+    results: list[Routed | Rejected] = []
+    for offset, request in enumerate(requests, start=1):
+        result = route_request(request, config, snapshot, Position("requests", 0, offset), NOW)
+        snapshot = result.snapshot
+        results.append(result)
+    return results, snapshot
+
+
+def test_the_router_rejects_what_is_over_the_tenants_requests_per_minute() -> None:
+    config = _limited(requests_per_minute=3)
+    requests = [make_request(request_id=f"r-{i}") for i in range(5)]
+    results, snapshot = _route_all(config, requests, None)
+    assert [type(r).__name__ for r in results] == ["Routed"] * 3 + ["Rejected"] * 2
+    refused = results[3]
+    assert isinstance(refused, Rejected) and isinstance(refused.error, OverRateLimit)
+    info = refused.error.info()
+    assert (info.code, info.retryable) == ("rate_limited", True)
+    assert info.retry_after_s == pytest.approx(20.0)  # one request every 20 s
+    assert "the tenant's limit of 3 requests per minute" in info.message
+    assert snapshot is not None and snapshot.requests == 3  # refusals reserve nothing
+
+
+def test_a_replayed_request_is_not_charged_twice() -> None:
+    config = _limited(requests_per_minute=2)
+    _, snapshot = _route_all(config, [make_request(request_id="r-1")], None)
+    assert snapshot is not None
+    again = route_request(
+        make_request(request_id="r-1"), config, snapshot, Position("requests", 0, 1), NOW
+    )
+    assert isinstance(again, Routed) and again.snapshot.rate_tat == snapshot.rate_tat
+    # Had the replay been charged, the second of two a minute would be refused.
+    later = route_request(
+        make_request(request_id="r-2"), config, snapshot, Position("requests", 0, 2), NOW
+    )
+    assert isinstance(later, Routed)
+
+
+def test_a_teams_token_limit_binds_only_that_team() -> None:
+    config = _limited(teams={"search": {"tokens_per_minute": 300}})
+    big = {"max_tokens": 200}
+    results, _ = _route_all(
+        config,
+        [
+            make_request(request_id="s-1", team="search", **big),
+            make_request(request_id="s-2", team="search", **big),
+            make_request(request_id="o-1", team="ops", **big),
+        ],
+        None,
+    )
+    assert [type(r).__name__ for r in results] == ["Routed", "Rejected", "Routed"]
+    refused = results[1]
+    assert isinstance(refused, Rejected)
+    assert "team search's limit of 300 tokens per minute" in refused.error.message
+
+
+def test_a_job_the_budget_refuses_is_not_charged_to_the_rate_limit() -> None:
+    config = _limited(requests_per_minute=5)
+    acme = config.tenants["acme"].model_copy(update={"budget_usd": 0.0})
+    config = config.model_copy(update={"tenants": {**config.tenants, "acme": acme}})
+    results, snapshot = _route_all(config, [make_request()], None)
+    assert isinstance(results[0], Rejected) and results[0].error.code == "budget_exhausted"
+    assert snapshot is not None and snapshot.rate_tat == {}
