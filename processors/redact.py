@@ -22,7 +22,7 @@ test_redact.py``): every planted value found, no near miss touched.
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from schemas.config import SwitchyardConfig
@@ -99,7 +99,7 @@ _BUILT_IN: tuple[_Detector, ...] = (
         re.compile(rf"(?i)\b(?:{_SECRET_NAMES})\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{{6,}})"),
         group=1,
     ),
-    _Detector("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), luhn_ok),
+    _Detector("CARD", re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\d-])"), luhn_ok),
     _Detector("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok),
     _Detector(
         "EMAIL",
@@ -116,6 +116,44 @@ _BUILT_IN: tuple[_Detector, ...] = (
 )
 
 
+def _spans(
+    detector: _Detector, text: str, free: Callable[[int, int], bool]
+) -> Iterator[tuple[int, int]]:
+    """Where ``detector`` finds something in ``text`` that no earlier finding covers
+    (``free``).
+
+    A checked pattern (cards, IBANs, phones) matches greedily across spaces and dashes, so
+    two values side by side ("4111 1111 1111 1111 3782 822463 10005") make one candidate
+    that fails its check. Such a match is cut back at its separators, longest first, until
+    a prefix passes; if none does, the search goes on from the match's next start, so the
+    value after it is still found."""
+    at = 0
+    while (match := detector.pattern.search(text, at)) is not None:
+        start, end = match.span(detector.group)
+        if detector.check is None:
+            if end > start and free(start, end):
+                yield start, end
+            at = max(match.end(), match.start() + 1)
+            continue
+        check = detector.check
+        cut = next(
+            (e for e in _cuts(text, start, end) if free(start, e) and check(text[start:e])), None
+        )
+        if cut is not None:
+            yield start, cut
+            at = cut
+        else:
+            at = match.start() + 1
+
+
+def _cuts(text: str, start: int, end: int) -> Iterator[int]:
+    """``end``, then every end of a prefix of ``text[start:end]`` just before a separator."""
+    yield end
+    for i in range(end - 1, start, -1):
+        if text[i] in " -" and text[i - 1] not in " -":
+            yield i
+
+
 class Redactor:
     """The built-in detectors plus ``extra`` (placeholder name -> regex) from config."""
 
@@ -126,13 +164,13 @@ class Redactor:
     def find(self, text: str) -> list[Finding]:
         """What to replace, in text order, no two overlapping (the earlier detector wins)."""
         taken: list[Finding] = []
+
+        def free(start: int, end: int) -> bool:
+            return all(end <= f.start or start >= f.end for f in taken)
+
         for detector in self.detectors:
-            for match in detector.pattern.finditer(text):
-                start, end = match.span(detector.group)
-                if start == end or (detector.check and not detector.check(match.group())):
-                    continue
-                if all(end <= f.start or start >= f.end for f in taken):
-                    taken.append(Finding(detector.kind, start, end))
+            for start, end in _spans(detector, text, free):
+                taken.append(Finding(detector.kind, start, end))
         return sorted(taken, key=lambda f: f.start)
 
     def redact(self, text: str) -> str:

@@ -1,6 +1,9 @@
 """The redaction detectors against a corpus: every planted value found and replaced by
 its placeholder, no near miss touched."""
 
+import random
+import re
+
 import pytest
 
 from processors.redact import Redactor, iban_ok, luhn_ok
@@ -103,3 +106,29 @@ def test_the_checksums() -> None:
     assert not luhn_ok("0" * 12)  # too short to be a card
     assert iban_ok("gb82 west 1234 5698 7654 32") and not iban_ok("GB82WEST12345698765433")
     assert not iban_ok("GB82-WEST")
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("4111 1111 1111 1111 378282246310005", "[CARD] [CARD]"),
+        ("378282246310005 6011111111111117 ok", "[CARD] [CARD] ok"),
+        ("GB82 WEST 1234 5698 7654 32 ABCD EFGH", "[IBAN] ABCD EFGH"),
+    ],
+)
+def test_values_side_by_side_are_each_found(text: str, redacted: str) -> None:
+    # A greedy match across both fails its check; it is cut back, and the search goes on.
+    assert Redactor().redact(text) == redacted
+
+
+def test_prompt_words_echoed_in_any_order_keep_no_whole_card_number() -> None:
+    # What the simulator (and a model quoting its prompt) does: the prompt's words, picked
+    # at random and joined by spaces, so card numbers stand next to other digit groups.
+    words = re.findall(r"\w+", " ".join(value for value, _ in PLANTED))
+    cards = ["378282246310005", "6011111111111117"]
+    redactor = Redactor()
+    for seed in range(500):
+        rng = random.Random(seed)
+        text = " ".join(rng.choice(words) for _ in range(40))
+        redacted = redactor.redact(text)
+        assert not [card for card in cards if card in redacted], (seed, text)
