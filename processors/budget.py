@@ -54,6 +54,9 @@ class BudgetVerdict(BaseModel):
     allowed: bool
     snapshot: BudgetSnapshot
     reason: str
+    # The request was applied to this snapshot already (a replay after a crash): none of
+    # its effects, reservation or rate-limit charge, is repeated.
+    replay: bool = False
 
 
 def period_of(tenant: TenantSpec, now: datetime) -> str:
@@ -99,20 +102,6 @@ def _applying(snapshot: BudgetSnapshot, at: Position, **update: float | int) -> 
     )
 
 
-def redelivered(
-    snapshot: BudgetSnapshot | None,
-    tenant: TenantSpec,
-    at: Position,
-    now: datetime,
-    prepared: bool = False,
-) -> bool:
-    """Was the request read at ``at`` applied to this snapshot already (a replay after a
-    crash)? Its effects, reservation and rate-limit charge alike, are then not repeated."""
-    legacy: LegacyField = "prepared_offset" if prepared else "request_offset"
-    applied, _ = last_applied(current(snapshot, tenant, now), at, legacy)
-    return at.offset <= applied
-
-
 def reserve(
     snapshot: BudgetSnapshot | None,
     tenant: TenantSpec,
@@ -129,7 +118,9 @@ def reserve(
     legacy: LegacyField = "prepared_offset" if prepared else "request_offset"
     applied, snap = last_applied(current(snapshot, tenant, now), at, legacy)
     if at.offset <= applied:
-        return BudgetVerdict(allowed=True, snapshot=snap, reason="already applied (redelivery)")
+        return BudgetVerdict(
+            allowed=True, snapshot=snap, reason="already applied (redelivery)", replay=True
+        )
     if tenant.budget_usd is not None and snap.committed_usd + estimate_usd > tenant.budget_usd:
         # No figures: the reason reaches the reply and its routing explanation,
         # and a producer learns nothing of the tenant's spend or limit from it.

@@ -13,12 +13,11 @@ The state is plain data for the router to keep beside the tenant's budget snapsh
 the tenant's home partition: one writer per tenant, so limits hold exactly across
 router instances and come back exactly after a restart. Time is always passed in.
 
-Tokens are charged at admission as input plus the most the job may write, and settled
-with the actual count when the reply comes back (``settle``), so a job that wrote less
-gives the difference back.
+Tokens are charged at admission as the job's estimated input plus the most it may write.
 
-The router applies them with the ``reject`` behaviour (``processors.router``); ``queue``
-and ``downgrade`` come next (issue 14), and so does settling tokens with the actual count.
+The router applies the limits with the ``reject`` behaviour (``processors.router``);
+``queue`` and ``downgrade``, and settling tokens with the actual count, come next
+(issue 14).
 """
 
 from collections.abc import Mapping, Sequence
@@ -87,24 +86,6 @@ def admit(
     if worst is not None:
         return Admission(dict(tat), worst)
     return Admission(after)
-
-
-def settle(
-    tat: Mapping[str, float],
-    limits: Sequence[Limit],
-    charged: Mapping[Unit, int],
-    actual: Mapping[Unit, int],
-    now: float,
-) -> dict[str, float]:
-    """Correct what a request was charged at admission by what it really used: units not
-    used are given back (never earlier than now), units over the charge are taken."""
-    after = dict(tat)
-    for limit in limits:
-        delta = actual.get(limit.unit, 0) - charged.get(limit.unit, 0)
-        if delta == 0 or limit.key not in after:
-            continue
-        after[limit.key] = max(after[limit.key] + delta * limit.interval_s, now)
-    return after
 
 
 def forget_idle(tat: Mapping[str, float], now: float) -> dict[str, float]:

@@ -90,17 +90,18 @@ def route_request(
     if choice is None:
         reason = "no model satisfies the request's constraints"
         return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
-    rate = _rate_admission(request, config, snapshot, at, now, pre_step is not None)
-    if isinstance(rate, OverRateLimit):
-        return Rejected(rate, _explain(seen, choice, plan, None, rate.message), snapshot)
     reserved = _reservation(choice, seen.verdicts)
     verdict = budget.reserve(snapshot, tenant, reserved, at, now, prepared=pre_step is not None)
     if not verdict.allowed:
         explanation = _explain(seen, choice, plan, None, verdict.reason)
         return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)
     admitted = verdict.snapshot
-    if rate is not None:  # charged only once the budget admits the job too
-        admitted = admitted.model_copy(update={"rate_tat": rate})
+    if not verdict.replay:
+        rate = _rate_admission(request, config, admitted.rate_tat, now)
+        if isinstance(rate, OverRateLimit):  # the reservation above is dropped with it
+            return Rejected(rate, _explain(seen, choice, plan, None, rate.message), snapshot)
+        if rate is not None:
+            admitted = admitted.model_copy(update={"rate_tat": rate})
     decision = RoutingDecision(
         request_id=request.request_id,
         tenant=request.tenant,
@@ -124,22 +125,19 @@ def route_request(
 def _rate_admission(
     request: InferenceRequest,
     config: SwitchyardConfig,
-    snapshot: BudgetSnapshot | None,
-    at: budget.Position,
+    cells: Mapping[str, float],
     now: datetime,
-    prepared: bool,
 ) -> dict[str, float] | OverRateLimit | None:
     """The tenant's rate-limit cells after admitting ``request``, the refusal if it is over
-    a limit, or None when no limit applies or this is a replay already admitted."""
+    a limit, or None when no limit applies to it."""
     tenant = config.tenants[request.tenant]
     limits = rate_limit.limits_for(tenant.rate_limits, request.team, request.app)
-    if not limits or budget.redelivered(snapshot, tenant, at, now, prepared):
+    if not limits:
         return None
     tokens = estimate_input_tokens(request) + (
         request.max_tokens or config.routing.default_max_tokens
     )
     clock = now.timestamp()
-    cells = snapshot.rate_tat if snapshot is not None else {}
     admission = rate_limit.admit(cells, limits, {"requests": 1, "tokens": tokens}, clock)
     if admission.refused is not None:
         refused = admission.refused

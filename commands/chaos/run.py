@@ -61,8 +61,7 @@ class Run:
         ``timeout_s`` passes); the count then."""
         deadline = time.monotonic() + timeout_s
         while True:
-            snapshots = await asyncio.to_thread(self.stack.budget)
-            routed = sum(int(s["requests"]) for s in snapshots.values())
+            routed = await asyncio.to_thread(self.stack.jobs_routed)
             if routed >= at_least or time.monotonic() > deadline:
                 self.log(f"{routed} jobs routed")
                 return routed

@@ -195,6 +195,10 @@ class Stack:
         """The router's budget table as it holds it in memory now."""
         return read_budget_page(self.router_web_port or 0, self.admin_token)
 
+    def jobs_routed(self) -> int:
+        """Jobs the router has admitted so far, over every tenant its budget table holds."""
+        return sum(int(snapshot["requests"]) for snapshot in self.budget().values())
+
     def log_path(self, name: str) -> Path:
         return self.env.state_dir / "logs" / f"{name}.log"
 

@@ -272,7 +272,7 @@ class _Hops:
             self.keyring,
             home_partition,
         )
-        await self._commit([self._route_one(event, view, prepared) for event in events])
+        await self._store_and_send([self._route_one(event, view, prepared) for event in events])
 
     def _route_one(self, event: Any, view: RouterView, prepared: bool) -> "_Decided":
         started = time.perf_counter()
@@ -311,7 +311,7 @@ class _Hops:
             except Exception as exc:
                 result = self._failed(event.value, exc, position)
             decided.append(self._staged(_Decided(result, None, position, event.value)))
-        await self._commit(decided)
+        await self._store_and_send(decided)
 
     def _staged(self, decided: "_Decided") -> "_Decided":
         result = decided.result
@@ -332,7 +332,7 @@ class _Hops:
         now = datetime.now(UTC)
         return HopResult(failed_hop(raw, exc, position, self.config, now, self.replies))
 
-    async def _commit(self, batch: list["_Decided"]) -> None:
+    async def _store_and_send(self, batch: list["_Decided"]) -> None:
         """Store the batch's snapshots, one per tenant, then send its outputs in order
         through faust's producer (flushed before the batch's offsets commit). A job
         whose outputs cannot be sent is dead-lettered; if even that fails, it is logged

@@ -1,4 +1,5 @@
-"""GCRA cells for requests and tokens per minute: bursts, rates, exact waits, settlement."""
+"""GCRA cells for requests and tokens per minute: bursts, rates and exact waits, and the
+router refusing what is over them."""
 
 import math
 from datetime import UTC, datetime
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 
 from processors.budget import Position
-from processors.rate_limit import Limit, admit, forget_idle, settle
+from processors.rate_limit import Limit, admit, forget_idle
 from processors.router import Rejected, Routed, route_request
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
@@ -61,16 +62,6 @@ def test_a_refusal_charges_no_limit() -> None:
 def test_a_request_bigger_than_a_minute_never_fits() -> None:
     refused = admit({}, [TPM], {"tokens": 6001}, now=0.0).refused
     assert refused is not None and math.isinf(refused.retry_after_s)
-
-
-def test_settlement_gives_back_unused_tokens_but_never_into_the_past() -> None:
-    tat = admit({}, [TPM], {"tokens": 1000}, now=0.0).tat  # 10 s of the rate
-    back = settle(tat, [TPM], {"tokens": 1000}, {"tokens": 400}, now=0.0)
-    assert back[TPM.key] == pytest.approx(4.0)
-    more = settle(tat, [TPM], {"tokens": 1000}, {"tokens": 1500}, now=0.0)
-    assert more[TPM.key] == pytest.approx(15.0)
-    late = settle(tat, [TPM], {"tokens": 1000}, {"tokens": 0}, now=8.0)
-    assert late[TPM.key] == 8.0
 
 
 def test_idle_cells_are_forgotten_without_changing_a_decision() -> None:
