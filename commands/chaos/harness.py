@@ -183,7 +183,8 @@ async def _await_replies(
     faults: "asyncio.Task[None]",
     progress: Progress,
 ) -> None:
-    """Wait for every reply and the faults' end (up to REPLY_TIMEOUT_S), then a grace period."""
+    """Wait for every reply and the faults' end (up to REPLY_TIMEOUT_S), then for every
+    provider call still running, then a grace period."""
     deadline = time.monotonic() + REPLY_TIMEOUT_S
     while time.monotonic() < deadline:
         _note_replies_while_down(run, futures)
@@ -193,6 +194,9 @@ async def _await_replies(
             break
         await asyncio.sleep(0.25)
     await faults
+    # A second answer to a job comes from a call still running when its first reply
+    # came (a worker that lost the job's partition mid-call): wait for every call to end.
+    await run.wait_calls_done(timeout_s=REPLY_TIMEOUT_S)
     await asyncio.sleep(2.0)  # a grace period in which duplicate replies would show
 
 

@@ -71,16 +71,34 @@ class Run:
         """Wait until the simulator has ``at_least`` calls in flight (or ``timeout_s``
         passes); the count then."""
         deadline = time.monotonic() + timeout_s
+        while True:
+            in_flight = await self.calls_in_flight()
+            if in_flight >= at_least or time.monotonic() > deadline:
+                self.log(f"{in_flight} calls in flight")
+                return in_flight
+            await asyncio.sleep(0.05)
+
+    async def calls_in_flight(self) -> int:
         async with httpx.AsyncClient() as http:
-            while True:
-                stats = await http.get(
-                    f"{self.admin_url}/admin/stats", headers=self.stack.admin_headers()
-                )
-                in_flight = int(stats.json()["in_flight"])
-                if in_flight >= at_least or time.monotonic() > deadline:
-                    self.log(f"{in_flight} calls in flight")
-                    return in_flight
-                await asyncio.sleep(0.05)
+            stats = await http.get(
+                f"{self.admin_url}/admin/stats", headers=self.stack.admin_headers()
+            )
+        return int(stats.json()["in_flight"])
+
+    async def wait_calls_done(self, timeout_s: float, quiet_s: float = 1.0) -> None:
+        """Wait until the simulator has had no call in flight for ``quiet_s``."""
+        deadline = time.monotonic() + timeout_s
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if await self.calls_in_flight():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= quiet_s:
+                return
+            await asyncio.sleep(0.1)
+        self.log("calls still in flight at the end")
 
     async def kill(self, name: str, graceful: bool = False) -> None:
         await asyncio.to_thread(self.stack.stop_process, name, not graceful)

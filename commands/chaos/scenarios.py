@@ -130,6 +130,35 @@ def _in_flight_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+HANDOVER_AT_IN_FLIGHT = 150
+HANDOVER_LATENCY_S = 15.0
+
+
+async def _handover(run: Run) -> None:
+    # Calls outlast the revocation's wait (REVOKE_WAIT_S), so partitions change owner
+    # while their jobs are still being called.
+    settings = run.config.simulator or SimulatorSettings()
+    scale = settings.latency_scale or 1.0
+    for model in settings.models:
+        await run.set_model(model, latency_ms=HANDOVER_LATENCY_S * 1000 / scale, latency_sigma=0)
+    run.marks["in_flight_at_handover"] = await run.wait_in_flight(
+        HANDOVER_AT_IN_FLIGHT, timeout_s=60
+    )
+    run.restart("provider-2", "provider")
+
+
+def _handover_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    s["in_flight_at_handover"] = run.marks["in_flight_at_handover"]
+    s["calls_made_twice"] = s["provider_calls"] - s["sent"]
+    return {
+        "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        f"partitions moved with {HANDOVER_AT_IN_FLIGHT} calls in flight": (
+            s["in_flight_at_handover"] >= HANDOVER_AT_IN_FLIGHT
+        ),
+        "the new owner called again the jobs it took over": s["calls_made_twice"] > 0,
+    }
+
+
 async def _telemetry_down(run: Run) -> None:
     await run.at(4)
     await run.kill("telemetry")
@@ -230,6 +259,18 @@ SCENARIOS: dict[str, Scenario] = {
             tune=_in_flight_tune,
             jobs=5000,
             rate_per_s=3000.0,
+            providers=1,
+        ),
+        Scenario(
+            "handover",
+            f"every model answers in {HANDOVER_LATENCY_S:g} s; a second provider worker "
+            f"joins once {HANDOVER_AT_IN_FLIGHT} calls are in flight, so partitions move "
+            "to it mid-call",
+            _handover,
+            _handover_checks,
+            tune=_in_flight_tune,
+            jobs=400,
+            rate_per_s=200.0,
             providers=1,
         ),
         Scenario(

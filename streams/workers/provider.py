@@ -45,6 +45,7 @@ from schemas.decision import DispatchJob
 from schemas.errors import InternalError
 from sinks.kafka_out import KafkaPublisher, producer_for
 from streams.kafka.consumers import group_consumer
+from streams.kafka.leases import Lease, Leases
 from streams.kafka.offsets import CommitTracker
 from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
@@ -80,6 +81,7 @@ class ProviderWorker:
         self.rng = random.Random()  # noqa: S311 - jitter, not security
         self.retry_topics = [t.name for t in catalogue.retry]
         self.tracker: CommitTracker[TopicPartition] = CommitTracker()
+        self.leases: Leases[TopicPartition] = Leases()
         self.committed: dict[TopicPartition, int] = {}
         self.resume_at: dict[TopicPartition, float] = {}
         self.running: set[asyncio.Task[None]] = set()
@@ -160,6 +162,7 @@ class ProviderWorker:
             await asyncio.wait(running, timeout=self.config.dispatch.drain_timeout_s)
             if running:
                 log.warning("%d jobs still running after the drain: handed back", len(running))
+        await self.leases.release_all()
         with contextlib.suppress(KafkaError):
             await self._commit(consumer)
         for task in list(running):
@@ -202,23 +205,32 @@ class ProviderWorker:
                     break  # partition paused until its head is due
                 self.tracker.started(tp, record.offset)
                 source = (tp.topic, tp.partition, record.offset)
+                lease = self.leases.of(tp)
                 work = (
-                    self.jobs.handle_or_dead_letter(job, list(record.headers), source, record.value)
+                    self.jobs.handle_or_dead_letter(
+                        job, list(record.headers), source, record.value, lease
+                    )
                     if job is not None
                     else self.jobs.dead_letter_undecodable(
-                        tp.topic, tp.partition, record.offset, record.value
+                        tp.topic, tp.partition, record.offset, record.value, lease
                     )
                 )
-                self._start(tp, record.offset, work)
+                self._start(tp, record.offset, lease, work)
 
-    def _start(self, tp: TopicPartition, offset: int, work: Coroutine[Any, Any, None]) -> None:
+    def _start(
+        self, tp: TopicPartition, offset: int, lease: Lease, work: Coroutine[Any, Any, None]
+    ) -> None:
         task = asyncio.create_task(work)
-        task.add_done_callback(functools.partial(self._finished, tp, offset))
+        task.add_done_callback(functools.partial(self._finished, tp, offset, lease))
         self.running.add(task)
 
-    def _finished(self, tp: TopicPartition, offset: int, task: asyncio.Task[None]) -> None:
+    def _finished(
+        self, tp: TopicPartition, offset: int, lease: Lease, task: asyncio.Task[None]
+    ) -> None:
         self.running.discard(task)
         self.slot_freed.set()
+        if lease.state == "lost":
+            return  # the partition's next owner replays it; it is not ours to commit
         if task.cancelled():
             return  # cancelled by the drain: not finished, so its offset is replayed
         error = task.exception()
@@ -271,7 +283,11 @@ class ProviderWorker:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hand partitions over cleanly: finish and commit what we can, then forget them."""
+    """Hand partitions over cleanly: finish and commit what we can, then forget them.
+
+    Jobs still running when the wait ends keep running, their outputs held until
+    the group's new assignment says whether the partition is still ours
+    (``streams.kafka.leases``)."""
 
     def __init__(self, worker: ProviderWorker, consumer: AIOKafkaConsumer) -> None:
         self.worker = worker
@@ -283,6 +299,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # Polling: the counts change in task callbacks, which have no event to wait on.
         while any(worker.tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+        worker.leases.suspend(revoked)
+        await worker.leases.quiesce()  # what was sent is in the ledger before anyone replays
         with contextlib.suppress(KafkaError):
             await worker._commit(self.consumer)
         log.info("revoked %d partitions", len(revoked))
@@ -292,6 +310,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             worker.resume_at.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        lost = self.worker.leases.settle(assigned)
+        if lost:
+            log.info("%d partitions went to another worker with jobs in flight", len(lost))
         # Answers the previous owner wrote must be known before its jobs replay.
         await self.worker.ledger.catch_up()
         log.info("assigned %d partitions", len(assigned))

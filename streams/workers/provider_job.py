@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from aiokafka.errors import KafkaError
 
 from processors.dispatch_check import undecodable
+from processors.handover import handed_over
 from processors.job_failure import failed_job
 from processors.outputs import Output
 from processors.provider_hop import (
@@ -36,6 +37,7 @@ from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.errors import RetryableError
 from sinks.kafka_out import Headers, KafkaPublisher
+from streams.kafka.leases import Lease
 from streams.kafka.topic_directory import TopicDirectory
 from streams.outputs import records
 from streams.topics import TopicCatalogue
@@ -77,8 +79,11 @@ class JobRunner:
         self.in_flight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.shadows: set[asyncio.Task[None]] = set()
 
-    async def handle(self, job: DispatchJob, headers: Headers) -> None:
-        """Decide and answer one job; returns once its outputs are acknowledged."""
+    async def handle(self, job: DispatchJob, headers: Headers, lease: Lease) -> None:
+        """Decide and answer one job; returns once its outputs are acknowledged.
+
+        Its outputs go out only while ``lease`` holds its partition: a job whose
+        partition moved while it ran is answered by the next owner's replay."""
         job_key = (job.request.tenant, job.request.request_id)
         running = self.in_flight.get(job_key)
         if running is not None:  # the same job is being answered right now
@@ -89,8 +94,8 @@ class JobRunner:
             await self.topics.recheck(job.request.reply_to)
             flow = provider_hop(job, self.ledger.get(*job_key), self.context)
             result = await self._drive(flow, job)
-            await self._send(result, headers)
-            if result.shadow is not None:
+            answered = await self._send(result, headers, lease)
+            if answered and result.shadow is not None:
                 self._start_shadow(job, result.shadow)
         finally:
             if self.in_flight.get(job_key) is done:
@@ -98,12 +103,17 @@ class JobRunner:
             done.set_result(None)
 
     async def handle_or_dead_letter(
-        self, job: DispatchJob, headers: Headers, source: tuple[str, int, int], raw: bytes | None
+        self,
+        job: DispatchJob,
+        headers: Headers,
+        source: tuple[str, int, int],
+        raw: bytes | None,
+        lease: Lease,
     ) -> None:
         """``handle``, and if it raises anything a replay cannot fix, answer the job with
         an error and dead-letter it; ``source`` is its record's (topic, partition, offset)."""
         try:
-            await self.handle(job, headers)
+            await self.handle(job, headers, lease)
         except (KafkaError, RetryableError):
             raise  # the broker or a sink: left uncommitted, replayed
         except Exception as exc:
@@ -111,14 +121,14 @@ class JobRunner:
                 "%s:%d@%d dead-lettered: handling it raised %s", *source, type(exc).__name__
             )
             outputs = failed_job(job, raw, exc, source, self.config, datetime.now(UTC))
-            await self._deliver(outputs, headers)
+            await self._deliver_held(outputs, headers, lease)
 
     async def dead_letter_undecodable(
-        self, topic: str, partition: int, offset: int, raw: bytes | None
+        self, topic: str, partition: int, offset: int, raw: bytes | None, lease: Lease
     ) -> None:
         limit = self.config.limits.max_message_bytes
         outputs = undecodable(raw, topic, partition, offset, limit, datetime.now(UTC))
-        await self._deliver(outputs, None)
+        await self._deliver_held(outputs, None, lease)
 
     def cancel_shadows(self) -> None:
         for task in list(self.shadows):
@@ -136,11 +146,27 @@ class JobRunner:
             step = _advance(flow, result)
         return step
 
-    async def _send(self, result: HopResult, headers: Headers) -> None:
-        if result.remember is not None:
+    async def _send(self, result: HopResult, headers: Headers, lease: Lease) -> bool:
+        """Send the job's outputs; False if its partition was handed over meanwhile."""
+        held = await self._deliver_held(result.outputs, headers, lease)
+        if held and result.remember is not None:
             self.ledger.remember(result.remember)
-        if result.outputs:
-            await self._deliver(result.outputs, headers)
+        return held
+
+    async def _deliver_held(
+        self, outputs: list[Output], headers: Headers | None, lease: Lease
+    ) -> bool:
+        """Deliver ``outputs`` if ``lease`` still holds the partition, else only their cost."""
+        if not await lease.begin_send():
+            if kept := handed_over(outputs):
+                await self._deliver(kept, None)
+            return False
+        try:
+            if outputs:
+                await self._deliver(outputs, headers)
+        finally:
+            lease.end_send()
+        return True
 
     async def _deliver(self, outputs: list[Output], headers: Headers | None) -> None:
         await self.publisher.deliver(*records(outputs, self.catalogue, headers, self.cluster_key))
