@@ -13,11 +13,14 @@ The state is plain data for the router to keep beside the tenant's budget snapsh
 the tenant's home partition: one writer per tenant, so limits hold exactly across
 router instances and come back exactly after a restart. Time is always passed in.
 
-Tokens are charged at admission as the job's estimated input plus the most it may write.
+Tokens are charged at admission as the job's estimated input plus the most it may write
+(settling them with the actual count is not done yet).
 
-The router applies the limits with the ``reject`` behaviour (``processors.router``);
-``queue`` and ``downgrade``, and settling tokens with the actual count, come next
-(issue 14).
+Queueing is the same cell run as a schedule: a job over a limit, if allowed to wait up to
+``queue_up_to_s``, is charged now as if admitted and told to wait until it conforms
+(``Admission.wait_s``). Each later job of the scope starts from the cell the one before it
+advanced, so waits never go backwards: the queue keeps the scope's order, and its rate is
+exactly the limit's.
 """
 
 from collections.abc import Mapping, Sequence
@@ -58,13 +61,20 @@ class Refused:
 class Admission:
     tat: dict[str, float]  # the state after the decision (unchanged when refused)
     refused: Refused | None = None
+    wait_s: float = 0.0  # admitted into the queue: run this long after now
+    waited_for: Limit | None = None  # the limit that set ``wait_s``
 
 
 def admit(
-    tat: Mapping[str, float], limits: Sequence[Limit], cost: Mapping[Unit, int], now: float
+    tat: Mapping[str, float],
+    limits: Sequence[Limit],
+    cost: Mapping[Unit, int],
+    now: float,
+    queue_up_to_s: float = 0.0,
 ) -> Admission:
     """Admit a request costing ``cost`` units (``{"requests": 1, "tokens": 900}``) at
-    ``now`` (seconds) under every limit, or refuse it naming the one that waits longest.
+    ``now`` (seconds) under every limit, queued if it may wait ``queue_up_to_s``, or
+    refuse it naming the limit that waits longest.
 
     All or nothing: a refused request charges no limit."""
     after = dict(tat)
@@ -76,16 +86,15 @@ def admit(
         if units > limit.per_minute:  # never fits, however long it waits
             return Admission(dict(tat), Refused(limit, float("inf")))
         start = max(tat.get(limit.key, now), now)
-        new_tat = start + units * limit.interval_s
-        wait = new_tat - now - WINDOW_S
-        if wait > 1e-9:
-            if worst is None or wait > worst.retry_after_s:
-                worst = Refused(limit, wait)
-            continue
-        after[limit.key] = new_tat
-    if worst is not None:
-        return Admission(dict(tat), worst)
-    return Admission(after)
+        after[limit.key] = start + units * limit.interval_s
+        wait = after[limit.key] - now - WINDOW_S
+        if wait > 1e-9 and (worst is None or wait > worst.retry_after_s):
+            worst = Refused(limit, wait)
+    if worst is None:
+        return Admission(after)
+    if worst.retry_after_s <= queue_up_to_s:
+        return Admission(after, wait_s=worst.retry_after_s, waited_for=worst.limit)
+    return Admission(dict(tat), worst)
 
 
 def forget_idle(tat: Mapping[str, float], now: float) -> dict[str, float]:
@@ -112,11 +121,15 @@ def limits_for(spec: TenantRateLimits, team: str | None, app: str | None) -> lis
 
 def describe(refused: Refused) -> str:
     """The reply's message: which limit, and when to retry."""
-    limit = refused.limit
-    scope = "the tenant's" if limit.scope == "tenant" else limit.scope.replace(":", " ", 1) + "'s"
     wait = (
         "this job alone is over it"
         if refused.retry_after_s == float("inf")
         else f"retry after {refused.retry_after_s:.1f} s"
     )
-    return f"over {scope} limit of {limit.per_minute} {limit.unit} per minute: {wait}"
+    return f"{named(refused.limit)}: {wait}"
+
+
+def named(limit: Limit) -> str:
+    """``over the tenant's limit of 5 requests per minute``."""
+    scope = "the tenant's" if limit.scope == "tenant" else limit.scope.replace(":", " ", 1) + "'s"
+    return f"over {scope} limit of {limit.per_minute} {limit.unit} per minute"

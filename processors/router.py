@@ -1,7 +1,8 @@
 """One pass from a validated request to a route plan.
 
-classify -> policy -> strategy -> budget, over pure functions, so the streaming
-agent does a single hop per job. The caller owns the budget table (it hands in
+classify -> policy -> strategy -> budget -> rate limits (which may queue the job or
+downgrade it to a cheaper model), over pure functions, so the streaming agent does a
+single hop per job. The caller owns the budget table (it hands in
 the tenant's snapshot and stores the one returned) and the routing context:
 the loaded learned model and the latency learned from workers' results.
 """
@@ -10,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from processors import budget, classify, policy, rate_limit
+from processors import budget, classify, policy
 from processors.classify import TaskSource
 from processors.estimate import estimate_input_tokens
 from processors.latency import LatencyEstimate
+from processors.rate_admission import RateOutcome, apply_rate_limits
 from processors.strategies import (
     Choice,
     Learned,
@@ -28,7 +30,7 @@ from schemas.config import StrategyName, SwitchyardConfig
 from schemas.decision import CandidateVerdict, RoutingDecision
 from schemas.errors import BudgetExhausted, OverRateLimit, PolicyDenied, TerminalError
 from schemas.messages import InferenceRequest, Quality, RoutingExplanation
-from schemas.plan import RoutePlan
+from schemas.plan import PlanStep, RoutePlan
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Routed:
     decision: RoutingDecision
     explanation: RoutingExplanation
     snapshot: BudgetSnapshot
+    wait_s: float = 0.0  # queued by a rate limit: dispatch this long after routing
+    steps: list[PlanStep] = field(default_factory=list)  # what a rate limit did to it
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,42 @@ def route_request(
     if choice is None:
         reason = "no model satisfies the request's constraints"
         return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
-    reserved = _reservation(choice, seen.verdicts)
-    verdict = budget.reserve(snapshot, tenant, reserved, at, now, prepared=pre_step is not None)
+    prepared = pre_step is not None
+    verdict = budget.reserve(
+        snapshot, tenant, choice.cost_usd(seen.verdicts), at, now, prepared=prepared
+    )
     if not verdict.allowed:
         explanation = _explain(seen, choice, plan, None, verdict.reason)
         return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)
-    admitted = verdict.snapshot
-    if not verdict.replay:
-        rate = _rate_admission(request, config, admitted.rate_tat, now)
-        if isinstance(rate, OverRateLimit):  # the reservation above is dropped with it
-            return Rejected(rate, _explain(seen, choice, plan, None, rate.message), snapshot)
-        if rate is not None:
-            admitted = admitted.model_copy(update={"rate_tat": rate})
+    admitted, limited = verdict.snapshot, RateOutcome(choice)
+    if not verdict.replay:  # a replay was charged the first time
+        rated = apply_rate_limits(
+            request, config, admitted.rate_tat, choice, seen.verdicts, now.timestamp()
+        )
+        if isinstance(rated, OverRateLimit):  # the reservation above is dropped with it
+            return Rejected(rated, _explain(seen, choice, plan, None, rated.message), snapshot)
+        limited = rated
+    if limited.choice is not choice:  # downgraded: reserve the cheaper model instead
+        choice, shadow = limited.choice, None
+        plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
+        cost = choice.cost_usd(seen.verdicts)
+        admitted = budget.reserve(snapshot, tenant, cost, at, now, prepared=prepared).snapshot
+    if limited.tat is not None:
+        admitted = admitted.model_copy(update={"rate_tat": limited.tat})
+    return _routed(request, seen, choice, plan, admitted, limited, config, now)
+
+
+def _routed(
+    request: InferenceRequest,
+    seen: Assessment,
+    choice: Choice,
+    plan: RoutePlan,
+    admitted: BudgetSnapshot,
+    limited: RateOutcome,
+    config: SwitchyardConfig,
+    now: datetime,
+) -> Routed:
+    tenant = config.tenants[request.tenant]
     decision = RoutingDecision(
         request_id=request.request_id,
         tenant=request.tenant,
@@ -112,37 +140,15 @@ def route_request(
         chosen_model=choice.chosen.model,
         fallback_models=[f.model for f in choice.fallbacks],
         candidates=seen.verdicts,
-        estimated_cost_usd=reserved,
+        estimated_cost_usd=choice.cost_usd(seen.verdicts),
         budget_spent_usd=admitted.committed_usd,
         budget_limit_usd=tenant.budget_usd,
         decided_at=now,
         plan=plan,
     )
     explanation = _explain(seen, choice, plan, choice.chosen.model, choice.reason)
-    return Routed(decision, explanation, admitted)
-
-
-def _rate_admission(
-    request: InferenceRequest,
-    config: SwitchyardConfig,
-    cells: Mapping[str, float],
-    now: datetime,
-) -> dict[str, float] | OverRateLimit | None:
-    """The tenant's rate-limit cells after admitting ``request``, the refusal if it is over
-    a limit, or None when no limit applies to it."""
-    tenant = config.tenants[request.tenant]
-    limits = rate_limit.limits_for(tenant.rate_limits, request.team, request.app)
-    if not limits:
-        return None
-    tokens = estimate_input_tokens(request) + (
-        request.max_tokens or config.routing.default_max_tokens
-    )
-    clock = now.timestamp()
-    admission = rate_limit.admit(cells, limits, {"requests": 1, "tokens": tokens}, clock)
-    if admission.refused is not None:
-        refused = admission.refused
-        return OverRateLimit(rate_limit.describe(refused), refused.retry_after_s)
-    return rate_limit.forget_idle(admission.tat, clock)
+    steps = [limited.step] if limited.step is not None else []
+    return Routed(decision, explanation, admitted, limited.wait_s, steps)
 
 
 def assess(
@@ -270,11 +276,3 @@ def _explain(
         rejected={v.model: v.reason for v in seen.verdicts if not v.eligible},
         plan=plan,
     )
-
-
-def _reservation(choice: Choice, verdicts: list[CandidateVerdict]) -> float:
-    """What to hold in the budget: a cascade may pay every rung, so it holds them all
-    (settlement releases the rest)."""
-    if choice.cascade:
-        return sum(v.estimated_cost_usd for v in verdicts if v.model in choice.cascade)
-    return choice.chosen.estimated_cost_usd

@@ -23,7 +23,7 @@ spent routing.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -31,6 +31,7 @@ from processors import budget
 from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.budget import Position
 from processors.cache import cache_key, within_ttl
+from processors.dispatch import retry_tier
 from processors.outputs import Output
 from processors.redact import redactor_for
 from processors.reply import cached_reply, rejected_reply, telemetry_event
@@ -156,8 +157,13 @@ def _route(
         received_at=now,
         routing_ms=elapsed_ms(),
         source=SourcePosition(partition=position.partition, offset=position.offset),
-        steps=[PlanStep(kind="pre_step", detail=pre_step)] if pre_step else [],
+        steps=[*([PlanStep(kind="pre_step", detail=pre_step)] if pre_step else []), *result.steps],
     )
+    if result.wait_s > 0:  # queued by a rate limit: parked on a delay topic until its turn
+        queued = job.model_copy(update={"not_before": now + timedelta(seconds=result.wait_s)})
+        tier = retry_tier(result.wait_s)
+        park = Output("retry", request.request_id, queued, retry_tier=tier, headers=True)
+        return HopResult([park], request.tenant, result.snapshot)
     dispatch = Output("dispatch", request.request_id, job, headers=True)
     return HopResult([dispatch], request.tenant, result.snapshot)
 

@@ -20,6 +20,8 @@ StepKind = Literal[
     "cache_store",
     "shadow",
     "dropped",  # the provider's re-check took a model off the chain (detail: why)
+    "rate_queued",  # over a rate limit, dispatched later (detail: the limit and the wait)
+    "rate_downgraded",  # over a rate limit, served by a cheaper model (detail: the limit)
 ]
 CheckKind = Literal["json_schema", "regex", "logprob"]
 

@@ -28,6 +28,12 @@ class Choice:
     predicted: dict[str, float] = field(default_factory=dict)  # learned quality per model
     cascade: list[str] = field(default_factory=list)  # models tried cheapest first
 
+    def cost_usd(self, verdicts: list[CandidateVerdict]) -> float:
+        """What serving it may cost: a cascade may pay every rung."""
+        if self.cascade:
+            return sum(v.estimated_cost_usd for v in verdicts if v.model in self.cascade)
+        return self.chosen.estimated_cost_usd
+
 
 @dataclass(frozen=True)
 class StrategyInput:

@@ -2,7 +2,7 @@
 router refusing what is over them."""
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -150,3 +150,78 @@ def test_a_job_the_budget_refuses_is_not_charged_to_the_rate_limit() -> None:
     results, snapshot = _route_all(config, [make_request()], None)
     assert isinstance(results[0], Rejected) and results[0].error.code == "budget_exhausted"
     assert snapshot is not None and snapshot.rate_tat == {}
+
+
+def test_admit_queues_a_job_that_may_wait_and_charges_it_now() -> None:
+    tat: dict[str, float] = {}
+    for _ in range(60):  # the minute's burst
+        tat = admit(tat, [RPM], {"requests": 1}, 100.0).tat
+    queued = admit(tat, [RPM], {"requests": 1}, 100.0, queue_up_to_s=5.0)
+    assert queued.refused is None and queued.waited_for == RPM
+    assert math.isclose(queued.wait_s, 1.0)
+    behind = admit(queued.tat, [RPM], {"requests": 1}, 100.0, queue_up_to_s=5.0)
+    assert math.isclose(behind.wait_s, 2.0)  # behind the first: the queue keeps its order
+    too_far = admit(behind.tat, [RPM], {"requests": 1}, 100.0, queue_up_to_s=2.5)
+    assert too_far.refused is not None and too_far.tat == behind.tat
+
+
+def _routed_models(results: list[Routed | Rejected]) -> list[str | None]:
+    return [r.decision.chosen_model if isinstance(r, Routed) else None for r in results]
+
+
+def test_queue_dispatches_each_job_over_the_limit_in_turn_then_rejects_past_the_wait() -> None:
+    config = _limited(requests_per_minute=6, on_limit="queue", max_queue_s=25)
+    requests = [make_request(request_id=f"q-{i}") for i in range(11)]
+    results, _ = _route_all(config, requests, None)
+    waits = [r.wait_s if isinstance(r, Routed) else None for r in results]
+    # six at once, then one every 10 s up to 25 s of waiting, then rate_limited replies
+    assert waits[:6] == [0.0] * 6
+    assert [round(w or 0, 6) for w in waits[6:8]] == [10.0, 20.0]
+    assert waits[8:] == [None] * 3
+    queued = results[6]
+    assert isinstance(queued, Routed) and [s.kind for s in queued.steps] == ["rate_queued"]
+    assert "waited 10.0 s" in queued.steps[0].detail
+    refused = results[8]
+    assert isinstance(refused, Rejected) and isinstance(refused.error, OverRateLimit)
+
+
+def test_queue_never_waits_past_the_jobs_deadline() -> None:
+    config = _limited(requests_per_minute=1, on_limit="queue", max_queue_s=600)
+    soon = NOW + timedelta(seconds=30)
+    requests = [make_request(request_id="d-1"), make_request(request_id="d-2", deadline=soon)]
+    results, _ = _route_all(config, requests, None)
+    assert isinstance(results[0], Routed)
+    assert isinstance(results[1], Rejected)  # its turn (60 s) comes after its deadline
+
+
+def test_downgrade_serves_jobs_over_the_limit_with_the_cheapest_model_allowed() -> None:
+    config = _limited(requests_per_minute=2, on_limit="downgrade")
+    premium = {"quality": "premium"}
+    requests = [make_request(request_id=f"g-{i}", **premium) for i in range(4)]
+    results, snapshot = _route_all(config, requests, None)
+    models = _routed_models(results)
+    assert models[0] == models[1] and models[0] is not None
+    cheapest = min(
+        (v for v in results[0].decision.candidates if v.eligible),  # type: ignore[union-attr]
+        key=lambda v: v.estimated_cost_usd,
+    )
+    assert models[2:] == [cheapest.model] * 2 != models[:2]
+    downgraded = results[2]
+    assert isinstance(downgraded, Routed)
+    assert [s.kind for s in downgraded.steps] == ["rate_downgraded"]
+    assert downgraded.decision.estimated_cost_usd == cheapest.estimated_cost_usd
+    # a downgraded job is not counted against the limit: the cells are as after two
+    assert snapshot is not None and snapshot.rate_tat == results[1].snapshot.rate_tat
+
+
+def test_downgrade_with_nothing_cheaper_rejects() -> None:
+    config = _limited(requests_per_minute=1, on_limit="downgrade")
+    economy = {"quality": "economy"}
+    requests = [make_request(request_id=f"e-{i}", **economy) for i in range(2)]
+    results, _ = _route_all(config, requests, None)
+    first = results[0]
+    assert isinstance(first, Routed)
+    cheapest = min(v.estimated_cost_usd for v in first.decision.candidates if v.eligible)
+    assert first.decision.estimated_cost_usd == cheapest  # economy: the cheapest already
+    assert isinstance(results[1], Rejected)
+    assert isinstance(results[1].error, OverRateLimit)

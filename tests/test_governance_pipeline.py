@@ -1,0 +1,291 @@
+"""Governance on the real pipeline: rate limits with each behaviour over a limit, and
+redaction, on one stack (its config below) that every test here shares, in file order.
+
+- acme's team ``limited`` may send 5 requests a minute, ``reject`` over it; acme logs
+  content ``redacted`` and keeps ``redacted`` dead letters.
+- globex's team ``batch`` may send 12 a minute, ``queue`` over it (at most 12 s of waiting);
+  globex keeps the content defaults (``off``, ``hash``).
+- initech's team ``bulk`` may send 2 a minute, ``downgrade`` over it.
+
+Jobs without a team fall under no limit. The first test starts a second router, so the
+rest run with two; the redaction test stops the stack to read the workers' whole logs.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+
+from commands.telemetry_reader import run_query, telemetry_table
+from schemas.config_file import load_config
+from schemas.dead_letter import DeadLetter
+from schemas.errors import AccessDenied
+from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
+from streams.client import SwitchyardClient
+from streams.kafka.reading import read_to_end
+from streams.local.broker import EmbeddedBroker, free_port
+from streams.local.stack import Stack
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
+from tests.processors.test_redact import PLANTED
+from tests.test_tenancy_pipeline import budget_pages, held_by_one, job, produce, read_replies
+
+pytestmark = pytest.mark.slow
+
+PER_MINUTE = 5
+VALUES = [value for value, _ in PLANTED] + ["EMP-004211"]
+PROMPT = "Please keep these safe: " + " ; ".join(VALUES)
+TENANTS = ("acme", "globex")
+
+
+@pytest.fixture(scope="module")
+def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("governance")
+    raw: dict[str, Any] = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    tenants = raw["tenants"]
+    tenants["acme"] |= {
+        "content_logging": "redacted",
+        "dead_letter_payload": "redacted",
+        "rate_limits": {"teams": {"limited": {"requests_per_minute": PER_MINUTE}}},
+    }
+    tenants["globex"]["rate_limits"] = {
+        "teams": {"batch": {"requests_per_minute": 12}},
+        "on_limit": "queue",
+        "max_queue_s": 12,
+    }
+    tenants["initech"]["rate_limits"] = {
+        "teams": {"bulk": {"requests_per_minute": 2}},
+        "on_limit": "downgrade",
+    }
+    raw["redaction"] = {"patterns": {"employee_id": r"\bEMP-\d{6}\b"}}
+    config = home / "governance.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    with running_stack(broker, namespace, home, config) as running:
+        yield running
+
+
+def team_job(tenant: str, request_id: str, reply_to: str, team: str, **fields: Any) -> bytes:
+    request = orjson.loads(job(tenant, request_id, reply_to))
+    return orjson.dumps({**request, "team": team, **fields})
+
+
+def test_two_routers_admit_no_more_than_the_limit_and_say_when_to_retry(stack: Stack) -> None:
+    catalogue = TopicCatalogue(stack.env.namespace)
+    requests, replies_topic = catalogue.requests.name, catalogue.replies.name
+    second = free_port()
+    stack.spawn("router-2", "worker", "router", "--web-port", str(second))
+    ports = [stack.router_web_port or 0, second]
+    # globex and initech warm up both routers: both answer and both tenants were routed.
+    deadline = time.monotonic() + 90
+    warm = 0
+    while True:
+        batch = [
+            (requests, p, None, job(tenant, f"warm-{tenant}-{warm}-{p}", replies_topic))
+            for tenant in ("globex", "initech")
+            for p in range(ROUTING_PARTITIONS)
+        ]
+        asyncio.run(produce(stack.bootstrap, batch))
+        warm += len(batch)
+        try:
+            pages = budget_pages(stack, ports)
+        except (httpx.HTTPError, AccessDenied):  # the second router is still starting
+            pages = [{}, {}]
+        if {"globex", "initech"} <= set(pages[0]) | set(pages[1]):
+            break
+        assert time.monotonic() < deadline, f"the routers did not start: {pages}"
+        time.sleep(1)
+    asyncio.run(read_replies(stack.bootstrap, replies_topic, warm))
+
+    sent = [
+        (
+            requests,
+            i % ROUTING_PARTITIONS,
+            b"acme" if i % 2 else None,
+            team_job("acme", f"a-{i}", replies_topic, "limited"),
+        )
+        for i in range(60)
+    ]
+    started = time.monotonic()
+    asyncio.run(produce(stack.bootstrap, sent))
+    replies = [
+        r
+        for r in asyncio.run(read_replies(stack.bootstrap, replies_topic, warm + 60))
+        if r.tenant == "acme"
+    ]
+    took_s = time.monotonic() - started
+
+    assert len(replies) == 60
+    ok = [r for r in replies if r.status == "ok"]
+    limited = [r for r in replies if r.error is not None and r.error.code == "rate_limited"]
+    # A bucket of 5, and one more per 12 s the run lasted.
+    assert PER_MINUTE <= len(ok) <= PER_MINUTE + int(took_s // 12), took_s
+    assert len(ok) + len(limited) == 60
+    assert all(r.error and r.error.retryable and (r.error.retry_after_s or 0) > 0 for r in limited)
+    assert held_by_one(budget_pages(stack, ports), "acme")["requests"] == len(ok)
+
+
+def _replies_to(
+    stack: Stack, sent: list[tuple[str, int | None, bytes | None, bytes]]
+) -> dict[str, InferenceReply]:
+    topic = TopicCatalogue(stack.env.namespace).replies.name
+    ids = {orjson.loads(value)["request_id"] for *_, value in sent}
+    asyncio.run(produce(stack.bootstrap, sent))
+    deadline = time.monotonic() + 90
+    while True:  # the reply topic from its start: earlier tests' replies come first
+        every = asyncio.run(read_replies(stack.bootstrap, topic, 10**6, timeout_s=3))
+        replies = {r.request_id: r for r in every if r.request_id in ids}
+        if len(replies) == len(ids) or time.monotonic() > deadline:
+            return replies
+        time.sleep(1)
+
+
+def test_a_queued_job_waits_its_turn_and_a_downgraded_one_gets_the_cheapest_model(
+    stack: Stack,
+) -> None:
+    catalogue = TopicCatalogue(stack.env.namespace)
+    requests, replies_topic = catalogue.requests.name, catalogue.replies.name
+    queue = [
+        (requests, None, b"globex", team_job("globex", f"q-{i}", replies_topic, "batch"))
+        for i in range(15)
+    ]
+    premium = {"quality": "premium"}
+    down = [
+        (
+            requests,
+            None,
+            b"initech",
+            team_job("initech", f"d-{i}", replies_topic, "bulk", **premium),
+        )
+        for i in range(4)
+    ]
+    replies = _replies_to(stack, queue + down)
+
+    # globex: 12 at once (a minute's burst), the next two queued 5 s apart (less the time
+    # sending took), in order; the 15th would wait over 12 s, so it is refused.
+    queued = [replies[f"q-{i}"] for i in range(15)]
+    assert [r.status for r in queued[:14]] == ["ok"] * 14
+    assert queued[14].error is not None and queued[14].error.code == "rate_limited"
+    assert not any(_took(r, "rate_queued") for r in queued[:12])
+    waited = [r for r in queued[12:14] if _took(r, "rate_queued")]
+    assert len(waited) == 2, [r.steps for r in queued[12:14]]
+    burst_done = max(r.finished_at for r in queued[:12])
+    first, second = waited
+    assert first.finished_at < second.finished_at  # the queue kept their order
+    assert (second.finished_at - burst_done).total_seconds() > 5  # and they did wait
+
+    # initech: two at the routed model, two over the limit served by the cheapest allowed.
+    downs = [replies[f"d-{i}"] for i in range(4)]
+    assert [r.status for r in downs] == ["ok"] * 4
+    routed = {r.model for r in downs[:2]}
+    assert len(routed) == 1 and not any(_took(r, "rate_downgraded") for r in downs[:2])
+    routed_model = routed.pop() or ""
+    config = load_config(stack.env.config_path)
+    price = {m.name: m.price_in_per_mtok + m.price_out_per_mtok for m in config.models}
+    for reply in downs[2:]:
+        step = next(s for s in reply.steps if s.kind == "rate_downgraded")
+        assert reply.model == step.model != routed_model
+        assert price[reply.model or ""] < price[routed_model]
+
+
+def _took(reply: InferenceReply, kind: str) -> bool:
+    return any(step.kind == kind for step in reply.steps)
+
+
+async def _send(stack: Stack) -> None:
+    catalogue = TopicCatalogue(stack.env.namespace)
+    async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
+        good = [
+            InferenceRequest(
+                request_id=f"{tenant}-good-{i}",
+                tenant=tenant,
+                max_tokens=32,
+                messages=[ChatMessage(role="user", content=f"{PROMPT} ({i})")],
+            )
+            for tenant in TENANTS
+            for i in range(3)
+        ]
+        futures = [await client.submit(r) for r in good]
+        for tenant in TENANTS:  # a wrongly typed field: dead-lettered with its text
+            bad = {
+                "request_id": f"{tenant}-bad",
+                "tenant": tenant,
+                "max_tokens": "lots",
+                "messages": [{"role": "user", "content": PROMPT}],
+            }
+            await client.send_raw(orjson.dumps(bad), key=tenant, sign_as=tenant)
+        await client.flush()
+        replies = await asyncio.wait_for(asyncio.gather(*futures), 120)
+    assert [r.status for r in replies] == ["ok"] * len(good)
+
+
+def _telemetry(stack: Stack, table: str) -> str:
+    """Every value of every row of ``table``, as text."""
+    _, rows = run_query(stack.env, f"SELECT * FROM {telemetry_table(stack.env, table)}")
+    return "\n".join("\t".join(str(v) for v in row) for row in rows)
+
+
+def _forms(value: str) -> set[str]:
+    """The value as written, and JSON-escaped once and twice (a job inside a letter)."""
+    once = orjson.dumps(value).decode()[1:-1]
+    return {value, once, orjson.dumps(once).decode()[1:-1]}
+
+
+def _wait_for_rows(stack: Stack, n: int, timeout_s: float = 60) -> list[dict[str, Any]]:
+    table = telemetry_table(stack.env, "requests")
+    sql = (
+        f"SELECT request_id, tenant, content_logged, prompt FROM {table} FINAL"
+        " WHERE request_id LIKE '%-good-%'"
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        columns, rows = run_query(stack.env, sql)
+        if len(rows) >= n or time.monotonic() > deadline:
+            return [dict(zip(columns, row, strict=True)) for row in rows]
+        time.sleep(0.5)
+
+
+async def _letters(stack: Stack) -> list[bytes]:
+    topic = TopicCatalogue(stack.env.namespace).dead_letter.name
+    return [record.value async for record in read_to_end(stack.bootstrap, topic)]
+
+
+def test_planted_values_never_reach_clickhouse_dead_letters_or_logs(stack: Stack) -> None:
+    asyncio.run(_send(stack))
+    rows = _wait_for_rows(stack, 6)
+    letters = asyncio.run(_letters(stack))
+    tables = {table: _telemetry(stack, table) for table in ("requests", "attempts")}
+    stack.stop()  # logs flushed and closed
+    workers = ("router", "router-2", "provider", "telemetry")
+    logs = {name: stack.log_path(name).read_text() for name in workers}
+
+    # What was written, and in the shape each tenant's policy says.
+    by_tenant = {t: [r for r in rows if r["tenant"] == t] for t in TENANTS}
+    assert len(by_tenant["acme"]) == 3 and len(by_tenant["globex"]) == 3
+    for row in by_tenant["acme"]:
+        assert row["content_logged"] == "redacted"
+        assert "[CARD]" in row["prompt"] and "[EMPLOYEE_ID]" in row["prompt"]
+    assert {(r["content_logged"], r["prompt"]) for r in by_tenant["globex"]} == {("off", "")}
+    kept = {letter.tenant: letter for letter in map(DeadLetter.model_validate_json, letters)}
+    assert kept["acme"].payload_kept == "redacted" and "[IBAN]" in kept["acme"].payload
+    assert (kept["globex"].payload_kept, kept["globex"].payload) == ("hash", "")
+
+    # Where nothing planted may be.
+    places = {
+        **tables,
+        "dead letters": b"\n".join(letters).decode(),
+        **{f"{name} log": text for name, text in logs.items()},
+    }
+    found = {
+        (place, value)
+        for place, text in places.items()
+        for value in VALUES
+        if any(form in text for form in _forms(value))
+    }
+    assert found == set()
