@@ -6,7 +6,6 @@ tests start their own workers as subprocesses, each with its own state folder.
 """
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from streams.local.broker import EmbeddedBroker
+from tests.helpers import fresh_namespace
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def chdb_client(chdb_path: Path) -> Any:
 @pytest.fixture
 def namespace() -> str:
     """A fresh topic namespace, so tests sharing the broker never see each other's messages."""
-    return f"t{uuid.uuid4().hex[:10]}"
+    return fresh_namespace()
 
 
 @pytest.fixture(autouse=True)

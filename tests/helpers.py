@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -155,6 +156,11 @@ def request_row(request_id: str, finished_at: datetime, **fields: Any) -> Reques
     }
     values.update(fields)
     return RequestRow(**values)
+
+
+def fresh_namespace() -> str:
+    """A topic namespace no other test uses, so tests sharing the broker never meet."""
+    return f"t{uuid.uuid4().hex[:10]}"
 
 
 def point_cli_at(env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:

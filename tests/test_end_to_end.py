@@ -15,15 +15,30 @@ from streams.client import SwitchyardClient
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import provider_calls, running_stack, sample_config, sample_keys
+from tests.helpers import (
+    fresh_namespace,
+    provider_calls,
+    running_stack,
+    sample_config,
+    sample_keys,
+)
 
 pytestmark = pytest.mark.slow
 
 TRACE = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
+@pytest.fixture(scope="module")
+def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the tests that only add their own jobs (own request_ids) to it."""
+    home = tmp_path_factory.mktemp("e2e")
+    with running_stack(broker, fresh_namespace(), home) as running:
+        yield running
+
+
 @pytest.fixture
-def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+def own_stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+    """A stack of its own, for a test that restarts workers and counts every request."""
     with running_stack(broker, namespace, tmp_path) as running:
         yield running
 
@@ -201,7 +216,8 @@ async def _publish_only(stack: Stack, requests: list[InferenceRequest]) -> None:
         await client.flush()
 
 
-def test_router_restart_mid_run_recovers_exact_budget_state(stack: Stack) -> None:
+def test_router_restart_mid_run_recovers_exact_budget_state(own_stack: Stack) -> None:
+    stack = own_stack
     first, _ = collect(stack, 300, "before")
     assert len(first) == 300
     settled = _budget_when(stack, _per_tenant(first), settled=True)

@@ -13,7 +13,6 @@ rest run with two; the redaction test stops the stack to read the workers' whole
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,7 @@ from streams.kafka.reading import read_to_end
 from streams.local.broker import EmbeddedBroker, free_port
 from streams.local.stack import Stack
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
-from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
+from tests.helpers import SAMPLE_CONFIG, fresh_namespace, running_stack, sample_keys
 from tests.processors.test_redact import PLANTED
 from tests.test_tenancy_pipeline import budget_pages, held_by_one, job, produce, read_replies
 
@@ -66,8 +65,7 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
     raw["redaction"] = {"patterns": {"employee_id": r"\bEMP-\d{6}\b"}}
     config = home / "governance.yaml"
     config.write_text(yaml.safe_dump(raw))
-    namespace = f"t{uuid.uuid4().hex[:10]}"
-    with running_stack(broker, namespace, home, config) as running:
+    with running_stack(broker, fresh_namespace(), home, config) as running:
         yield running
 
 

@@ -17,7 +17,13 @@ from streams.kafka.admin import ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue, TopicSpec
-from tests.helpers import SAMPLE_CONFIG, provider_calls, running_stack, sample_keys
+from tests.helpers import (
+    SAMPLE_CONFIG,
+    fresh_namespace,
+    provider_calls,
+    running_stack,
+    sample_keys,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +44,12 @@ def plan_config(tmp_path: Path, pre_step_topic: str) -> Path:
     return path
 
 
-@pytest.fixture
-def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the module: each test uses its own tenant and request_ids."""
+    home, namespace = tmp_path_factory.mktemp("plans"), fresh_namespace()
     with running_stack(
-        broker, namespace, tmp_path, plan_config(tmp_path, f"{namespace}.prestep")
+        broker, namespace, home, plan_config(home, f"{namespace}.prestep")
     ) as running:
         yield running
 

@@ -269,8 +269,8 @@ SCENARIOS: dict[str, Scenario] = {
             _handover,
             _handover_checks,
             tune=_in_flight_tune,
-            jobs=400,
-            rate_per_s=200.0,
+            jobs=300,
+            rate_per_s=300.0,
             providers=1,
         ),
         Scenario(

@@ -1,7 +1,6 @@
 """``switchyard router train | eval | predict`` through ``commands.cli.main``."""
 
 import gzip
-import time
 from pathlib import Path
 from typing import Any
 
@@ -235,9 +234,7 @@ def test_shared_outcome_files(
     path = SHARED / f"routellm-{name}.jsonl.gz"
     if not path.is_file():
         pytest.skip(f"{path} is absent (the shared data folder sits next to the repository)")
-    started = time.monotonic()
     assert main(["router", "train", "--data", str(path), "--out", str(tmp_path / "r")]) == 0
-    trained = time.monotonic() - started
     assert (
         main(["router", "eval", "--router", str(tmp_path / "r"), "--data", str(path), "--json"])
         == 0
@@ -247,4 +244,3 @@ def test_shared_outcome_files(
     assert report["aiq"] > report["zero_router_aiq"]
     if name == "mmlu":
         assert report["cost_at_95pct_strongest"] <= 0.5 * report["strongest_cost"]
-        assert trained < 240  # target: well under 2 minutes on 2 idle cores
