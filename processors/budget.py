@@ -20,14 +20,17 @@ was the position on the partition the tenant's keyed jobs use: the first
 partition of that topic seen after the upgrade (its replayed tail) inherits it.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
 
+from processors import scoped_budget
 from schemas.budget import BudgetSnapshot
 from schemas.config import TenantSpec
+from schemas.scoped_budgets import ScopeBudget
 from schemas.settlement import SpendSettlement
 
 BUDGET_EXHAUSTED = "budget exhausted for this period"
@@ -57,6 +60,9 @@ class BudgetVerdict(BaseModel):
     # The request was applied to this snapshot already (a replay after a crash): none of
     # its effects, reservation or rate-limit charge, is repeated.
     replay: bool = False
+    # Refused only by a soft team or app budget whose over_soft is downgrade: a cheaper
+    # model may still go (reserve again with soft_ok).
+    downgrade: bool = False
 
 
 def period_of(tenant: TenantSpec, now: datetime) -> str:
@@ -109,11 +115,15 @@ def reserve(
     at: Position,
     now: datetime,
     prepared: bool = False,
+    scopes: Mapping[str, ScopeBudget] | None = None,
+    soft_ok: bool = False,
 ) -> BudgetVerdict:
-    """Admit a request if its estimate fits what is left, and hold that estimate.
+    """Admit a request if its estimate fits what is left of the tenant's budget and of
+    each team or app budget in ``scopes``, and hold that estimate in all of them.
 
     ``at`` is where the request was read (requests topic, or the prepared topic
     when ``prepared``, which only picks the old per-topic offset to migrate).
+    ``soft_ok`` lets the request past soft budgets (a downgraded job).
     """
     legacy: LegacyField = "prepared_offset" if prepared else "request_offset"
     applied, snap = last_applied(current(snapshot, tenant, now), at, legacy)
@@ -125,9 +135,21 @@ def reserve(
         # No figures: the reason reaches the reply and its routing explanation,
         # and a producer learns nothing of the tenant's spend or limit from it.
         return BudgetVerdict(allowed=False, snapshot=_applying(snap, at), reason=BUDGET_EXHAUSTED)
+    scopes = scopes or {}
+    how, scope = scoped_budget.fit(snap.scopes, scopes, estimate_usd, now, soft_ok)
+    if how != "fits":
+        kind = (scope or "").split(":", 1)[0]
+        reason = f"the {kind}'s budget is exhausted for this period"
+        refused = _applying(snap, at)
+        return BudgetVerdict(
+            allowed=False, snapshot=refused, reason=reason, downgrade=how == "soft_downgrade"
+        )
     after = _applying(
         snap, at, reserved_usd=snap.reserved_usd + estimate_usd, requests=snap.requests + 1
     )
+    if scopes:
+        held = scoped_budget.reserved(snap.scopes, scopes, estimate_usd, now)
+        after = after.model_copy(update={"scopes": held})
     return BudgetVerdict(allowed=True, snapshot=after, reason="within budget")
 
 
@@ -142,9 +164,16 @@ def settle(
     applied, snap = last_applied(current(snapshot, tenant, now), at, "settlement_offset")
     if at.offset <= applied:
         return snap
-    return _applying(
+    after = _applying(
         snap,
         at,
         reserved_usd=max(snap.reserved_usd - settlement.reserved_usd, 0.0),
         spent_usd=snap.spent_usd + settlement.actual_usd,
     )
+    scopes = tenant.budgets.for_job(settlement.team, settlement.app)
+    if not scopes:
+        return after
+    spends = scoped_budget.settled(
+        snap.scopes, scopes, settlement.reserved_usd, settlement.actual_usd, now
+    )
+    return after.model_copy(update={"scopes": spends})

@@ -125,6 +125,8 @@ def refusal(
         tenant=request.tenant,
         reserved_usd=estimate if math.isfinite(estimate) and estimate > 0 else 0.0,
         actual_usd=0.0,
+        team=request.team,
+        app=request.app,
     )
     return [
         *outputs,

@@ -40,6 +40,8 @@ def failed_job(
         tenant=request.tenant,
         reserved_usd=job.decision.estimated_cost_usd,
         actual_usd=0.0,
+        team=request.team,
+        app=request.app,
     )
     return [
         Output("reply", request.request_id, reply, topic=request.reply_to, headers=True),

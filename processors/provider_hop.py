@@ -313,6 +313,8 @@ def settlement(job: DispatchJob, actual_usd: float) -> SpendSettlement:
         tenant=job.request.tenant,
         reserved_usd=job.decision.estimated_cost_usd,
         actual_usd=actual_usd,
+        team=job.request.team,
+        app=job.request.app,
     )
 
 

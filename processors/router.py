@@ -15,7 +15,7 @@ from processors import budget, classify, policy
 from processors.classify import TaskSource
 from processors.estimate import estimate_input_tokens
 from processors.latency import LatencyEstimate
-from processors.rate_admission import RateOutcome, apply_rate_limits
+from processors.rate_admission import RateOutcome, apply_rate_limits, downgraded
 from processors.strategies import (
     Choice,
     Learned,
@@ -26,11 +26,12 @@ from processors.strategies import (
     uniform_share,
 )
 from schemas.budget import BudgetSnapshot
-from schemas.config import StrategyName, SwitchyardConfig
+from schemas.config import StrategyName, SwitchyardConfig, TenantSpec
 from schemas.decision import CandidateVerdict, RoutingDecision
 from schemas.errors import BudgetExhausted, OverRateLimit, PolicyDenied, TerminalError
 from schemas.messages import InferenceRequest, Quality, RoutingExplanation
 from schemas.plan import PlanStep, RoutePlan
+from schemas.scoped_budgets import ScopeBudget
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,18 @@ def route_request(
     if choice is None:
         reason = "no model satisfies the request's constraints"
         return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
-    prepared = pre_step is not None
-    verdict = budget.reserve(
-        snapshot, tenant, choice.cost_usd(seen.verdicts), at, now, prepared=prepared
-    )
+    scopes = tenant.budgets.for_job(request.team, request.app)
+    holder = _Holder(snapshot, tenant, at, now, pre_step is not None, scopes, seen.verdicts)
+    verdict = holder.hold(choice)
+    steps: list[PlanStep] = []
+    if verdict.downgrade:  # over a soft team or app budget that downgrades
+        cheaper = downgraded(choice, seen.verdicts, config.routing.max_fallbacks)
+        again = holder.hold(cheaper, soft_ok=True) if cheaper is not None else None
+        if cheaper is not None and again is not None and again.allowed:
+            step = PlanStep(
+                kind="budget_downgraded", model=cheaper.chosen.model, detail=verdict.reason
+            )
+            choice, shadow, verdict, steps = cheaper, None, again, [step]
     if not verdict.allowed:
         explanation = _explain(seen, choice, plan, None, verdict.reason)
         return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)
@@ -111,12 +120,32 @@ def route_request(
         limited = rated
     if limited.choice is not choice:  # downgraded: reserve the cheaper model instead
         choice, shadow = limited.choice, None
-        plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
-        cost = choice.cost_usd(seen.verdicts)
-        admitted = budget.reserve(snapshot, tenant, cost, at, now, prepared=prepared).snapshot
+        admitted = holder.hold(choice, soft_ok=True).snapshot
     if limited.tat is not None:
         admitted = admitted.model_copy(update={"rate_tat": limited.tat})
-    return _routed(request, seen, choice, plan, admitted, limited, config, now)
+    if limited.step is not None:
+        steps.append(limited.step)
+    plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
+    return _routed(request, seen, choice, plan, admitted, (limited.wait_s, steps), config, now)
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """Reserves what a choice may cost in every budget its request falls under."""
+
+    snapshot: BudgetSnapshot | None
+    tenant: TenantSpec
+    at: budget.Position
+    now: datetime
+    prepared: bool
+    scopes: Mapping[str, ScopeBudget]
+    verdicts: list[CandidateVerdict]
+
+    def hold(self, choice: Choice, soft_ok: bool = False) -> budget.BudgetVerdict:
+        cost = choice.cost_usd(self.verdicts)
+        return budget.reserve(
+            self.snapshot, self.tenant, cost, self.at, self.now, self.prepared, self.scopes, soft_ok
+        )
 
 
 def _routed(
@@ -125,10 +154,12 @@ def _routed(
     choice: Choice,
     plan: RoutePlan,
     admitted: BudgetSnapshot,
-    limited: RateOutcome,
+    held_back: tuple[float, list[PlanStep]],
     config: SwitchyardConfig,
     now: datetime,
 ) -> Routed:
+    """The routed job; ``held_back`` is how long a rate limit queues it and the steps
+    that say what limits and budgets did to it."""
     tenant = config.tenants[request.tenant]
     decision = RoutingDecision(
         request_id=request.request_id,
@@ -147,8 +178,8 @@ def _routed(
         plan=plan,
     )
     explanation = _explain(seen, choice, plan, choice.chosen.model, choice.reason)
-    steps = [limited.step] if limited.step is not None else []
-    return Routed(decision, explanation, admitted, limited.wait_s, steps)
+    wait_s, steps = held_back
+    return Routed(decision, explanation, admitted, wait_s, steps)
 
 
 def assess(

@@ -7,6 +7,18 @@ stores it in (``StoredBudget``, the budget changelog's records).
 from pydantic import BaseModel, Field
 
 
+class ScopeSpend(BaseModel):
+    """A team's or app's spend in its own budget period (``schemas.scoped_budgets``)."""
+
+    period: str
+    spent_usd: float = 0.0
+    reserved_usd: float = 0.0
+
+    @property
+    def committed_usd(self) -> float:
+        return self.spent_usd + self.reserved_usd
+
+
 class BudgetSnapshot(BaseModel):
     """One tenant's spend in the current budget period.
 
@@ -25,6 +37,8 @@ class BudgetSnapshot(BaseModel):
     applied: dict[str, int] = Field(default_factory=dict)
     # Rate-limit cells (processors.rate_limit): "<scope>/<unit>" -> epoch seconds.
     rate_tat: dict[str, float] = Field(default_factory=dict)
+    # Team and app budgets: "team:<name>" or "app:<name>" -> spend in that budget's period.
+    scopes: dict[str, ScopeSpend] = Field(default_factory=dict)
     request_offset: int = -1
     settlement_offset: int = -1
     prepared_offset: int = -1

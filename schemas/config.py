@@ -22,6 +22,7 @@ from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
 from schemas.plan import AnswerCheck
 from schemas.rate_limits import TenantRateLimits
 from schemas.redaction import RedactionSettings
+from schemas.scoped_budgets import ScopedBudgets
 from schemas.simulator import SimulatorSettings
 
 
@@ -153,6 +154,9 @@ class TenantSpec(_Strict):
         "topics that do not exist are refused whatever the patterns say",
     )
     rate_limits: TenantRateLimits = Field(default_factory=TenantRateLimits)
+    budgets: ScopedBudgets = Field(
+        default_factory=ScopedBudgets, description="per team and app, beside budget_usd"
+    )
     content_logging: Literal["off", "redacted", "full"] = Field(
         default="off",
         description="prompt and completion text in telemetry: none, with secrets and "

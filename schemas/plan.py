@@ -22,6 +22,7 @@ StepKind = Literal[
     "dropped",  # the provider's re-check took a model off the chain (detail: why)
     "rate_queued",  # over a rate limit, dispatched later (detail: the limit and the wait)
     "rate_downgraded",  # over a rate limit, served by a cheaper model (detail: the limit)
+    "budget_downgraded",  # over a soft team or app budget, served by a cheaper model
 ]
 CheckKind = Literal["json_schema", "regex", "logprob"]
 

@@ -16,3 +16,6 @@ class SpendSettlement(BaseModel):
     tenant: str
     reserved_usd: float = Field(ge=0)
     actual_usd: float = Field(ge=0)
+    # The job's team and app, whose budgets (if any) the reservation was also held in.
+    team: str | None = None
+    app: str | None = None

@@ -5,7 +5,8 @@ redaction, on one stack (its config below) that every test here shares, in file 
   content ``redacted`` and keeps ``redacted`` dead letters.
 - globex's team ``batch`` may send 12 a minute, ``queue`` over it (at most 12 s of waiting);
   globex keeps the content defaults (``off``, ``hash``).
-- initech's team ``bulk`` may send 2 a minute, ``downgrade`` over it.
+- initech's team ``bulk`` may send 2 a minute, ``downgrade`` over it; its team ``capped``
+  has a hard budget of $1.00.
 
 Jobs without a team fall under no limit. The first test starts a second router, so the
 rest run with two; the redaction test stops the stack to read the workers' whole logs.
@@ -38,6 +39,8 @@ from tests.test_tenancy_pipeline import budget_pages, held_by_one, job, produce,
 pytestmark = pytest.mark.slow
 
 PER_MINUTE = 5
+TEAM_CAP_USD = 1.00
+ROUTER_PORTS: list[int] = []
 VALUES = [value for value, _ in PLANTED] + ["EMP-004211"]
 PROMPT = "Please keep these safe: " + " ; ".join(VALUES)
 TENANTS = ("acme", "globex")
@@ -62,6 +65,7 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
         "teams": {"bulk": {"requests_per_minute": 2}},
         "on_limit": "downgrade",
     }
+    tenants["initech"]["budgets"] = {"teams": {"capped": {"usd": TEAM_CAP_USD}}}
     raw["redaction"] = {"patterns": {"employee_id": r"\bEMP-\d{6}\b"}}
     config = home / "governance.yaml"
     config.write_text(yaml.safe_dump(raw))
@@ -80,6 +84,7 @@ def test_two_routers_admit_no_more_than_the_limit_and_say_when_to_retry(stack: S
     second = free_port()
     stack.spawn("router-2", "worker", "router", "--web-port", str(second))
     ports = [stack.router_web_port or 0, second]
+    ROUTER_PORTS[:] = ports  # the later tests read both routers' budget pages
     # globex and initech warm up both routers: both answer and both tenants were routed.
     deadline = time.monotonic() + 90
     warm = 0
@@ -194,6 +199,68 @@ def test_a_queued_job_waits_its_turn_and_a_downgraded_one_gets_the_cheapest_mode
 
 def _took(reply: InferenceReply, kind: str) -> bool:
     return any(step.kind == kind for step in reply.steps)
+
+
+def _set_down(stack: Stack, models: list[str], down: bool) -> None:
+    admin = (stack.simulator_url or "").removesuffix("/v1")
+    for model in models:
+        response = httpx.post(
+            f"{admin}/admin/models/{model}",
+            json={"down": down},
+            headers=stack.admin_headers(),
+            timeout=5,
+        )
+        response.raise_for_status()
+
+
+def _team_spend(stack: Stack, tenant: str, scope: str) -> dict[str, float]:
+    snapshot = held_by_one(budget_pages(stack, ROUTER_PORTS), tenant)
+    spend: dict[str, float] = snapshot.get("scopes", {}).get(scope, {})
+    return spend
+
+
+def test_a_hard_team_budget_holds_when_jobs_fail_over_to_a_dearer_model(stack: Stack) -> None:
+    """1,000 jobs at once against a $1.00 team budget, while the two cheaper models are
+    down: every job routed to sim-small fails over to sim-large, about 40 times dearer."""
+    catalogue = TopicCatalogue(stack.env.namespace)
+    requests = [
+        InferenceRequest(
+            request_id=f"cap-{i}",
+            tenant="initech",
+            team="capped",
+            task="chat",
+            max_tokens=256,
+            messages=[ChatMessage(role="user", content=f"Tell me about harbour cranes ({i}).")],
+        )
+        for i in range(1000)
+    ]
+
+    async def send() -> list[InferenceReply]:
+        async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
+            futures = [await client.submit(r) for r in requests]
+            await client.flush()
+            return list(await asyncio.wait_for(asyncio.gather(*futures), 180))
+
+    _set_down(stack, ["sim-small", "sim-medium"], down=True)
+    try:
+        replies = asyncio.run(send())
+    finally:
+        _set_down(stack, ["sim-small", "sim-medium"], down=False)
+    deadline = time.monotonic() + 60
+    while (spend := _team_spend(stack, "initech", "team:capped")).get("reserved_usd", 1) > 1e-9:
+        assert time.monotonic() < deadline, f"reservations never settled: {spend}"
+        time.sleep(0.5)
+
+    ok = [r for r in replies if r.status == "ok"]
+    refused = [r for r in replies if r.error is not None and r.error.code == "budget_exhausted"]
+    assert len(ok) + len(refused) == 1000 and ok and refused
+    failed_over = [r for r in ok if r.attempts and r.attempts[0].model != r.model]
+    assert failed_over, "no job failed over: the test would prove nothing"
+    assert {r.model for r in ok} == {"sim-large"}
+    # Spent is what the answered jobs cost, and it stays within the cap: each job held
+    # what its dearest model would cost, so no failover spent what was not reserved.
+    assert spend["spent_usd"] == pytest.approx(sum(r.cost_usd for r in ok), rel=1e-6)
+    assert spend["spent_usd"] <= TEAM_CAP_USD
 
 
 async def _send(stack: Stack) -> None:

@@ -29,10 +29,12 @@ class Choice:
     cascade: list[str] = field(default_factory=list)  # models tried cheapest first
 
     def cost_usd(self, verdicts: list[CandidateVerdict]) -> float:
-        """What serving it may cost: a cascade may pay every rung."""
+        """What serving it may cost, the most any path through it can pay: a cascade may
+        pay every rung; a chain pays one answer, from whichever model gives it, so the
+        dearest of its models (failed calls are not charged)."""
         if self.cascade:
             return sum(v.estimated_cost_usd for v in verdicts if v.model in self.cascade)
-        return self.chosen.estimated_cost_usd
+        return max(v.estimated_cost_usd for v in [self.chosen, *self.fallbacks])
 
 
 @dataclass(frozen=True)
