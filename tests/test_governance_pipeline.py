@@ -40,6 +40,9 @@ pytestmark = pytest.mark.slow
 
 PER_MINUTE = 5
 TEAM_CAP_USD = 1.00
+# About 1,000 input tokens: on sim-large about half a cent a job, so 1,000 jobs would
+# spend $5 if the budget reserved only what the cheap first model costs.
+LONG_PROMPT = "Tell me how harbour cranes lift containers. " * 90
 ROUTER_PORTS: list[int] = []
 VALUES = [value for value, _ in PLANTED] + ["EMP-004211"]
 PROMPT = "Please keep these safe: " + " ; ".join(VALUES)
@@ -221,7 +224,8 @@ def _team_spend(stack: Stack, tenant: str, scope: str) -> dict[str, float]:
 
 def test_a_hard_team_budget_holds_when_jobs_fail_over_to_a_dearer_model(stack: Stack) -> None:
     """1,000 jobs at once against a $1.00 team budget, while the two cheaper models are
-    down: every job routed to sim-small fails over to sim-large, about 40 times dearer."""
+    down: every job routed to sim-small fails over to sim-large, about 40 times dearer.
+    (Reserving only the first model's cost, all 1,000 were admitted and spent about $5.)"""
     catalogue = TopicCatalogue(stack.env.namespace)
     requests = [
         InferenceRequest(
@@ -230,7 +234,7 @@ def test_a_hard_team_budget_holds_when_jobs_fail_over_to_a_dearer_model(stack: S
             team="capped",
             task="chat",
             max_tokens=256,
-            messages=[ChatMessage(role="user", content=f"Tell me about harbour cranes ({i}).")],
+            messages=[ChatMessage(role="user", content=f"({i}) {LONG_PROMPT}")],
         )
         for i in range(1000)
     ]

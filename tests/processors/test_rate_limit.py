@@ -209,19 +209,24 @@ def test_downgrade_serves_jobs_over_the_limit_with_the_cheapest_model_allowed() 
     downgraded = results[2]
     assert isinstance(downgraded, Routed)
     assert [s.kind for s in downgraded.steps] == ["rate_downgraded"]
-    assert downgraded.decision.estimated_cost_usd == cheapest.estimated_cost_usd
+    # it reserves its own chain's dearest model, which costs less than the routed chain's
+    chain = {downgraded.decision.chosen_model, *downgraded.decision.fallback_models}
+    costs = {v.model: v.estimated_cost_usd for v in downgraded.decision.candidates}
+    assert downgraded.decision.estimated_cost_usd == max(costs[m] for m in chain)
+    routed = results[0]
+    assert isinstance(routed, Routed)
+    assert downgraded.decision.estimated_cost_usd < routed.decision.estimated_cost_usd
     # a downgraded job is not counted against the limit: the cells are as after two
     assert snapshot is not None and snapshot.rate_tat == results[1].snapshot.rate_tat
 
 
 def test_downgrade_with_nothing_cheaper_rejects() -> None:
     config = _limited(requests_per_minute=1, on_limit="downgrade")
-    economy = {"quality": "economy"}
-    requests = [make_request(request_id=f"e-{i}", **economy) for i in range(2)]
+    restricted = {"data_classification": "restricted"}  # only sim-local may take it
+    requests = [make_request(request_id=f"e-{i}", **restricted) for i in range(2)]
     results, _ = _route_all(config, requests, None)
     first = results[0]
     assert isinstance(first, Routed)
-    cheapest = min(v.estimated_cost_usd for v in first.decision.candidates if v.eligible)
-    assert first.decision.estimated_cost_usd == cheapest  # economy: the cheapest already
+    assert (first.decision.chosen_model, first.decision.fallback_models) == ("sim-local", [])
     assert isinstance(results[1], Rejected)
     assert isinstance(results[1].error, OverRateLimit)

@@ -55,6 +55,12 @@ def cost(result: Routed, model: str) -> float:
     return next(v.estimated_cost_usd for v in result.decision.candidates if v.model == model)
 
 
+def chain_cost(result: Routed) -> float:
+    """What a chain reserves: its dearest model's estimate (any of them may answer)."""
+    decision = result.decision
+    return max(cost(result, m) for m in [decision.chosen_model, *decision.fallback_models])
+
+
 class FakePredictor:
     version = "router-v7"
 
@@ -179,7 +185,8 @@ def test_plain_route_plan_mirrors_the_decision() -> None:
     assert plan.check is None
     assert plan.predicted_quality == {}
     assert result.explanation.plan == plan
-    assert result.decision.estimated_cost_usd == cost(result, "sim-small")
+    assert result.decision.estimated_cost_usd == chain_cost(result)
+    assert chain_cost(result) > cost(result, "sim-small")  # a fallback costs more
 
 
 def test_cache_is_a_miss_only_for_tenants_that_opt_in() -> None:
@@ -227,7 +234,7 @@ def test_cascade_with_nothing_cheaper_has_no_check() -> None:
     assert plan.model == "sim-local"
     assert plan.cascade == []
     assert plan.check is None
-    assert result.decision.estimated_cost_usd == cost(result, "sim-local")
+    assert result.decision.estimated_cost_usd == chain_cost(result)
 
 
 def test_full_shadow_share_shadows_the_first_fallback() -> None:
@@ -340,8 +347,8 @@ def test_model_with_a_high_observed_error_rate_is_demoted() -> None:
     assert result.decision.plan.model == "sim-medium"
     assert result.explanation.chosen == "sim-medium"
     assert "sim-small failing 90% of recent calls; sim-medium first" in result.explanation.reason
-    # the budget holds the model that will be called first
-    assert result.decision.estimated_cost_usd == cost(result, "sim-medium")
+    # the budget holds the dearest model of the chain, whatever the order
+    assert result.decision.estimated_cost_usd == cost(result, "sim-large")
 
 
 def test_error_rate_within_the_configured_limit_is_not_demoted() -> None:
