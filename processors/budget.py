@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from processors import scoped_budget
+from processors import rate_limit, scoped_budget
 from schemas.budget import BudgetSnapshot
 from schemas.config import TenantSpec
 from schemas.scoped_budgets import ScopeBudget
@@ -160,7 +160,8 @@ def settle(
     at: Position,
     now: datetime,
 ) -> BudgetSnapshot:
-    """Release the reservation and count what the provider really charged, once."""
+    """Release the reservation and count what the provider really charged, once; give
+    back to the token rate limits what the job's calls did not use."""
     applied, snap = last_applied(current(snapshot, tenant, now), at, "settlement_offset")
     if at.offset <= applied:
         return snap
@@ -170,6 +171,11 @@ def settle(
         reserved_usd=max(snap.reserved_usd - settlement.reserved_usd, 0.0),
         spent_usd=snap.spent_usd + settlement.actual_usd,
     )
+    unused = settlement.tokens_charged - settlement.tokens_used
+    if unused > 0 and after.rate_tat:
+        limits = rate_limit.limits_for(tenant.rate_limits, settlement.team, settlement.app)
+        cells = rate_limit.give_back(after.rate_tat, limits, {"tokens": unused}, now.timestamp())
+        after = after.model_copy(update={"rate_tat": cells})
     scopes = tenant.budgets.for_job(settlement.team, settlement.app)
     if not scopes:
         return after

@@ -127,6 +127,7 @@ def refusal(
         actual_usd=0.0,
         team=request.team,
         app=request.app,
+        tokens_charged=job.decision.rate_tokens,
     )
     return [
         *outputs,

@@ -42,6 +42,7 @@ def failed_job(
         actual_usd=0.0,
         team=request.team,
         app=request.app,
+        tokens_charged=job.decision.rate_tokens,
     )
     return [
         Output("reply", request.request_id, reply, topic=request.reply_to, headers=True),

@@ -240,7 +240,7 @@ def finish(job: DispatchJob, progress: Progress, step: Finish, ctx: HopContext) 
         Output("reply", request.request_id, reply, topic=request.reply_to, headers=True),
         Output("answer", ledger_key(request.tenant, request.request_id), entry),
         Output("telemetry", request.request_id, telemetry_event(reply, request, job, config)),
-        Output("settlement", request.tenant, settlement(job, cost)),
+        Output("settlement", request.tenant, settlement(job, cost, progress.attempts)),
         *dead_letter(job, progress.attempts, step, ctx, now),
         *([Output("cache", stored.key, stored)] if stored else []),
     ]
@@ -306,8 +306,11 @@ def shadow_call(
     return ShadowCall(shadow, answered_by, message.text())
 
 
-def settlement(job: DispatchJob, actual_usd: float) -> SpendSettlement:
-    """Replace the router's reservation for the job with what it really cost."""
+def settlement(
+    job: DispatchJob, actual_usd: float, attempts: list[Attempt] | None = None
+) -> SpendSettlement:
+    """Replace the router's reservation for the job with what it really cost, and its
+    token rate-limit charge with the tokens its calls used."""
     return SpendSettlement(
         request_id=job.request.request_id,
         tenant=job.request.tenant,
@@ -315,6 +318,8 @@ def settlement(job: DispatchJob, actual_usd: float) -> SpendSettlement:
         actual_usd=actual_usd,
         team=job.request.team,
         app=job.request.app,
+        tokens_charged=job.decision.rate_tokens,
+        tokens_used=sum(a.tokens for a in attempts or []),
     )
 
 

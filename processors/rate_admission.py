@@ -32,6 +32,7 @@ class RateOutcome:
     tat: dict[str, float] | None = None  # the cells to store; None leaves them as they were
     wait_s: float = 0.0
     step: PlanStep | None = None  # what a limit did to the job, for its reply
+    tokens: int = 0  # charged to token limits (the settlement gives back what is unused)
 
 
 def apply_rate_limits(
@@ -47,9 +48,8 @@ def apply_rate_limits(
     limits = rate_limit.limits_for(spec, request.team, request.app)
     if not limits:
         return RateOutcome(choice)
-    tokens = estimate_input_tokens(request) + (
-        request.max_tokens or config.routing.default_max_tokens
-    )
+    tokens = charged_tokens(request, config)
+    charged = tokens if any(limit.unit == "tokens" for limit in limits) else 0
     queue_s = spec.max_queue_s if spec.on_limit == "queue" else 0.0
     if request.deadline is not None:
         queue_s = min(queue_s, request.deadline.timestamp() - now)
@@ -59,11 +59,10 @@ def apply_rate_limits(
     if refused is None:
         tat = rate_limit.forget_idle(admission.tat, now)
         if admission.waited_for is None:
-            return RateOutcome(choice, tat)
+            return RateOutcome(choice, tat, tokens=charged)
         detail = f"{rate_limit.named(admission.waited_for)}: waited {admission.wait_s:.1f} s"
-        return RateOutcome(
-            choice, tat, admission.wait_s, PlanStep(kind="rate_queued", detail=detail)
-        )
+        step = PlanStep(kind="rate_queued", detail=detail)
+        return RateOutcome(choice, tat, admission.wait_s, step, charged)
     if spec.on_limit == "downgrade":
         cheaper = downgraded(choice, verdicts, config.routing.max_fallbacks)
         if cheaper is not None:
@@ -71,6 +70,14 @@ def apply_rate_limits(
             step = PlanStep(kind="rate_downgraded", model=cheaper.chosen.model, detail=detail)
             return RateOutcome(cheaper, step=step)
     return OverRateLimit(rate_limit.describe(refused), refused.retry_after_s)
+
+
+def charged_tokens(request: InferenceRequest, config: SwitchyardConfig) -> int:
+    """What a job counts against token limits: its estimated input plus the most it may
+    write (given back, less what its calls used, when it is settled)."""
+    return estimate_input_tokens(request) + (
+        request.max_tokens or config.routing.default_max_tokens
+    )
 
 
 def downgraded(

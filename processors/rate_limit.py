@@ -13,8 +13,9 @@ The state is plain data for the router to keep beside the tenant's budget snapsh
 the tenant's home partition: one writer per tenant, so limits hold exactly across
 router instances and come back exactly after a restart. Time is always passed in.
 
-Tokens are charged at admission as the job's estimated input plus the most it may write
-(settling them with the actual count is not done yet).
+Tokens are charged at admission as the job's estimated input plus the most it may write;
+when the job is settled, what its calls did not use is given back (``give_back``), so over
+time a token limit counts the tokens really used.
 
 Queueing is the same cell run as a schedule: a job over a limit, if allowed to wait up to
 ``queue_up_to_s``, is charged now as if admitted and told to wait until it conforms
@@ -95,6 +96,19 @@ def admit(
     if worst.retry_after_s <= queue_up_to_s:
         return Admission(after, wait_s=worst.retry_after_s, waited_for=worst.limit)
     return Admission(dict(tat), worst)
+
+
+def give_back(
+    tat: Mapping[str, float], limits: Sequence[Limit], units: Mapping[Unit, int], now: float
+) -> dict[str, float]:
+    """The cells with ``units`` that were charged but not used given back to each limit
+    (a job settled with fewer tokens than it was charged), never below idle."""
+    after = dict(tat)
+    for limit in limits:
+        back = units.get(limit.unit, 0)
+        if back > 0 and limit.key in after:
+            after[limit.key] -= back * limit.interval_s
+    return forget_idle(after, now)
 
 
 def forget_idle(tat: Mapping[str, float], now: float) -> dict[str, float]:

@@ -126,7 +126,8 @@ def route_request(
     if limited.step is not None:
         steps.append(limited.step)
     plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
-    return _routed(request, seen, choice, plan, admitted, (limited.wait_s, steps), config, now)
+    held_back = (limited.wait_s, steps, limited.tokens)
+    return _routed(request, seen, choice, plan, admitted, held_back, config, now)
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,13 @@ def _routed(
     choice: Choice,
     plan: RoutePlan,
     admitted: BudgetSnapshot,
-    held_back: tuple[float, list[PlanStep]],
+    held_back: tuple[float, list[PlanStep], int],
     config: SwitchyardConfig,
     now: datetime,
 ) -> Routed:
-    """The routed job; ``held_back`` is how long a rate limit queues it and the steps
-    that say what limits and budgets did to it."""
+    """The routed job; ``held_back`` is how long a rate limit queues it, the steps that
+    say what limits and budgets did to it, and the tokens its limits were charged."""
+    wait_s, steps, rate_tokens = held_back
     tenant = config.tenants[request.tenant]
     decision = RoutingDecision(
         request_id=request.request_id,
@@ -174,11 +176,11 @@ def _routed(
         estimated_cost_usd=choice.cost_usd(seen.verdicts),
         budget_spent_usd=admitted.committed_usd,
         budget_limit_usd=tenant.budget_usd,
+        rate_tokens=rate_tokens,
         decided_at=now,
         plan=plan,
     )
     explanation = _explain(seen, choice, plan, choice.chosen.model, choice.reason)
-    wait_s, steps = held_back
     return Routed(decision, explanation, admitted, wait_s, steps)
 
 

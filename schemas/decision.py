@@ -33,6 +33,9 @@ class RoutingDecision(BaseModel):
     estimated_cost_usd: float
     budget_spent_usd: float
     budget_limit_usd: float | None
+    # Tokens charged to the tenant's token rate limits at routing (0: none applied); the
+    # settlement gives back what the calls did not use.
+    rate_tokens: int = Field(default=0, ge=0)
     decided_at: datetime
     plan: RoutePlan = Field(default_factory=RoutePlan)
 

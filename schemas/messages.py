@@ -124,6 +124,7 @@ class Attempt(BaseModel):
     round: int = Field(default=0, ge=0)
     retry_after_s: float | None = Field(default=None, ge=0)
     cost_usd: float = Field(default=0.0, ge=0)
+    tokens: int = Field(default=0, ge=0)  # input plus output the call consumed
 
 
 class Timings(BaseModel):

@@ -19,3 +19,7 @@ class SpendSettlement(BaseModel):
     # The job's team and app, whose budgets (if any) the reservation was also held in.
     team: str | None = None
     app: str | None = None
+    # Tokens the router charged to the tenant's token rate limits, and tokens the calls
+    # used: the difference goes back to the limits.
+    tokens_charged: int = Field(default=0, ge=0)
+    tokens_used: int = Field(default=0, ge=0)

@@ -73,6 +73,7 @@ class ModelCaller:
             latency_ms=_ms_since(started),
             round=round_,
             cost_usd=spec.cost_usd(usage.input_tokens, usage.output_tokens),
+            tokens=usage.input_tokens + usage.output_tokens,
         )
         return CallResult(attempt, completion)
 

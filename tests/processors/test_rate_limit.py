@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from processors import budget
 from processors.budget import Position
 from processors.rate_limit import Limit, admit, forget_idle
 from processors.router import Rejected, Routed, route_request
@@ -15,6 +16,7 @@ from schemas.config import SwitchyardConfig
 from schemas.errors import OverRateLimit
 from schemas.messages import InferenceRequest
 from schemas.rate_limits import TenantRateLimits
+from schemas.settlement import SpendSettlement
 from tests.helpers import make_request, sample_config
 
 RPM = Limit("tenant", "requests", 60)  # one a second
@@ -230,3 +232,50 @@ def test_downgrade_with_nothing_cheaper_rejects() -> None:
     assert (first.decision.chosen_model, first.decision.fallback_models) == ("sim-local", [])
     assert isinstance(results[1], Rejected)
     assert isinstance(results[1].error, OverRateLimit)
+
+
+def test_settling_gives_back_the_tokens_a_job_did_not_use() -> None:
+    config = _limited(tokens_per_minute=1000)
+    big = {"max_tokens": 400}  # each job is charged its input plus 400
+    first = route_request(
+        make_request(request_id="t-1", **big), config, None, Position("requests", 0, 1), NOW
+    )
+    assert isinstance(first, Routed) and first.decision.rate_tokens > 400
+    second = route_request(
+        make_request(request_id="t-2", **big),
+        config,
+        first.snapshot,
+        Position("requests", 0, 2),
+        NOW,
+    )
+    assert isinstance(second, Routed)
+    third = route_request(
+        make_request(request_id="t-3", **big),
+        config,
+        second.snapshot,
+        Position("requests", 0, 3),
+        NOW,
+    )
+    assert isinstance(third, Rejected)  # 3 x 400+ is over 1,000 a minute
+
+    # The first job used 50 tokens: the rest comes back, and the third job fits.
+    used = SpendSettlement(
+        request_id="t-1", tenant="acme", reserved_usd=0.0, actual_usd=0.0,
+        tokens_charged=first.decision.rate_tokens, tokens_used=50,
+    )  # fmt: skip
+    tenant = config.tenants["acme"]
+    settled = budget.settle(second.snapshot, tenant, used, Position("settle", 0, 1), NOW)
+    again = route_request(
+        make_request(request_id="t-3", **big), config, settled, Position("requests", 0, 3), NOW
+    )
+    assert isinstance(again, Routed)
+    # A redelivered settlement gives nothing back twice.
+    twice = budget.settle(settled, tenant, used, Position("settle", 0, 1), NOW)
+    assert twice.rate_tat == settled.rate_tat
+
+
+def test_a_downgraded_job_is_charged_no_tokens() -> None:
+    config = _limited(requests_per_minute=1, tokens_per_minute=100_000, on_limit="downgrade")
+    results, _ = _route_all(config, [make_request(request_id=f"d-{i}") for i in range(2)], None)
+    charged = [r.decision.rate_tokens for r in results if isinstance(r, Routed)]
+    assert charged[0] > 0 and charged[1] == 0
