@@ -237,25 +237,12 @@ def test_downgrade_with_nothing_cheaper_rejects() -> None:
 def test_settling_gives_back_the_tokens_a_job_did_not_use() -> None:
     config = _limited(tokens_per_minute=1000)
     big = {"max_tokens": 400}  # each job is charged its input plus 400
-    first = route_request(
-        make_request(request_id="t-1", **big), config, None, Position("requests", 0, 1), NOW
+    results, snapshot = _route_all(
+        config, [make_request(request_id=f"t-{i}", **big) for i in (1, 2, 3)], None
     )
+    first, second, third = results
     assert isinstance(first, Routed) and first.decision.rate_tokens > 400
-    second = route_request(
-        make_request(request_id="t-2", **big),
-        config,
-        first.snapshot,
-        Position("requests", 0, 2),
-        NOW,
-    )
     assert isinstance(second, Routed)
-    third = route_request(
-        make_request(request_id="t-3", **big),
-        config,
-        second.snapshot,
-        Position("requests", 0, 3),
-        NOW,
-    )
     assert isinstance(third, Rejected)  # 3 x 400+ is over 1,000 a minute
 
     # The first job used 50 tokens: the rest comes back, and the third job fits.
@@ -264,9 +251,10 @@ def test_settling_gives_back_the_tokens_a_job_did_not_use() -> None:
         tokens_charged=first.decision.rate_tokens, tokens_used=50,
     )  # fmt: skip
     tenant = config.tenants["acme"]
-    settled = budget.settle(second.snapshot, tenant, used, Position("settle", 0, 1), NOW)
+    assert snapshot is not None
+    settled = budget.settle(snapshot, tenant, used, Position("settle", 0, 1), NOW)
     again = route_request(
-        make_request(request_id="t-3", **big), config, settled, Position("requests", 0, 3), NOW
+        make_request(request_id="t-3", **big), config, settled, Position("requests", 0, 4), NOW
     )
     assert isinstance(again, Routed)
     # A redelivered settlement gives nothing back twice.
