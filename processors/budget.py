@@ -108,6 +108,25 @@ def _applying(snapshot: BudgetSnapshot, at: Position, **update: float | int) -> 
     )
 
 
+def seen(
+    snapshot: BudgetSnapshot | None,
+    tenant: TenantSpec,
+    at: Position,
+    now: datetime,
+    prepared: bool = False,
+) -> BudgetVerdict:
+    """Whether the request read at ``at`` was applied already (``replay``); if not, the
+    snapshot that marks it applied with nothing reserved, which a job refused without a
+    reservation stores, so that its replay is recognised as one too."""
+    legacy: LegacyField = "prepared_offset" if prepared else "request_offset"
+    applied, snap = last_applied(current(snapshot, tenant, now), at, legacy)
+    if at.offset <= applied:
+        return BudgetVerdict(
+            allowed=True, snapshot=snap, reason="already applied (redelivery)", replay=True
+        )
+    return BudgetVerdict(allowed=True, snapshot=_applying(snap, at), reason="not yet applied")
+
+
 def reserve(
     snapshot: BudgetSnapshot | None,
     tenant: TenantSpec,

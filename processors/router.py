@@ -15,7 +15,7 @@ from processors import budget, classify, policy
 from processors.classify import TaskSource
 from processors.estimate import estimate_input_tokens
 from processors.latency import LatencyEstimate
-from processors.rate_admission import RateOutcome, apply_rate_limits, downgraded
+from processors.rate_admission import apply_rate_limits, downgraded
 from processors.strategies import (
     Choice,
     Learned,
@@ -55,6 +55,15 @@ class Routed:
 
 
 @dataclass(frozen=True)
+class Replayed:
+    """The request was decided before (its offset is applied in the snapshot), and the
+    router sends a batch's snapshots only after its outputs were acknowledged: nothing
+    is decided or sent again."""
+
+    snapshot: BudgetSnapshot
+
+
+@dataclass(frozen=True)
 class Rejected:
     error: TerminalError
     explanation: RoutingExplanation
@@ -82,19 +91,23 @@ def route_request(
     now: datetime,
     context: RoutingContext = NO_CONTEXT,
     pre_step: str | None = None,
-) -> Routed | Rejected:
+) -> Routed | Rejected | Replayed:
     """Decide how ``request`` is served; ``at`` is where it was read, for budget idempotency.
 
     ``pre_step`` names the topic the request came back from, when a tenant's
     own service prepared it first.
     """
     tenant = config.tenants[request.tenant]
+    marked = budget.seen(snapshot, tenant, at, now, prepared=pre_step is not None)
+    if marked.replay:
+        return Replayed(marked.snapshot)
     seen = assess(request, config, context.latency, now)
     choice, shadow = choose(request, seen, config, context)
     plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
     if choice is None:
         reason = "no model satisfies the request's constraints"
-        return Rejected(PolicyDenied(reason), _explain(seen, None, plan, None, reason), snapshot)
+        explanation = _explain(seen, None, plan, None, reason)
+        return Rejected(PolicyDenied(reason), explanation, marked.snapshot)
     scopes = tenant.budgets.for_job(request.team, request.app)
     holder = _Holder(snapshot, tenant, at, now, pre_step is not None, scopes, seen.verdicts)
     verdict = holder.hold(choice)
@@ -110,14 +123,13 @@ def route_request(
     if not verdict.allowed:
         explanation = _explain(seen, choice, plan, None, verdict.reason)
         return Rejected(BudgetExhausted(verdict.reason), explanation, verdict.snapshot)
-    admitted, limited = verdict.snapshot, RateOutcome(choice)
-    if not verdict.replay:  # a replay was charged the first time
-        rated = apply_rate_limits(
-            request, config, admitted.rate_tat, choice, seen.verdicts, now.timestamp()
-        )
-        if isinstance(rated, OverRateLimit):  # the reservation above is dropped with it
-            return Rejected(rated, _explain(seen, choice, plan, None, rated.message), snapshot)
-        limited = rated
+    admitted = verdict.snapshot
+    limited = apply_rate_limits(
+        request, config, admitted.rate_tat, choice, seen.verdicts, now.timestamp()
+    )
+    if isinstance(limited, OverRateLimit):  # the reservation above is dropped with it
+        explanation = _explain(seen, choice, plan, None, limited.message)
+        return Rejected(limited, explanation, marked.snapshot)
     if limited.choice is not choice:  # downgraded: reserve the cheaper model instead
         choice, shadow = limited.choice, None
         admitted = holder.hold(choice, soft_ok=True).snapshot

@@ -36,7 +36,7 @@ from processors.outputs import Output
 from processors.redact import redactor_for
 from processors.reply import cached_reply, rejected_reply, telemetry_event
 from processors.reply_topics import ReplyTopics, reply_to_refusal, safe_reply_to
-from processors.router import Rejected, RoutingContext, route_request
+from processors.router import Rejected, Replayed, RoutingContext, route_request
 from processors.validate import describe_validation_error, salvage_address
 from schemas.budget import BudgetSnapshot
 from schemas.cache import CachedAnswer
@@ -147,6 +147,8 @@ def _route(
 ) -> HopResult:
     snapshot = view.budget(request.tenant)
     result = route_request(request, config, snapshot, position, now, view.routing, pre_step)
+    if isinstance(result, Replayed):  # decided and sent before the crash that replays it
+        return HopResult([], request.tenant, result.snapshot)  # (an old snapshot migrated)
     if isinstance(result, Rejected):
         outputs = rejection(request, result.error, result.explanation, config, now)
         return HopResult(outputs, request.tenant, result.snapshot)

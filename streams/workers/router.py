@@ -333,19 +333,23 @@ class _Hops:
         return HopResult(failed_hop(raw, exc, position, self.config, now, self.replies))
 
     async def _store_and_send(self, batch: list["_Decided"]) -> None:
-        """Store the batch's snapshots, one per tenant, then send its outputs in order
-        through faust's producer (flushed before the batch's offsets commit). A job
-        whose outputs cannot be sent is dead-lettered; if even that fails, it is logged
-        and the batch goes on (its offset still commits: a message that breaks the
-        router must not loop it)."""
-        self.book.write_staged()
+        """Send the batch's outputs in order through faust's producer, wait until the
+        broker has acknowledged them all, then store the batch's snapshots, one per
+        tenant. So a snapshot that marks a request applied proves its outputs were
+        written, and a replay of it sends nothing (``processors.router.Replayed``).
+
+        A job whose outputs cannot be buffered is dead-lettered; if even that fails, it
+        is logged and the batch goes on (its offset still commits: a message that breaks
+        the router must not loop it). A failed acknowledgement raises before anything is
+        stored, and the batch is replayed."""
+        acks: list[Awaitable[Any]] = []
         for decided in batch:
             try:
-                await self._send(decided.result, decided.headers)
+                acks += await self._send(decided.result, decided.headers)
             except Exception as exc:
                 try:
                     letter = self._failed(decided.raw, exc, decided.position)
-                    await self._send(letter, decided.headers)
+                    acks += await self._send(letter, decided.headers)
                 except Exception as again:
                     log.error(
                         "%s:%d@%d not even dead-lettered: %s",
@@ -354,12 +358,16 @@ class _Hops:
                         decided.position.offset,
                         type(again).__name__,
                     )
+        await asyncio.gather(*acks)
+        self.book.write_staged()
 
-    async def _send(self, result: HopResult, headers: Any) -> None:
+    async def _send(self, result: HopResult, headers: Any) -> list[Awaitable[Any]]:
+        """Hand the outputs to the producer; the acknowledgements to wait for."""
         sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key)
         producer = self.app.producer
+        acks = []
         for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
-            await producer.send(
+            ack = await producer.send(
                 topic,
                 key.encode() if key else None,
                 value,
@@ -367,6 +375,8 @@ class _Hops:
                 None,
                 sent_headers or None,
             )
+            acks.append(ack)
+        return acks
 
 
 @dataclass(frozen=True)

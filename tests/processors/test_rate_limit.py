@@ -10,7 +10,7 @@ import pytest
 from processors import budget
 from processors.budget import Position
 from processors.rate_limit import Limit, admit, forget_idle
-from processors.router import Rejected, Routed, route_request
+from processors.router import Rejected, Replayed, Routed, route_request
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
 from schemas.errors import OverRateLimit
@@ -119,7 +119,7 @@ def test_a_replayed_request_is_not_charged_twice() -> None:
     again = route_request(
         make_request(request_id="r-1"), config, snapshot, Position("requests", 0, 1), NOW
     )
-    assert isinstance(again, Routed) and again.snapshot.rate_tat == snapshot.rate_tat
+    assert isinstance(again, Replayed) and again.snapshot == snapshot
     # Had the replay been charged, the second of two a minute would be refused.
     later = route_request(
         make_request(request_id="r-2"), config, snapshot, Position("requests", 0, 2), NOW

@@ -8,7 +8,7 @@ import pytest
 
 from processors.budget import Position, reserve
 from processors.latency import LatencyEstimate
-from processors.router import Rejected, Routed, RoutingContext, route_request
+from processors.router import Rejected, Replayed, Routed, RoutingContext, route_request
 from processors.strategies import Learned
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig, TenantSpec
@@ -434,8 +434,9 @@ def test_route_request_with_a_pre_step_reserves_on_the_prepared_offset() -> None
     first = routed(make_request(), snapshot=snap, offset=5, pre_step="acme.prepared")
     assert first.snapshot.reserved_usd == pytest.approx(first.decision.estimated_cost_usd)
     assert first.snapshot.applied == {"prepared:0": 5, REQUESTS: 100}
-    replay = routed(make_request(), snapshot=first.snapshot, offset=5, pre_step="acme.prepared")
-    assert replay.snapshot == first.snapshot
+    at = Position("prepared", 0, 5)
+    replay = route_request(make_request(), BASE, first.snapshot, at, NOW, pre_step="acme.prepared")
+    assert isinstance(replay, Replayed) and replay.snapshot == first.snapshot
     # without a pre-step, offset 5 is an old position of the requests topic
-    plain = routed(make_request(), snapshot=snap, offset=5)
-    assert plain.snapshot == snap
+    plain = route_request(make_request(), BASE, snap, Position("requests", 0, 5), NOW)
+    assert isinstance(plain, Replayed) and plain.snapshot == snap

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from processors.budget import Position
-from processors.router import Rejected, Routed, route_request
+from processors.router import Rejected, Replayed, Routed, route_request
 from processors.strategies import cheapest_capable
 from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig
@@ -90,7 +90,7 @@ def test_reservation_is_applied_once_per_offset(config) -> None:  # type: ignore
     first = route_request(make_request(), config, None, Position("requests", 0, 10), NOW)
     assert isinstance(first, Routed)
     again = route_request(make_request(), config, first.snapshot, Position("requests", 0, 10), NOW)
-    assert isinstance(again, Routed)
+    assert isinstance(again, Replayed)  # decided before: nothing decided or sent again
     assert again.snapshot == first.snapshot
     later = route_request(make_request(), config, first.snapshot, Position("requests", 0, 11), NOW)
     assert isinstance(later, Routed)

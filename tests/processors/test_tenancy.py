@@ -17,6 +17,7 @@ from schemas.codec import dumps
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.messages import InferenceReply
+from schemas.rate_limits import TenantRateLimits
 from schemas.settlement import SpendSettlement
 from tests.helpers import demo_secrets, dispatch_job, make_request, sample_config, signed_as
 
@@ -176,3 +177,22 @@ def test_a_snapshot_from_before_per_partition_offsets_is_read_and_migrated() -> 
     router.handle(Position("requests", 1, 101), dumps(make_request(tenant="acme")))
     snap = router.table["acme"]
     assert snap.applied == {"requests:1": 101, "requests:3": 0} and snap.requests == 5
+
+
+def test_replaying_everything_sends_nothing_a_second_time() -> None:
+    """Routed, budget-refused and rate-limited jobs alike: a replay decides nothing again
+    (the worker stores a batch's snapshots only after its outputs are acknowledged)."""
+    limited = CONFIG.tenants["acme"].model_copy(
+        update={"rate_limits": TenantRateLimits(requests_per_minute=2)}
+    )
+    broke = CONFIG.tenants["initech"].model_copy(update={"budget_usd": 1e-9})
+    tenants = {**CONFIG.tenants, "acme": limited, "initech": broke}
+    router = Router(CONFIG.model_copy(update={"tenants": tenants}))
+    for tenant in ("acme", "initech", "globex"):
+        jobs_on_every_partition(router, tenant, per_partition=1)
+    codes = sorted(r.error.code for r in router.replies() if r.error)
+    assert "rate_limited" in codes and "budget_exhausted" in codes
+    sent, table = list(router.outputs), dict(router.table)
+    router.replay_everything()
+    assert router.outputs == sent
+    assert router.table == table
