@@ -65,11 +65,7 @@ def reserved(
     now: datetime,
 ) -> dict[str, ScopeSpend]:
     """Every scope's spend with ``estimate_usd`` held in the job's budgets."""
-    after = dict(spends)
-    for key, budget in budgets.items():
-        spend = spend_now(spends, key, budget, now)
-        after[key] = spend.model_copy(update={"reserved_usd": spend.reserved_usd + estimate_usd})
-    return after
+    return _moved(spends, budgets, now, reserved_by=estimate_usd, spent_by=0.0)
 
 
 def settled(
@@ -80,13 +76,22 @@ def settled(
     now: datetime,
 ) -> dict[str, ScopeSpend]:
     """Every scope's spend with a job's reservation replaced by what it cost."""
+    return _moved(spends, budgets, now, reserved_by=-reserved_usd, spent_by=actual_usd)
+
+
+def _moved(
+    spends: Mapping[str, ScopeSpend],
+    budgets: Mapping[str, ScopeBudget],
+    now: datetime,
+    reserved_by: float,
+    spent_by: float,
+) -> dict[str, ScopeSpend]:
     after = dict(spends)
     for key, budget in budgets.items():
         spend = spend_now(spends, key, budget, now)
-        after[key] = spend.model_copy(
-            update={
-                "reserved_usd": max(spend.reserved_usd - reserved_usd, 0.0),
-                "spent_usd": spend.spent_usd + actual_usd,
-            }
+        after[key] = ScopeSpend(
+            period=spend.period,
+            reserved_usd=max(spend.reserved_usd + reserved_by, 0.0),
+            spent_usd=spend.spent_usd + spent_by,
         )
     return after

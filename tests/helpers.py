@@ -158,6 +158,12 @@ def request_row(request_id: str, finished_at: datetime, **fields: Any) -> Reques
     return RequestRow(**values)
 
 
+def with_tenant(config: SwitchyardConfig, name: str, **update: Any) -> SwitchyardConfig:
+    """``config`` with tenant ``name``'s fields replaced by ``update``."""
+    tenant = config.tenants[name].model_copy(update=update)
+    return config.model_copy(update={"tenants": {**config.tenants, name: tenant}})
+
+
 def fresh_namespace() -> str:
     """A topic namespace no other test uses, so tests sharing the broker never meet."""
     return f"t{uuid.uuid4().hex[:10]}"

@@ -17,7 +17,7 @@ from schemas.errors import OverRateLimit
 from schemas.messages import InferenceRequest
 from schemas.rate_limits import TenantRateLimits
 from schemas.settlement import SpendSettlement
-from tests.helpers import make_request, sample_config
+from tests.helpers import make_request, sample_config, with_tenant
 
 RPM = Limit("tenant", "requests", 60)  # one a second
 TPM = Limit("team:search", "tokens", 6000)  # 100 a second
@@ -80,11 +80,8 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def _limited(**limits: Any) -> SwitchyardConfig:
-    config = sample_config()
-    acme = config.tenants["acme"].model_copy(
-        update={"rate_limits": TenantRateLimits.model_validate(limits), "budget_usd": None}
-    )
-    return config.model_copy(update={"tenants": {**config.tenants, "acme": acme}})
+    rate_limits = TenantRateLimits.model_validate(limits)
+    return with_tenant(sample_config(), "acme", rate_limits=rate_limits, budget_usd=None)
 
 
 def _route_all(

@@ -13,17 +13,14 @@ from schemas.config import SwitchyardConfig
 from schemas.errors import BudgetExhausted
 from schemas.scoped_budgets import ScopedBudgets
 from schemas.settlement import SpendSettlement
-from tests.helpers import make_request, sample_config
+from tests.helpers import make_request, sample_config, with_tenant
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def _budgeted(**budgets: Any) -> SwitchyardConfig:
-    config = sample_config()
-    acme = config.tenants["acme"].model_copy(
-        update={"budgets": ScopedBudgets.model_validate(budgets), "budget_usd": None}
-    )
-    return config.model_copy(update={"tenants": {**config.tenants, "acme": acme}})
+    scoped = ScopedBudgets.model_validate(budgets)
+    return with_tenant(sample_config(), "acme", budgets=scoped, budget_usd=None)
 
 
 def _route(

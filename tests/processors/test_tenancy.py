@@ -19,7 +19,14 @@ from schemas.decision import DispatchJob, SourcePosition
 from schemas.messages import InferenceReply
 from schemas.rate_limits import TenantRateLimits
 from schemas.settlement import SpendSettlement
-from tests.helpers import demo_secrets, dispatch_job, make_request, sample_config, signed_as
+from tests.helpers import (
+    demo_secrets,
+    dispatch_job,
+    make_request,
+    sample_config,
+    signed_as,
+    with_tenant,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = sample_config()
@@ -182,12 +189,8 @@ def test_a_snapshot_from_before_per_partition_offsets_is_read_and_migrated() -> 
 def test_replaying_everything_sends_nothing_a_second_time() -> None:
     """Routed, budget-refused and rate-limited jobs alike: a replay decides nothing again
     (the worker stores a batch's snapshots only after its outputs are acknowledged)."""
-    limited = CONFIG.tenants["acme"].model_copy(
-        update={"rate_limits": TenantRateLimits(requests_per_minute=2)}
-    )
-    broke = CONFIG.tenants["initech"].model_copy(update={"budget_usd": 1e-9})
-    tenants = {**CONFIG.tenants, "acme": limited, "initech": broke}
-    router = Router(CONFIG.model_copy(update={"tenants": tenants}))
+    limited = with_tenant(CONFIG, "acme", rate_limits=TenantRateLimits(requests_per_minute=2))
+    router = Router(with_tenant(limited, "initech", budget_usd=1e-9))
     for tenant in ("acme", "initech", "globex"):
         jobs_on_every_partition(router, tenant, per_partition=1)
     codes = sorted(r.error.code for r in router.replies() if r.error)
