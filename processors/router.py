@@ -189,6 +189,7 @@ def _routed(
         budget_spent_usd=admitted.committed_usd,
         budget_limit_usd=tenant.budget_usd,
         rate_tokens=rate_tokens,
+        priority=request.priority or tenant.priority,
         decided_at=now,
         plan=plan,
     )

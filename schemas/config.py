@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Quality
+from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Priority, Quality
 from schemas.plan import AnswerCheck
 from schemas.rate_limits import TenantRateLimits
 from schemas.redaction import RedactionSettings
@@ -139,6 +139,8 @@ class TenantSpec(_Strict):
     allowed_providers: list[str] | None = None
     allowed_regions: list[str] | None = None
     default_quality: Quality | None = None
+    priority: Priority = Field(default="batch", description="of a job that names none")
+    share: float = Field(default=1, gt=0, description="weight of its fair share of model slots")
     strategy: StrategyName | None = Field(default=None, description="none = routing.strategy")
     strategy_by_task: dict[str, StrategyName] = Field(default_factory=dict)
     cache: CacheSettings = Field(default_factory=CacheSettings)
@@ -290,9 +292,11 @@ class DispatchSettings(_Strict):
     max_in_flight: int = Field(
         default=4096,
         gt=0,
-        description="jobs one provider worker holds at once (each model's max_concurrency "
-        "caps its calls within them); fetching pauses while it is full",
+        description="jobs one provider worker runs at once (each model's max_concurrency "
+        "caps its calls within them)",
     )
+    read_ahead_mb: float = Field(default=64, gt=0, description="fetched jobs held for fair "
+        "share beyond those running; fetching pauses while it is full")  # fmt: skip
 
 
 class Limits(_Strict):
@@ -379,6 +383,11 @@ class SwitchyardConfig(_Strict):
             del self.__dict__["_models_by_name"]
             models, by_name = self._models_by_name
         return by_name.get(name)
+
+    def share(self, tenant: str) -> float:
+        """The tenant's fair-share weight (1 for one the config does not name)."""
+        spec = self.tenants.get(tenant)
+        return spec.share if spec is not None else 1.0
 
     @cached_property
     def _models_by_name(self) -> tuple[list[ModelSpec], dict[str, ModelSpec]]:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from schemas.messages import Attempt, InferenceRequest, RoutingExplanation
+from schemas.messages import Attempt, InferenceRequest, Priority, RoutingExplanation
 from schemas.plan import PlanStep, RoutePlan
 
 
@@ -36,6 +36,7 @@ class RoutingDecision(BaseModel):
     # Tokens charged to the tenant's token rate limits at routing (0: none applied); the
     # settlement gives back what the calls did not use.
     rate_tokens: int = Field(default=0, ge=0)
+    priority: Priority = "batch"
     decided_at: datetime
     plan: RoutePlan = Field(default_factory=RoutePlan)
 

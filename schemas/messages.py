@@ -9,6 +9,8 @@ from schemas.plan import PlanStep, RoutePlan
 
 Quality = Literal["economy", "balanced", "premium"]
 DataClass = Literal["public", "internal", "confidential", "restricted"]
+# interactive jobs overtake queued batch jobs at every stage (see README "Fair share").
+Priority = Literal["interactive", "batch"]
 ReplyStatus = Literal["ok", "error", "rejected", "expired"]
 AttemptOutcome = Literal[
     "ok", "error", "timeout", "rate_limited", "unavailable", "circuit_open", "throttled", "rejected"
@@ -82,6 +84,7 @@ class InferenceRequest(BaseModel):
     allowed_providers: list[str] | None = None
     model: str | None = None
     data_classification: DataClass | None = None
+    priority: Priority | None = Field(default=None, description="none = the tenant's default")
 
     reply_to: str | None = Field(default=None, pattern=TOPIC_PATTERN)
     deadline: UtcDatetime | None = None

@@ -9,6 +9,9 @@ reply topic) must never resolve this tenant's future. Such a reply is ignored an
 counted in ``foreign_replies``; a job answered more than once (a redelivery)
 resolves its future once and counts in ``duplicate_replies``.
 
+A job whose ``priority`` is ``interactive`` goes to the interactive requests topic,
+where the router takes it before a tenant's queued batch jobs.
+
 Given ``keys`` (tenant -> ``SigningKey``, e.g. ``streams.tenant_keys.signing_keys``),
 the client signs every job of those tenants (``processors.authenticate``).
 """
@@ -93,7 +96,11 @@ class SwitchyardClient:
         )
         future = self.expect(request.tenant, request.request_id)
         await self.send_raw(
-            dumps(request), key=request.tenant, headers=headers, sign_as=request.tenant
+            dumps(request),
+            key=request.tenant,
+            headers=headers,
+            sign_as=request.tenant,
+            interactive=request.priority == "interactive",
         )
         return future
 
@@ -111,14 +118,17 @@ class SwitchyardClient:
         key: str | None = None,
         headers: Headers | None = None,
         sign_as: str | None = None,
+        interactive: bool = False,
     ) -> None:
-        """Publish bytes as they are to the requests topic (tests use it for bad input),
-        signed as tenant ``sign_as`` when the client has that tenant's key."""
+        """Publish bytes as they are to the requests topic, or its interactive lane (tests
+        use it for bad input), signed as tenant ``sign_as`` when the client has that
+        tenant's key."""
         signing = self.keys.get(sign_as) if sign_as is not None else None
         if signing is not None:
             headers = [*(headers or []), *sign(value, signing, datetime.now(UTC))]
+        lane = self.catalogue.interactive if interactive else self.catalogue.requests
         await self.producer.send(
-            self.catalogue.requests.name,
+            lane.name,
             value=value,
             key=key.encode() if key else None,
             headers=headers or None,

@@ -7,6 +7,10 @@ do not hold the cluster key: they are not sealed, and no Switchyard worker reads
 them. A job's headers passed on to a record never carry an earlier seal along,
 nor its tenant's signature, except on a ``rekey``: that is the job as the producer
 wrote it, moved to its tenant's home partition, where a router verifies it again.
+
+A routed or parked job also gets lane headers (tenant and priority), so a provider
+worker can queue it by fair share without decoding it; lane headers a producer
+wrote are dropped, never passed on.
 """
 
 from collections.abc import Iterable
@@ -15,6 +19,7 @@ from processors.authenticate import SIGNATURE_HEADERS
 from processors.outputs import Output, OutputKind
 from processors.seal import AnyHeaders, seal_header, without_seal
 from schemas.codec import dumps
+from schemas.decision import DispatchJob
 from schemas.errors import InternalError
 from sinks.kafka_out import Headers
 from streams.topics import TopicCatalogue
@@ -23,6 +28,9 @@ Record = tuple[str, str | None, bytes, Headers | None]
 
 # Outputs that leave Switchyard: everything else is an internal record and is sealed.
 UNSEALED: frozenset[OutputKind] = frozenset({"reply", "pre_step", "rekey"})
+
+LANE_TENANT, LANE_PRIORITY = "sy-lane-tenant", "sy-lane-priority"
+LANE_HEADERS = frozenset({LANE_TENANT, LANE_PRIORITY})
 
 
 def topic_for(output: Output, catalogue: TopicCatalogue) -> str:
@@ -54,7 +62,7 @@ def records(
 ) -> list[Record]:
     """``(topic, key, value, headers)`` per output, in order, serialised once with orjson;
     internal records sealed with ``cluster_key``."""
-    as_written = without_seal(headers)
+    as_written = [(k, v) for k, v in without_seal(headers) if k not in LANE_HEADERS]
     unsigned = [(k, v) for k, v in as_written if k not in SIGNATURE_HEADERS]
     return [
         _record(o, catalogue, as_written if o.kind == "rekey" else unsigned, cluster_key)
@@ -66,6 +74,9 @@ def _record(o: Output, catalogue: TopicCatalogue, passed_on: Headers, cluster_ke
     topic = topic_for(o, catalogue)
     value = o.message if isinstance(o.message, bytes) else dumps(o.message)
     sent = list(passed_on) if o.headers else []
+    if isinstance(o.message, DispatchJob):
+        decided = o.message.decision
+        sent += [(LANE_TENANT, decided.tenant.encode()), (LANE_PRIORITY, decided.priority.encode())]
     if o.kind not in UNSEALED:
         sent.append(seal_header(cluster_key, topic, o.key.encode() if o.key else None, value))
     return topic, o.key, value, sent or None

@@ -109,6 +109,13 @@ TOPICS: tuple[TopicEntry, ...] = (
         "requests", ".requests", "tenant", InferenceRequest, "inference jobs from producers",
         partitions=ROUTING_PARTITIONS, retention_ms=7 * DAY_MS,
     ),
+    # Producers put interactive jobs here (``StreamClient`` does it for ``priority``
+    # interactive), so they never queue behind a tenant's batch backlog at the router.
+    TopicEntry(
+        "interactive", ".requests.interactive", "tenant", InferenceRequest,
+        "interactive jobs from producers: routed before queued batch jobs",
+        partitions=ROUTING_PARTITIONS, retention_ms=7 * DAY_MS,
+    ),
     TopicEntry(
         "prepared", ".requests.prepared", "tenant", InferenceRequest,
         "jobs back from a tenant's pre-step service, routed without the pre-step",
@@ -208,6 +215,7 @@ class TopicCatalogue:
     namespace: str = "switchyard"
 
     requests = _Topic()
+    interactive = _Topic()
     prepared = _Topic()
     dispatch = _Topic()
     retry = _Topics()

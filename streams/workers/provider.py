@@ -16,9 +16,15 @@ partition. A crash replays everything after the last commit; the answer
 ledger (written in the same produce request as the reply) turns a replay of
 an answered job into a no-op, so the producer sees one reply per submission.
 
-Backpressure: at most ``dispatch.max_in_flight`` jobs run at once and each model has
-its own ``max_concurrency`` gate; fetching pauses while the worker is full.
-A retry partition whose head is not due yet is paused until it is.
+Fair share: fetched jobs wait in a read-ahead (``dispatch.read_ahead_mb`` of raw
+records) queued by lane and tenant (``processors.fair_share``: interactive first,
+then tenants by weight), and each model's ``max_concurrency`` gate hands its slots
+out the same way (``provider_calls.FairGate``). Reading ahead is what lets a job
+behind another tenant's backlog in the same partition be seen and served.
+
+Backpressure: at most ``dispatch.max_in_flight`` jobs run at once; fetching pauses
+while the read-ahead is full. A retry partition whose head is not due yet is
+paused until it is.
 
 Origin: a dispatch or retry record without the cluster key's seal is dropped
 before it is decoded (``SealGate``: counted, its offset committed); everything
@@ -33,13 +39,14 @@ import os
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from pydantic import ValidationError
 
+from processors.fair_share import FairQueue
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.errors import InternalError
@@ -54,6 +61,7 @@ from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
 from streams.workers.provider_calls import ModelCaller
 from streams.workers.provider_job import JobRunner
+from streams.workers.read_ahead import FETCH_RECORDS, Waiting, decoded, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +87,7 @@ class ProviderWorker:
         self.catalogue = catalogue
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.rng = random.Random()  # noqa: S311 - jitter, not security
-        self.retry_topics = [t.name for t in catalogue.retry]
+        self.retry_topics = {t.name for t in catalogue.retry}
         self.tracker: CommitTracker[TopicPartition] = CommitTracker()
         self.leases: Leases[TopicPartition] = Leases()
         self.committed: dict[TopicPartition, int] = {}
@@ -87,6 +95,10 @@ class ProviderWorker:
         self.running: set[asyncio.Task[None]] = set()
         self.slot_freed = asyncio.Event()
         self.failures: list[BaseException] = []
+        self.waiting: FairQueue[Waiting] = FairQueue(config.share)
+        self.waiting_bytes = 0
+        self.read_ahead_bytes = int(config.dispatch.read_ahead_mb * 1_000_000)
+        self.accepting = True  # False once draining: waiting jobs are left to the next owner
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume jobs until ``stop`` is set, then drain and hand partitions back."""
@@ -156,6 +168,7 @@ class ProviderWorker:
 
         Anything still running after the drain is handed back uncommitted and
         replayed by the next owner of its partition."""
+        self.accepting = False
         running = self.running
         if running:
             log.info("stopping: draining %d jobs in flight", len(running))
@@ -179,43 +192,61 @@ class ProviderWorker:
                 log.error("a job failed outside the provider call", exc_info=first)
                 raise InternalError("a job failed outside the provider call") from first
             self._resume_due(consumer)
-            room = self.config.dispatch.max_in_flight - len(self.running)
-            if room <= 0:
+            if self.waiting_bytes >= self.read_ahead_bytes:
                 # Woken by the next job to finish: waiting on thousands of tasks would
                 # add and remove a callback on each of them every time.
                 self.slot_freed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.slot_freed.wait(), timeout=0.5)
             else:
-                batch = await consumer.getmany(timeout_ms=50, max_records=room)
-                self._start_jobs(consumer, batch)
+                batch = await consumer.getmany(timeout_ms=50, max_records=FETCH_RECORDS)
+                self._enqueue(consumer, batch)
+            self._start_waiting()
             if time.monotonic() >= next_commit:
                 await self._commit(consumer)
                 next_commit = time.monotonic() + COMMIT_INTERVAL_S
 
-    def _start_jobs(self, consumer: AIOKafkaConsumer, batch: Records) -> None:
+    def _enqueue(self, consumer: AIOKafkaConsumer, batch: Records) -> None:
+        """Queue fetched jobs by lane and tenant; their offsets stay pending until each
+        has run, so a job waiting here is replayed, not lost, if this worker dies."""
         for tp, fetched in batch.items():
             for record in fetched:
                 if not self.gate.admits(tp.topic, record.key, record.value, record.headers):
                     self.tracker.started(tp, record.offset)  # dropped: its offset commits
                     self.tracker.finished(tp, record.offset)
                     continue
-                job = self._job_or_park(consumer, tp, record.offset, record.value)
-                if job is False:
-                    break  # partition paused until its head is due
+                headers = list(record.headers)
+                parked: DispatchJob | None = None
+                if tp.topic in self.retry_topics:
+                    due = self._job_or_park(consumer, tp, record.offset, record.value)
+                    if due is False:
+                        break  # partition paused until its head is due
+                    parked = due
+                tenant, priority, job = lane_of(headers, parked, record.value)
+                waiting = Waiting(tp, record.offset, record.value, headers, job)
                 self.tracker.started(tp, record.offset)
-                source = (tp.topic, tp.partition, record.offset)
-                lease = self.leases.of(tp)
-                work = (
-                    self.jobs.handle_or_dead_letter(
-                        job, list(record.headers), source, record.value, lease
-                    )
-                    if job is not None
-                    else self.jobs.dead_letter_undecodable(
-                        tp.topic, tp.partition, record.offset, record.value, lease
-                    )
+                self.waiting.push(waiting, tenant, priority)
+                self.waiting_bytes += waiting.size
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs, next by fair share, while there are slots."""
+        limit = self.config.dispatch.max_in_flight
+        while self.accepting and len(self.running) < limit:
+            waiting = self.waiting.pop()
+            if waiting is None:
+                return
+            self.waiting_bytes -= waiting.size
+            tp, offset, value = waiting.tp, waiting.offset, waiting.value
+            job = waiting.job if waiting.job is not None else decoded(value)
+            lease = self.leases.of(tp)
+            work = (
+                self.jobs.handle_or_dead_letter(
+                    job, waiting.headers, (tp.topic, tp.partition, offset), value, lease
                 )
-                self._start(tp, record.offset, lease, work)
+                if job is not None
+                else self.jobs.dead_letter_undecodable(tp.topic, tp.partition, offset, value, lease)
+            )
+            self._start(tp, offset, lease, work)
 
     def _start(
         self, tp: TopicPartition, offset: int, lease: Lease, work: Coroutine[Any, Any, None]
@@ -229,6 +260,7 @@ class ProviderWorker:
     ) -> None:
         self.running.discard(task)
         self.slot_freed.set()
+        self._start_waiting()
         if lease.state == "lost":
             return  # the partition's next owner replays it; it is not ours to commit
         if task.cancelled():
@@ -243,13 +275,11 @@ class ProviderWorker:
     def _job_or_park(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, raw: bytes | None
     ) -> DispatchJob | Literal[False] | None:
-        """The job to run; None if undecodable; False if the partition's head is not due."""
-        try:
-            job = DispatchJob.model_validate_json(raw or b"")
-        except ValidationError:
-            return None
-        due = job.not_before.timestamp() if job.not_before is not None else None
-        if due is not None and tp.topic in self.retry_topics and due > time.time():
+        """A parked job, due now; None if undecodable; False if it is not due yet (its
+        partition is paused until then)."""
+        job = decoded(raw)
+        due = job.not_before.timestamp() if job is not None and job.not_before else None
+        if due is not None and due > time.time():
             consumer.pause(tp)
             consumer.seek(tp, offset)
             self.resume_at[tp] = due
@@ -295,9 +325,17 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         worker = self.worker
+        gone = set(revoked)
+        # Jobs still waiting are the next owner's: dropped unstarted, offsets uncommitted.
+        dropped = worker.waiting.drop(lambda waiting: waiting.tp in gone)
+        worker.waiting_bytes -= sum(waiting.size for waiting in dropped)
+        unstarted = Counter(waiting.tp for waiting in dropped)
         deadline = time.monotonic() + REVOKE_WAIT_S
         # Polling: the counts change in task callbacks, which have no event to wait on.
-        while any(worker.tracker.pending(tp) for tp in revoked) and time.monotonic() < deadline:  # noqa: ASYNC110
+        while (  # noqa: ASYNC110
+            any(worker.tracker.pending(tp) > unstarted[tp] for tp in revoked)
+            and time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.05)
         worker.leases.suspend(revoked)
         await worker.leases.quiesce()  # what was sent is in the ledger before anyone replays

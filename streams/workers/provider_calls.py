@@ -2,7 +2,10 @@
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+from processors.fair_share import FairQueue
 from processors.provider_hop import CallResult
 from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.errors import (
@@ -12,7 +15,7 @@ from schemas.errors import (
     RetryableError,
     SwitchyardError,
 )
-from schemas.messages import Attempt, AttemptOutcome, InferenceRequest
+from schemas.messages import Attempt, AttemptOutcome, InferenceRequest, Priority
 from streams.providers import ProviderClient, client_for
 from streams.providers.transport import pooled_client
 
@@ -28,6 +31,45 @@ def outcome_of(error: SwitchyardError) -> AttemptOutcome:
     return "error"
 
 
+class FairGate:
+    """A model's ``max_concurrency``, handed out by fair share: a freed slot goes to the
+    next waiting call by lane and tenant weight (``processors.fair_share``), not to the
+    call that has waited longest, so one tenant's backlog at a model cannot hold
+    another tenant's call behind it."""
+
+    def __init__(self, slots: int, weight: Callable[[str], float]) -> None:
+        self.free = slots
+        self.waiting: FairQueue[asyncio.Future[None]] = FairQueue(weight)
+
+    @asynccontextmanager
+    async def slot(self, tenant: str, priority: Priority) -> AsyncIterator[None]:
+        await self._acquire(tenant, priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, tenant: str, priority: Priority) -> None:
+        if self.free > 0:  # nobody waits while a slot is free
+            self.free -= 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        self.waiting.push(granted, tenant, priority)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # handed a slot as it was cancelled: pass it on
+            raise
+
+    def _release(self) -> None:
+        while (waiter := self.waiting.pop()) is not None:
+            if not waiter.done():  # a cancelled waiter stays queued until popped
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class ModelCaller:
     """Makes the calls a job's decision asks for; owns the HTTP pools (``aclose``)."""
 
@@ -40,14 +82,19 @@ class ModelCaller:
         self.clients: dict[str, ProviderClient] = {
             m.name: client_for(m, self.pools[m.name]) for m in config.models
         }
-        self.gates = {m.name: asyncio.Semaphore(m.max_concurrency) for m in config.models}
+        self.gates = {m.name: FairGate(m.max_concurrency, config.share) for m in config.models}
 
     async def aclose(self) -> None:
         for pool in self.pools.values():
             await pool.aclose()
 
     async def call(
-        self, name: str, request: InferenceRequest, round_: int, deadline: float | None
+        self,
+        name: str,
+        request: InferenceRequest,
+        priority: Priority,
+        round_: int,
+        deadline: float | None,
     ) -> CallResult:
         """Ask model ``name`` once, within its gate and the job's ``deadline`` (epoch s).
 
@@ -58,7 +105,7 @@ class ModelCaller:
         max_tokens = request.max_tokens or self.config.routing.default_max_tokens
         started = time.perf_counter()
         try:
-            async with self.gates[name]:
+            async with self.gates[name].slot(request.tenant, priority):
                 remaining = deadline - time.time() if deadline is not None else None
                 if remaining is not None and remaining <= 0:
                     raise ProviderTimeout(f"{spec.provider}/{name}: deadline reached in queue")

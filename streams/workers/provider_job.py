@@ -141,7 +141,9 @@ class JobRunner:
         while isinstance(step, ModelCall):
             if step.wait_s > 0:
                 await asyncio.sleep(step.wait_s)
-            result = await self.caller.call(step.model, job.request, job.round, deadline)
+            result = await self.caller.call(
+                step.model, job.request, job.decision.priority, job.round, deadline
+            )
             await self.board.record(result.attempt, time.time())
             step = _advance(flow, result)
         return step
@@ -178,7 +180,7 @@ class JobRunner:
 
     async def _shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
         """Ask the runner-up too, after the reply went out; record only how it did."""
-        result = await self.caller.call(shadow.model, job.request, job.round, None)
+        result = await self.caller.call(shadow.model, job.request, "batch", job.round, None)
         await self._deliver(shadow_outputs(job, shadow, result, datetime.now(UTC)), None)
 
 

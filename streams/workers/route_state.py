@@ -1,4 +1,5 @@
-"""What the router follows besides its input: cached answers and observed latency.
+"""What the router reads besides its input: cached answers, observed latency, and
+the learned router's artifact (``load_learned``, ``reload_learned``).
 
 Both are whole-topic followers (every router instance reads every
 partition), like the provider workers' health board:
@@ -9,14 +10,17 @@ partition), like the provider workers' health board:
   recent calls are what matter) and feeds each attempt to a ``LatencyBook``.
 """
 
+import asyncio
 import logging
 import time
 from datetime import datetime
+from pathlib import Path
 
 import orjson
 
 from processors.cache import usable
 from processors.latency import LatencyBook, LatencyEstimate
+from processors.strategies.learned import Learned
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
 from streams.kafka.consumers import DecodingFollower, TopicFollower
@@ -74,3 +78,37 @@ class ObservedLatency:
 
     async def start(self) -> None:
         await self.follower.start(from_end_minus=_WARM_RECORDS)
+
+
+def load_learned(config: SwitchyardConfig) -> Learned:
+    """The learned strategy with its artifact loaded once (none configured = priors only)."""
+    settings = config.routing.learned
+    if settings.artifact is None:
+        return Learned(None, settings.aliases)
+    from sinks.router_artifact import load_router
+
+    return Learned(load_router(Path(settings.artifact)), settings.aliases)
+
+
+async def reload_learned(config: SwitchyardConfig, current: Learned) -> Learned | None:
+    """The strategy with the artifact's new current version, or None if there is none.
+
+    A version that fails to load is logged and the one in use kept: a bad
+    retrain must not take routing down.
+    """
+    from schemas.errors import RouterArtifactError
+    from sinks.router_artifact import current_version, load_router
+
+    artifact = config.routing.learned.artifact
+    if artifact is None:
+        return None
+    named = current_version(Path(artifact))
+    if named is None or named == current.version:
+        return None
+    try:
+        model = await asyncio.to_thread(load_router, Path(artifact))
+    except RouterArtifactError as exc:
+        log.warning("router artifact %s not loaded, keeping %s: %s", named, current.version, exc)
+        return None
+    log.info("learned router %s loaded (was %s)", model.version, current.version)
+    return Learned(model, config.routing.learned.aliases)

@@ -1,9 +1,9 @@
 """The routing agent: validate -> cache -> classify -> policy -> strategy -> budget, one hop.
 
-A faust app with agents over co-partitioned topics (requests, prepared
-requests back from a tenant's pre-step service, and settlements, all keyed by
-tenant) and one table, ``budget``, holding each tenant's sealed ``BudgetSnapshot``
-(``streams.workers.budget_table``).
+A faust app with agents over co-partitioned topics (requests, interactive
+requests, prepared requests back from a tenant's pre-step service, and
+settlements, all keyed by tenant) and one table, ``budget``, holding each
+tenant's sealed ``BudgetSnapshot`` (``streams.workers.budget_table``).
 Beside them it follows the cache topic (answers that can serve a request
 with no provider call) and telemetry (latency per model). Every decision is
 one call into ``processors.router_hop``; this module decodes events, stores
@@ -47,43 +47,14 @@ from streams.outputs import records
 from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
 from streams.workers.budget_table import BudgetBook, budget_book
-from streams.workers.route_state import ObservedLatency, ResponseCache
+from streams.workers.route_state import (
+    ObservedLatency,
+    ResponseCache,
+    load_learned,
+    reload_learned,
+)
 
 log = logging.getLogger(__name__)
-
-
-def load_learned(config: SwitchyardConfig) -> Learned:
-    """The learned strategy with its artifact loaded once (none configured = priors only)."""
-    settings = config.routing.learned
-    if settings.artifact is None:
-        return Learned(None, settings.aliases)
-    from sinks.router_artifact import load_router
-
-    return Learned(load_router(Path(settings.artifact)), settings.aliases)
-
-
-async def reload_learned(config: SwitchyardConfig, current: Learned) -> Learned | None:
-    """The strategy with the artifact's new current version, or None if there is none.
-
-    A version that fails to load is logged and the one in use kept: a bad
-    retrain must not take routing down.
-    """
-    from schemas.errors import RouterArtifactError
-    from sinks.router_artifact import current_version, load_router
-
-    artifact = config.routing.learned.artifact
-    if artifact is None:
-        return None
-    named = current_version(Path(artifact))
-    if named is None or named == current.version:
-        return None
-    try:
-        model = await asyncio.to_thread(load_router, Path(artifact))
-    except RouterArtifactError as exc:
-        log.warning("router artifact %s not loaded, keeping %s: %s", named, current.version, exc)
-        return None
-    log.info("learned router %s loaded (was %s)", model.version, current.version)
-    return Learned(model, config.routing.learned.aliases)
 
 
 @dataclass
@@ -148,6 +119,8 @@ def _faust_app(
         producer_linger=LINGER_MS / 1000,
         producer_max_request_size=4 * config.limits.max_message_bytes,
         consumer_max_fetch_size=4 * config.limits.max_message_bytes,
+        broker_max_poll_records=BATCH_MAX,
+        stream_buffer_maxsize=2 * BATCH_MAX,
         web_enabled=True,
         # faust's /table/ and /router/ pages would show the budget table to anyone.
         web_tables_enabled=False,
@@ -212,6 +185,11 @@ def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> Non
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
             await hops.route(events, prepared=False)
 
+    @app.agent(app.topic(catalogue.interactive.name, schema=raw))
+    async def route_interactive(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
+            await hops.route(events, prepared=False)
+
     @app.agent(app.topic(catalogue.prepared.name, schema=raw))
     async def route_prepared(stream: Any) -> None:
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
@@ -259,20 +237,27 @@ class _Hops:
         self.keyring = Keyring(config)
         self.keyring.warn()
         self.replies = state.topics.reply_topics(catalogue)
+        # One batch at a time across the agents: a batch's snapshots are stored only
+        # once its outputs are acknowledged, and another agent's batch must not store
+        # them early by building on them (``_store_and_send``). FIFO, so an
+        # interactive batch waits for at most the batch being decided.
+        self.turn = asyncio.Lock()
 
     async def route(self, events: Sequence[Any], prepared: bool) -> None:
         """Route a batch of jobs; ``prepared`` when they come back from their tenant's
         pre-step. Every job is decided before anything is sent, each reading the budget
         snapshot the one before it staged (``BudgetBook.stage``)."""
-        view = RouterView(
-            self.book.get,
-            self.state.context(),
-            self.state.cache.get,
-            self.replies,
-            self.keyring,
-            home_partition,
-        )
-        await self._store_and_send([self._route_one(event, view, prepared) for event in events])
+        async with self.turn:
+            view = RouterView(
+                self.book.get,
+                self.state.context(),
+                self.state.cache.get,
+                self.replies,
+                self.keyring,
+                home_partition,
+            )
+            decided = [self._route_one(event, view, prepared) for event in events]
+            await self._store_and_send(decided)
 
     def _route_one(self, event: Any, view: RouterView, prepared: bool) -> "_Decided":
         started = time.perf_counter()
@@ -299,6 +284,10 @@ class _Hops:
     async def settle(self, events: Sequence[Any]) -> None:
         """Apply a batch of settlements; one without the cluster key's seal is dropped
         and counted."""
+        async with self.turn:
+            await self._settle(events)
+
+    async def _settle(self, events: Sequence[Any]) -> None:
         now = datetime.now(UTC)
         decided = []
         for event in events:

@@ -23,7 +23,7 @@ from schemas.outcomes import OutcomeRow
 from schemas.telemetry import TelemetryEvent
 from sinks.clickhouse import TelemetrySink
 from sinks.router_artifact import load_router, save_router
-from streams.workers.router import load_learned, reload_learned
+from streams.workers.route_state import load_learned, reload_learned
 from tests.helpers import SAMPLE_CONFIG, request_row
 from tests.synthetic_outcomes import synthetic_rows
 
