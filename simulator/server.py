@@ -7,6 +7,7 @@ Endpoints:
     POST   /admin/models/{name}   runtime faults: down, error_rate, latency_ms, rate_limit_rps...
     GET    /admin/stats           per-model counters (requests, ok, errors, rate_limited, ...)
                                   and the calls in flight now
+    POST   /admin/watch           {"markers": [...]}: count requests containing each, per model
     DELETE /admin/stats           zero the counters
 
 The ``/admin/...`` endpoints want ``Authorization: Bearer <token>`` (401
@@ -63,6 +64,7 @@ def build_app(
     app.router.add_get("/health", _health)
     app.router.add_post("/admin/models/{name}", _admin_update)
     app.router.add_get("/admin/stats", _stats)
+    app.router.add_post("/admin/watch", _watch)
     app.router.add_delete("/admin/stats", _reset_stats)
     return app
 
@@ -173,6 +175,19 @@ async def _admin_update(request: web.Request) -> web.Response:
 
 async def _stats(request: web.Request) -> web.Response:
     return _json(request.app[STATE].stats())
+
+
+async def _watch(request: web.Request) -> web.Response:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        body = None
+    markers = body.get("markers") if isinstance(body, dict) else None
+    if not isinstance(markers, list) or not all(isinstance(m, str) and m for m in markers):
+        message = 'the body must be {"markers": [non-empty strings]}'
+        return _json(error_body(message, "invalid_request_error", "invalid_value"), 400)
+    request.app[STATE].watch(markers)
+    return _json({"markers": markers})
 
 
 async def _reset_stats(request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ class _ModelState:
     down: bool = False
     bucket: TokenBucket | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    watched: Counter[str] = field(default_factory=Counter)  # requests per watched marker
 
 
 class SimulatorState:
@@ -41,6 +42,9 @@ class SimulatorState:
         self._started = clock()
         self._models = {name: _ModelState() for name in settings.models}
         self._seen: dict[tuple[str, str], int] = {}
+        # Markers whose requests are counted per model: the provider's own evidence of
+        # which data reached which model (``watch``).
+        self.markers: tuple[str, ...] = ()
         # Calls answered but not yet returned (sleeping out their latency), all models.
         self.in_flight = 0
 
@@ -73,6 +77,9 @@ class SimulatorState:
             down=state.down, throttled_s=throttled,
         )  # fmt: skip
         state.counts["requests"] += 1
+        for marker in self.markers:
+            if any(marker in text for text in prompt.texts):
+                state.watched[marker] += 1
         if isinstance(outcome, Completion):
             state.counts["ok"] += 1
         else:
@@ -100,6 +107,11 @@ class SimulatorState:
             state.bucket = None  # a new limit starts with a full bucket
         return self.view(model)
 
+    def watch(self, markers: list[str]) -> None:
+        """Count, per model, the requests whose messages contain each of ``markers``
+        (replacing the markers watched so far; their counts are kept)."""
+        self.markers = tuple(markers)
+
     def view(self, model: str) -> dict[str, Any]:
         return {
             "model": model,
@@ -111,7 +123,11 @@ class SimulatorState:
         """Counters per model (every request that named a known model and parsed) and
         the calls in flight now."""
         models = {
-            name: {"down": state.down, **{c: state.counts[c] for c in COUNTERS}}
+            name: {
+                "down": state.down,
+                **{c: state.counts[c] for c in COUNTERS},
+                "watched": dict(state.watched),
+            }
             for name, state in self._models.items()
         }
         elapsed = round(self.elapsed_s, 3)
@@ -120,6 +136,7 @@ class SimulatorState:
     def reset_stats(self) -> None:
         for state in self._models.values():
             state.counts.clear()
+            state.watched.clear()
 
     def _next_occurrence(self, model: str, digest: str) -> int:
         if len(self._seen) >= _MAX_TRACKED_REQUESTS:

@@ -9,10 +9,13 @@ redaction, on one stack (its config below) that every test here shares, in file 
   has a hard budget of $1.00.
 
 Jobs without a team fall under no limit. The first test starts a second router, so the
-rest run with two; the redaction test stops the stack to read the workers' whole logs.
+rest run with two. Then a hard team budget under failover, and 1,000 random jobs that
+must keep restricted and confidential data off models not cleared for it; the redaction
+test stops the stack to read the workers' whole logs.
 """
 
 import asyncio
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -265,6 +268,79 @@ def test_a_hard_team_budget_holds_when_jobs_fail_over_to_a_dearer_model(stack: S
     # what its dearest model would cost, so no failover spent what was not reserved.
     assert spend["spent_usd"] == pytest.approx(sum(r.cost_usd for r in ok), rel=1e-6)
     assert spend["spent_usd"] <= TEAM_CAP_USD
+
+
+MARKERS = {"restricted": "[class-restricted]", "confidential": "[class-confidential]"}
+
+
+def _random_job(rng: random.Random, i: int) -> InferenceRequest:
+    """A job with random data class, tier, task, priority, and sometimes a pinned model or
+    a provider list: everything that could steer restricted data somewhere it must not go."""
+    data_class = rng.choice(
+        [None, "public", "internal", "confidential", "restricted", "restricted"]
+    )
+    marker = MARKERS.get(data_class or "", "")
+    fields: dict[str, Any] = {
+        "quality": rng.choice([None, "economy", "balanced", "premium"]),
+        "task": rng.choice([None, "chat", "code", "math", "extraction"]),
+        "priority": rng.choice([None, "interactive", "batch"]),
+    }
+    if rng.random() < 0.2:
+        fields["model"] = rng.choice(["sim-small", "sim-medium", "sim-large", "sim-local"])
+    if rng.random() < 0.1:
+        fields["allowed_providers"] = rng.sample(["sim", "onprem"], rng.randint(1, 2))
+    return InferenceRequest(
+        request_id=f"dc-{i}",
+        tenant=rng.choice((*TENANTS, "initech")),
+        data_classification=data_class,
+        max_tokens=32,
+        messages=[ChatMessage(role="user", content=f"{marker} record {i}: {rng.random()}")],
+        **fields,
+    )
+
+
+def test_restricted_data_reaches_no_disallowed_model_in_a_random_run(stack: Stack) -> None:
+    """1,000 random jobs while sim-local, the one model cleared for restricted data, fails
+    a third of its calls. The simulator counts the prompts carrying each class's marker per
+    model: the providers' own record of where the data went."""
+    config = load_config(stack.env.config_path)
+    cleared = {c: {m.name for m in config.models if c in m.data_classes} for c in MARKERS}
+    rng = random.Random(1406)
+    jobs = [_random_job(rng, i) for i in range(1000)]
+    admin = (stack.simulator_url or "").removesuffix("/v1")
+    headers = stack.admin_headers()
+
+    async def send() -> list[InferenceReply]:
+        catalogue = TopicCatalogue(stack.env.namespace)
+        async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
+            futures = [await client.submit(job) for job in jobs]
+            await client.flush()
+            return list(await asyncio.wait_for(asyncio.gather(*futures), 180))
+
+    httpx.post(f"{admin}/admin/watch", json={"markers": list(MARKERS.values())},
+               headers=headers, timeout=5).raise_for_status()  # fmt: skip
+    httpx.post(f"{admin}/admin/models/sim-local", json={"error_rate": 0.33},
+               headers=headers, timeout=5).raise_for_status()  # fmt: skip
+    try:
+        replies = asyncio.run(send())
+    finally:
+        httpx.post(f"{admin}/admin/models/sim-local", json={"error_rate": 0.0},
+                   headers=headers, timeout=5).raise_for_status()  # fmt: skip
+    stats = httpx.get(f"{admin}/admin/stats", headers=headers, timeout=5).json()["models"]
+
+    for data_class, marker in MARKERS.items():
+        reached = {name for name, model in stats.items() if model["watched"].get(marker)}
+        assert reached, f"no {data_class} job reached any model: the run proves nothing"
+        assert reached <= cleared[data_class], f"{data_class} data reached {reached}"
+    restricted = [r for job, r in zip(jobs, replies, strict=True)
+                  if job.data_classification == "restricted"]  # fmt: skip
+    answered = [r for r in restricted if r.status == "ok"]
+    refused = [r for r in restricted if r.status != "ok"]
+    assert answered and refused, "the run must both serve and refuse restricted jobs"
+    assert all(a.model in cleared["restricted"] for r in restricted for a in r.attempts)
+    assert all(r.error is not None and r.error.code for r in refused)
+    failed_calls = sum(1 for r in restricted for a in r.attempts if a.outcome != "ok")
+    assert failed_calls, "sim-local never failed: no fallback was tempted"
 
 
 async def _send(stack: Stack) -> None:

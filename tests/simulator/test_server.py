@@ -146,7 +146,7 @@ async def test_admin_faults_and_counters() -> None:
     assert too_long.json()["error"]["code"] == "context_length_exceeded"
     assert stats["sim-small"] == {
         "down": False, "requests": 4, "ok": 1, "errors": 1,
-        "rate_limited": 0, "unavailable": 1, "rejected": 1,
+        "rate_limited": 0, "unavailable": 1, "rejected": 1, "watched": {},
     }  # fmt: skip
     assert stats["sim-large"]["requests"] == 0
     assert [unknown.status_code, invalid.status_code, extra.status_code] == [404, 400, 400]
@@ -260,3 +260,20 @@ async def test_run_simulator_takes_its_token_from_the_environment(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_watched_markers_are_counted_per_model() -> None:
+    async with (
+        serving(fast_settings()) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as client,
+    ):
+        bad = await post(client, {"markers": "x"}, "/admin/watch")
+        assert (await post(client, {"markers": ["[secret]", "[other]"]}, "/admin/watch")).is_success
+        await post(client, chat("this is [secret] data"))
+        await post(client, chat("plain"))
+        await post(client, {**chat("also [secret] and [other]"), "model": "sim-local"})
+        stats = (await client.get("/admin/stats")).json()["models"]
+    assert bad.status_code == 400
+    assert stats["sim-small"]["watched"] == {"[secret]": 1}
+    assert stats["sim-local"]["watched"] == {"[secret]": 1, "[other]": 1}
+    assert stats["sim-large"]["watched"] == {}
