@@ -96,8 +96,19 @@ def budget(
 
 
 @app.command(rich_help_panel=INSPECT)
-def config(action: Literal["validate"], file: Path) -> int:
-    """Check a config file."""
+def config(
+    action: Literal["validate", "apply"],
+    file: Path,
+    by: Annotated[
+        str | None, typer.Option(help="apply: who applies it (default: your login name)")
+    ] = None,
+) -> int:
+    """Check a config file, or apply it live: every worker switches to it within seconds
+    and the `configs` table records it (a change that needs a restart is refused)."""
+    if action == "apply":
+        from commands.config_apply import apply_config
+
+        return apply_config(Environment.from_env(), file, by)
     loaded = load_config(file)
     print(f"{file}: valid ({len(loaded.models)} models, {len(loaded.tenants)} tenants)")
     return 0

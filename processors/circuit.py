@@ -17,8 +17,8 @@ seconds (after two) raise it again by 10% each, and after
 from collections import deque
 from dataclasses import dataclass
 
-from schemas.config import BreakerPolicy
 from schemas.health import CircuitState
+from schemas.runtime_settings import BreakerPolicy
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from processors.circuit import CallPacer, CircuitBreaker
-from schemas.config import RetryPolicy
 from schemas.errors import ContextTooLong, DeadlineExpired, ProviderUnavailable
 from schemas.messages import Attempt, AttemptOutcome, ErrorInfo
+from schemas.runtime_settings import RetryPolicy
 
 # Delay topics, shortest first: a parked job goes to the longest tier not
 # longer than its wait, so records within a tier become due in about the

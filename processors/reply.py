@@ -168,6 +168,7 @@ def telemetry_event(
         finished_at=reply.finished_at,
         **_plan_columns(reply),
         **_content_columns(reply, request, config),
+        config_version=job.decision.config_version if job else config.version,
     )
     attempts = [
         AttemptRow(

@@ -190,6 +190,7 @@ def _routed(
         budget_limit_usd=tenant.budget_usd,
         rate_tokens=rate_tokens,
         priority=request.priority or tenant.priority,
+        config_version=config.version,
         decided_at=now,
         plan=plan,
     )

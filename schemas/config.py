@@ -4,9 +4,11 @@ Loaded from YAML by ``schemas.config_file.load_config``; secrets never live in
 the file, only the *names* of environment variables that hold them.
 """
 
+import hashlib
 from functools import cached_property
 from typing import Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,10 +20,16 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.live_config import VERSION_CHARS
 from schemas.messages import ID_PATTERN, TOPIC_PATTERN, DataClass, Priority, Quality
 from schemas.plan import AnswerCheck
 from schemas.rate_limits import TenantRateLimits
 from schemas.redaction import RedactionSettings
+from schemas.runtime_settings import (
+    DispatchSettings,
+    Limits,
+    SecuritySettings,
+)
 from schemas.scoped_budgets import ScopedBudgets
 from schemas.simulator import SimulatorSettings
 
@@ -260,67 +268,6 @@ class RoutingDefaults(_Strict):
     default_max_tokens: int = Field(default=512, gt=0)
 
 
-class RetryPolicy(_Strict):
-    """Retries through delay topics once every model of a job's chain has failed."""
-
-    base_delay_s: float = Field(default=1.0, gt=0, description="first round's backoff")
-    max_delay_s: float = Field(default=120, gt=0)
-    max_rounds: int = Field(
-        default=4, ge=1, description="passes over the fallback chain before giving up"
-    )
-    max_parked_s: float = Field(
-        default=600, gt=0, description="longest a rate-limited job waits for its turn"
-    )
-
-
-class BreakerPolicy(_Strict):
-    """Per-endpoint circuit breaker, shared by all workers through the health topic."""
-
-    failure_threshold: int = Field(default=5, ge=1, description="consecutive failures to open")
-    open_s: float = Field(default=5.0, gt=0, description="how long open before a probe")
-
-
-class DispatchSettings(_Strict):
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
-    dedup_window_s: float = Field(
-        default=3600, gt=0, description="a request_id re-sent within this gets the same reply"
-    )
-    drain_timeout_s: float = Field(
-        default=15, ge=0, description="SIGTERM: wait this long for calls in flight"
-    )
-    max_in_flight: int = Field(
-        default=4096,
-        gt=0,
-        description="jobs one provider worker runs at once (each model's max_concurrency "
-        "caps its calls within them)",
-    )
-    read_ahead_mb: float = Field(default=64, gt=0, description="fetched jobs held for fair "
-        "share beyond those running; fetching pauses while it is full")  # fmt: skip
-
-
-class Limits(_Strict):
-    """Limits the broker does not enforce itself."""
-
-    max_message_bytes: int = Field(default=1_000_000, gt=0)
-
-
-class SecuritySettings(_Strict):
-    """How producers prove their tenant (see docs/signing.md)."""
-
-    signature_window_s: float = Field(
-        default=300,
-        gt=0,
-        description="a signature's timestamp may differ from the router's clock by at most this, "
-        "either way; older copies are refused as replays",
-    )
-    broker_authenticates: bool = Field(
-        default=False,
-        description="the Kafka cluster authenticates every client (SASL) and its ACLs decide "
-        "who may write the requests topic; required by auth: principal",
-    )
-
-
 class SwitchyardConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1)
     tenants: dict[str, TenantSpec] = Field(min_length=1)
@@ -393,3 +340,23 @@ class SwitchyardConfig(_Strict):
     def _models_by_name(self) -> tuple[list[ModelSpec], dict[str, ModelSpec]]:
         # Looked up for every call a provider worker makes: a scan showed in its profile.
         return self.models, {m.name: m for m in self.models}
+
+    @property
+    def version(self) -> str:
+        """A digest of the whole config: the version every request row names, and
+        ``switchyard config apply`` publishes (``schemas.live_config``)."""
+        parts, digest = self._version
+        if any(a is not b for a, b in zip(parts, self._parts(), strict=True)):
+            del self.__dict__["_version"]  # a model_copy(update=...) carried the cache over
+            parts, digest = self._version
+        return digest
+
+    def _parts(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in type(self).model_fields)
+
+    @cached_property
+    def _version(self) -> tuple[tuple[object, ...], str]:
+        # The first 16 hex digits of SHA-256 over the canonical JSON, secrets revealed.
+        data = self.model_dump(mode="json", context={REVEAL_SECRETS: True})
+        canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        return self._parts(), hashlib.sha256(canonical).hexdigest()[:VERSION_CHARS]

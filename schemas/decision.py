@@ -37,6 +37,7 @@ class RoutingDecision(BaseModel):
     # settlement gives back what the calls did not use.
     rate_tokens: int = Field(default=0, ge=0)
     priority: Priority = "batch"
+    config_version: str = ""  # the config that decided it (``SwitchyardConfig.version``)
     decided_at: datetime
     plan: RoutePlan = Field(default_factory=RoutePlan)
 

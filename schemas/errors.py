@@ -332,3 +332,10 @@ class ConfigError(OperatorError):
         super().__init__(f"{source}: " + "; ".join(str(i) for i in issues))
         self.source = source
         self.issues = issues
+
+
+class ConfigNeedsRestart(OperatorError):
+    """A config applied live would change what workers build only at start."""
+
+    code = "config_needs_restart"
+    exit_code = 2

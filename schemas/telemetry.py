@@ -50,6 +50,7 @@ class RequestRow(BaseModel):
     content_logged: str = "off"
     prompt: str = ""
     completion: str = ""
+    config_version: str = ""  # migration 4: the config that routed it (``configs`` table)
 
 
 class AttemptRow(BaseModel):
@@ -92,3 +93,14 @@ class TelemetryEvent(BaseModel):
     request: RequestRow | None = None
     attempts: list[AttemptRow] = Field(default_factory=list)
     shadow: list[ShadowRow] = Field(default_factory=list)
+
+
+class ConfigRow(BaseModel):
+    """One config version, as analysts query it in ``configs``: what routed which requests."""
+
+    version: str
+    applied_by: str
+    applied_at: datetime
+    previous: str
+    diff: str
+    content: str  # the whole config as YAML, secrets masked

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from schemas.errors import DatabaseLocked, UsageError
 from schemas.feedback import Feedback
-from schemas.telemetry import AttemptRow, RequestRow, ShadowRow, TelemetryEvent
+from schemas.telemetry import AttemptRow, ConfigRow, RequestRow, ShadowRow, TelemetryEvent
 from sinks.base import BatchSink
 from sinks.migrations import MIGRATIONS
 from sinks.sql_guard import READ_ONLY_SETTINGS, check_read_only
@@ -30,6 +30,7 @@ REQUEST_COLUMNS = list(RequestRow.model_fields)
 ATTEMPT_COLUMNS = list(AttemptRow.model_fields)
 SHADOW_COLUMNS = list(ShadowRow.model_fields)
 FEEDBACK_COLUMNS = list(Feedback.model_fields)
+CONFIG_COLUMNS = list(ConfigRow.model_fields)
 
 Row = list[Any]
 
@@ -101,8 +102,12 @@ def migrate(client: Any, database: str) -> list[int]:
     return applied
 
 
-class TelemetrySink(BatchSink[TelemetryEvent | Feedback]):
-    """Telemetry events into ``requests``, ``attempts`` and ``shadow``; feedback into ``feedback``.
+Written = TelemetryEvent | Feedback | ConfigRow
+
+
+class TelemetrySink(BatchSink[Written]):
+    """Telemetry events into ``requests``, ``attempts`` and ``shadow``; feedback into
+    ``feedback``; config versions into ``configs``.
 
     A flush makes at most one insert per table. Safe to repeat: every table
     replaces rows with the same key, so a batch written twice (flush retried,
@@ -117,21 +122,25 @@ class TelemetrySink(BatchSink[TelemetryEvent | Feedback]):
         # chdb's client is not safe across threads; inserts and reads share it.
         self.lock = threading.Lock()
 
-    def add(self, item: TelemetryEvent | Feedback) -> None:
+    def add(self, item: Written) -> None:
         if isinstance(item, Feedback) and item.at is None:
             raise UsageError("feedback without `at`: stamp it with Feedback.received first")
         super().add(item)
 
-    def write(self, batch: list[TelemetryEvent | Feedback]) -> None:
+    def write(self, batch: list[Written]) -> None:
         tables: dict[str, tuple[list[str], list[Row]]] = {
             "requests": (REQUEST_COLUMNS, []),
             "attempts": (ATTEMPT_COLUMNS, []),
             "shadow": (SHADOW_COLUMNS, []),
             "feedback": (FEEDBACK_COLUMNS, []),
+            "configs": (CONFIG_COLUMNS, []),
         }
         for item in batch:
             if isinstance(item, Feedback):
                 tables["feedback"][1].append(_row(item, FEEDBACK_COLUMNS))
+                continue
+            if isinstance(item, ConfigRow):
+                tables["configs"][1].append(_row(item, CONFIG_COLUMNS))
                 continue
             if item.request is not None:
                 tables["requests"][1].append(_row(item.request, REQUEST_COLUMNS))

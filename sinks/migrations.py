@@ -159,4 +159,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        4,
+        "config versions: which config routed each request",
+        [
+            """
+            ALTER TABLE {db}.requests
+                ADD COLUMN IF NOT EXISTS config_version LowCardinality(String) DEFAULT ''
+            """,
+            # A version applied twice is one row (ReplacingMergeTree on version).
+            """
+            CREATE TABLE IF NOT EXISTS {db}.configs (
+                version String,
+                applied_by String,
+                applied_at DateTime64(3, 'UTC'),
+                previous String,
+                diff String,
+                content String
+            ) ENGINE = ReplacingMergeTree(applied_at)
+            ORDER BY version
+            """,
+        ],
+    ),
 ]

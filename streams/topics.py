@@ -22,6 +22,7 @@ from schemas.decision import DispatchJob
 from schemas.errors import InternalError
 from schemas.feedback import Feedback
 from schemas.health import EndpointHealth
+from schemas.live_config import AppliedConfig
 from schemas.messages import InferenceReply, InferenceRequest
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import TelemetryEvent
@@ -171,6 +172,13 @@ TOPICS: tuple[TopicEntry, ...] = (
         "messages that could not be processed, with the reason",
         partitions=1, retention_ms=30 * DAY_MS,
     ),
+    # Every version stays (keyed by version; the last one is current); one partition keeps
+    # them in the order applied.
+    TopicEntry(
+        "config", ".config", "version", AppliedConfig,
+        "config versions applied live (switchyard config apply), followed by every worker",
+        partitions=1, retention_ms=None, cleanup_policy="compact",
+    ),
     # faust names a table's changelog "<app id>-<table>-changelog".
     TopicEntry(
         "budget_changelog", "-router-budget-changelog", "tenant", StoredBudget,
@@ -228,6 +236,7 @@ class TopicCatalogue:
     feedback = _Topic()
     cache = _Topic()
     dead_letter = _Topic()
+    config = _Topic()
     budget_changelog = _Topic()
     router_leader = _Topic()
 

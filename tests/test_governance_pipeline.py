@@ -15,9 +15,11 @@ test stops the stack to read the workers' whole logs.
 """
 
 import asyncio
+import copy
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +27,9 @@ import orjson
 import pytest
 import yaml
 
+from commands.cli import main
 from commands.telemetry_reader import run_query, telemetry_table
+from processors.seal import CLUSTER_KEY_ENV
 from schemas.config_file import load_config
 from schemas.dead_letter import DeadLetter
 from schemas.errors import AccessDenied
@@ -35,7 +39,13 @@ from streams.kafka.reading import read_to_end
 from streams.local.broker import EmbeddedBroker, free_port
 from streams.local.stack import Stack
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
-from tests.helpers import SAMPLE_CONFIG, fresh_namespace, running_stack, sample_keys
+from tests.helpers import (
+    SAMPLE_CONFIG,
+    fresh_namespace,
+    point_cli_at,
+    running_stack,
+    sample_keys,
+)
 from tests.processors.test_redact import PLANTED
 from tests.test_tenancy_pipeline import budget_pages, held_by_one, job, produce, read_replies
 
@@ -341,6 +351,108 @@ def test_restricted_data_reaches_no_disallowed_model_in_a_random_run(stack: Stac
     assert all(r.error is not None and r.error.code for r in refused)
     failed_calls = sum(1 for r in restricted for a in r.attempts if a.outcome != "ok")
     assert failed_calls, "sim-local never failed: no fallback was tempted"
+
+
+def test_a_config_applied_live_changes_routing_on_every_worker(
+    stack: Stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both routers and the provider worker switch to a version `config apply` publishes,
+    and its version is on the rows of what it routed; a config that is invalid or that
+    changes what needs a restart is refused and nothing is published."""
+    point_cli_at(stack.env, monkeypatch)
+    monkeypatch.setenv(CLUSTER_KEY_ENV, stack.cluster_key)
+    monkeypatch.setenv("SWITCHYARD_SIMULATOR_URL", stack.simulator_url or "")  # as workers
+    file_version = load_config(stack.env.config_path).version
+    raw: dict[str, Any] = yaml.safe_load(stack.env.config_path.read_text())
+
+    def variant(name: str, change: Callable[[dict[str, Any]], None]) -> Path:
+        edited = copy.deepcopy(raw)
+        change(edited)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(edited))
+        return path
+
+    bad = variant("bad.yaml", lambda c: c["tenants"]["acme"].update(budget_usd=-1))
+    restart = variant("restart.yaml", lambda c: c["models"][0].update(max_concurrency=7))
+    assert main(["config", "apply", str(bad)]) == 2
+    assert main(["config", "apply", str(restart)]) == 2
+    assert "max_concurrency" in capsys.readouterr().err
+    config_topic = TopicCatalogue(stack.env.namespace).config.name
+    assert _versions(stack, config_topic) == {file_version}, "a refused config was published"
+
+    tenants = ("acme", "globex", "initech")
+    pages = budget_pages(stack, ROUTER_PORTS)
+    holders = [set(page) & set(tenants) for page in pages]
+    assert all(holders), f"a router holds none of {tenants}: {holders}"
+    onprem = variant("onprem.yaml", lambda c: [
+        t.update(allowed_providers=["onprem"]) for t in c["tenants"].values()
+    ])  # fmt: skip
+    applied_version = load_config(onprem).version
+    assert main(["config", "apply", str(onprem), "--by", "ops-test"]) == 0
+    applied_at = time.monotonic()
+    switched_s, round_ = None, 0
+    while switched_s is None:
+        replies = asyncio.run(_one_job_each(stack, tenants, f"live-{round_}"))
+        if {r.model for r in replies} == {"sim-local"}:
+            switched_s = time.monotonic() - applied_at
+        assert time.monotonic() - applied_at < 60, f"still {[r.model for r in replies]}"
+        round_ += 1
+    print(f"every tenant routed by the applied config {switched_s:.1f} s after it was applied")
+    assert main(["config", "apply", str(onprem)]) == 0  # the same again: nothing published
+    assert _versions(stack, config_topic) == {file_version, applied_version}
+
+    last = f"live-{round_ - 1}-%"
+    versions = _rows(stack, "requests", f"request_id LIKE '{last}'", "config_version")
+    assert versions == [(applied_version,)] * len(tenants)
+    earlier = _rows(stack, "requests", "request_id LIKE 'dc-%'", "DISTINCT config_version")
+    assert earlier == [(file_version,)]
+    configs = _rows(stack, "configs", "previous != ''", "version, applied_by, previous, diff")
+    assert [c[:3] for c in configs] == [(applied_version, "ops-test", file_version)]
+    seeds = _rows(stack, "configs", "previous = ''", "version, applied_by")
+    assert seeds == [(file_version, seeds[0][1])] and seeds[0][1].endswith("at start")
+    diff = configs[0][3].splitlines()
+    assert any(line.startswith("+") and "allowed_providers" in line for line in diff)
+    assert not any("demo-only" in line for line in diff)  # the tenants' demo secrets
+
+
+async def _one_job_each(
+    stack: Stack, tenants: tuple[str, ...], prefix: str
+) -> list[InferenceReply]:
+    catalogue = TopicCatalogue(stack.env.namespace)
+    async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
+        futures = [
+            await client.submit(InferenceRequest(
+                request_id=f"{prefix}-{tenant}", tenant=tenant, max_tokens=16,
+                messages=[ChatMessage(role="user", content="which model answers me?")],
+            ))
+            for tenant in tenants
+        ]  # fmt: skip
+        await client.flush()
+        return list(await asyncio.wait_for(asyncio.gather(*futures), 60))
+
+
+def _versions(stack: Stack, topic: str) -> set[str]:
+    """The versions on the config topic: the workers' seed (each may have written it) and
+    every version applied since."""
+
+    async def keys() -> set[str]:
+        return {r.key.decode() async for r in read_to_end(stack.bootstrap, topic)}
+
+    return asyncio.run(keys())
+
+
+def _rows(stack: Stack, table: str, where: str, columns: str) -> list[tuple[Any, ...]]:
+    """Rows of ``table`` once telemetry has caught up (it lands within a second or two)."""
+    sql = f"SELECT {columns} FROM {telemetry_table(stack.env, table)} FINAL WHERE {where}"
+    deadline = time.monotonic() + 30
+    while True:
+        _, rows = run_query(stack.env, sql + " ORDER BY 1")
+        if rows or time.monotonic() > deadline:
+            return [tuple(r) for r in rows]
+        time.sleep(0.5)
 
 
 async def _send(stack: Stack) -> None:

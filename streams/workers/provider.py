@@ -59,6 +59,7 @@ from streams.kafka.topic_directory import TopicDirectory
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
+from streams.workers.live_config import LiveConfig
 from streams.workers.provider_calls import ModelCaller
 from streams.workers.provider_job import JobRunner
 from streams.workers.read_ahead import FETCH_RECORDS, Waiting, decoded, lane_of
@@ -95,7 +96,7 @@ class ProviderWorker:
         self.running: set[asyncio.Task[None]] = set()
         self.slot_freed = asyncio.Event()
         self.failures: list[BaseException] = []
-        self.waiting: FairQueue[Waiting] = FairQueue(config.share)
+        self.waiting: FairQueue[Waiting] = FairQueue(lambda tenant: self.config.share(tenant))
         self.waiting_bytes = 0
         self.read_ahead_bytes = int(config.dispatch.read_ahead_mb * 1_000_000)
         self.accepting = True  # False once draining: waiting jobs are left to the next owner
@@ -122,6 +123,10 @@ class ProviderWorker:
         )
         await board.start()
         await self.ledger.start()
+        live = LiveConfig(
+            self.bootstrap, self.catalogue.config.name, self.gate, self.config,
+            functools.partial(self._use, caller),
+        )  # fmt: skip
         topics = TopicDirectory(self.bootstrap)  # which reply_to topics exist
         await topics.refresh()
         listing = asyncio.create_task(topics.follow())
@@ -137,18 +142,25 @@ class ProviderWorker:
             topics,
             self.gate.cluster_key,
         )
+        await live.start("provider")  # the last version applied, before the first job
         consumer = self._consumer(4 * limit)
         await consumer.start()
         try:
             await self._fetch(consumer, stop)
         finally:
             listing.cancel()
+            await live.stop()
             await self._drain(consumer)
             await consumer.stop()
             await self.ledger.stop()
             await board.stop()
             await producer.stop()
             await caller.aclose()
+
+    def _use(self, caller: ModelCaller, config: SwitchyardConfig) -> None:
+        """A live config change: jobs started from now on run by ``config``."""
+        self.config = caller.config = config
+        self.jobs.use(config)
 
     def _consumer(self, max_fetch_bytes: int) -> AIOKafkaConsumer:
         consumer = group_consumer(

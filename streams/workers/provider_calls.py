@@ -82,7 +82,10 @@ class ModelCaller:
         self.clients: dict[str, ProviderClient] = {
             m.name: client_for(m, self.pools[m.name]) for m in config.models
         }
-        self.gates = {m.name: FairGate(m.max_concurrency, config.share) for m in config.models}
+        self.gates = {m.name: FairGate(m.max_concurrency, self.share) for m in config.models}
+
+    def share(self, tenant: str) -> float:
+        return self.config.share(tenant)  # the config of the moment: it may change live
 
     async def aclose(self) -> None:
         for pool in self.pools.values():

@@ -12,6 +12,7 @@ retried forever nor lost; a broker error still leaves it uncommitted, for replay
 """
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -78,6 +79,11 @@ class JobRunner:
         # (tenant, request_id) -> finished when the job running for it is done
         self.in_flight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.shadows: set[asyncio.Task[None]] = set()
+
+    def use(self, config: SwitchyardConfig) -> None:
+        """Decide jobs started from now on by ``config`` (a live config change)."""
+        self.config = config
+        self.context = dataclasses.replace(self.context, config=config)
 
     async def handle(self, job: DispatchJob, headers: Headers, lease: Lease) -> None:
         """Decide and answer one job; returns once its outputs are acknowledged.

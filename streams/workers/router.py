@@ -47,6 +47,7 @@ from streams.outputs import records
 from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
 from streams.workers.budget_table import BudgetBook, budget_book
+from streams.workers.live_config import LiveConfig
 from streams.workers.route_state import (
     ObservedLatency,
     ResponseCache,
@@ -92,8 +93,10 @@ def build_router_app(
         load_learned(config),
         TopicDirectory(bootstrap),
     )
-    app.task(_follower(config, state))
-    _add_agents(app, catalogue, _Hops(app, config, catalogue, book, state, gate))
+    hops = _Hops(app, config, catalogue, book, state, gate)
+    live = LiveConfig(bootstrap, catalogue.config.name, gate, config, hops.use)
+    app.task(_follower(config, state, live))
+    _add_agents(app, catalogue, hops)
     _add_budget_page(app, book)
     return app
 
@@ -137,10 +140,14 @@ def _faust_app(
     )
 
 
-def _follower(config: SwitchyardConfig, state: RouterState) -> Callable[[], Awaitable[None]]:
-    """The task that runs the cache and latency followers and reloads the learned router."""
+def _follower(
+    config: SwitchyardConfig, state: RouterState, live: LiveConfig
+) -> Callable[[], Awaitable[None]]:
+    """The task that runs the cache, latency and config followers and reloads the learned
+    router."""
 
     async def follow() -> None:
+        await live.start("router")
         await state.cache.follower.start()
         await state.latency.start()
         listing = asyncio.create_task(state.topics.follow())
@@ -149,6 +156,7 @@ def _follower(config: SwitchyardConfig, state: RouterState) -> Callable[[], Awai
             await asyncio.Event().wait()
         finally:
             listing.cancel()
+            await live.stop()
             await state.cache.follower.stop()
             await state.latency.follower.stop()
 
@@ -242,6 +250,11 @@ class _Hops:
         # them early by building on them (``_store_and_send``). FIFO, so an
         # interactive batch waits for at most the batch being decided.
         self.turn = asyncio.Lock()
+
+    def use(self, config: SwitchyardConfig) -> None:
+        """A live config change: batches decided from now on use ``config``."""
+        self.config = config
+        self.keyring = Keyring(config)
 
     async def route(self, events: Sequence[Any], prepared: bool) -> None:
         """Route a batch of jobs; ``prepared`` when they come back from their tenant's

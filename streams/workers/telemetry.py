@@ -1,4 +1,5 @@
-"""The telemetry worker: telemetry and feedback topics -> ClickHouse, committed after insert.
+"""The telemetry worker: telemetry, feedback and config topics -> ClickHouse, committed
+after insert (config versions into ``configs``).
 
 The topics are the durable buffer: if ClickHouse refuses a batch, nothing is
 committed and the batch is retried, so every row arrives; the tables replace
@@ -27,11 +28,13 @@ from aiohttp import web
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from processors.config_change import config_row
 from processors.feedback_check import admit_feedback
 from schemas.access import new_token
 from schemas.config import SwitchyardConfig
 from schemas.errors import InvalidRequest, Unauthenticated
-from schemas.telemetry import TelemetryEvent
+from schemas.live_config import AppliedConfig
+from schemas.telemetry import ConfigRow, TelemetryEvent
 from sinks.clickhouse import (
     TelemetryReader,
     TelemetrySink,
@@ -48,6 +51,7 @@ from streams.kafka.seals import Refusals, SealGate
 from streams.local.private_files import write_private
 from streams.tenant_keys import Keyring
 from streams.topics import TopicCatalogue
+from streams.workers.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ async def run_telemetry_worker(
     ClickHouse until ``stop`` is set; records that fail their check are dropped and counted."""
     gate = SealGate(cluster_key, "telemetry worker")
     intake = _Intake(catalogue, gate, Keyring(config), config)
+    live = LiveConfig(bootstrap, catalogue.config.name, gate, config, intake.use)
+    await live.start("telemetry")
     client = await asyncio.to_thread(open_client, clickhouse_url)
     database = database_of(clickhouse_url)
     await asyncio.to_thread(migrate, client, database)
@@ -82,7 +88,7 @@ async def run_telemetry_worker(
         runner = await _serve_queries(reader, state_dir)
     consumer = group_consumer(
         bootstrap,
-        [catalogue.telemetry.name, catalogue.feedback.name],
+        [catalogue.telemetry.name, catalogue.feedback.name, catalogue.config.name],
         f"{catalogue.namespace}-telemetry",
         fetch_wait_ms=FOLLOW_FETCH_WAIT_MS,
     )
@@ -98,6 +104,7 @@ async def run_telemetry_worker(
                 await consumer.commit()
     finally:
         await consumer.stop()
+        await live.stop()
         if runner is not None:
             await runner.cleanup()
             with contextlib.suppress(FileNotFoundError):
@@ -111,10 +118,16 @@ class _Intake:
         self, catalogue: TopicCatalogue, gate: SealGate, keyring: Keyring, config: SwitchyardConfig
     ) -> None:
         self.feedback_topic = catalogue.feedback.name
+        self.config_topic = catalogue.config.name
         self.gate = gate
         self.keyring = keyring
         self.config = config
         self.unproven = Refusals("telemetry worker", "of feedback not proven by its tenant")
+
+    def use(self, config: SwitchyardConfig) -> None:
+        """A live config change: feedback is admitted by ``config``'s tenants and keys."""
+        self.config = config
+        self.keyring = Keyring(config)
 
     def add(self, sink: TelemetrySink, record: ConsumerRecord[bytes, bytes]) -> None:
         """Buffer one record; malformed ones are skipped with a warning, unproven or
@@ -122,9 +135,10 @@ class _Intake:
         if record.topic != self.feedback_topic:
             if self.gate.admits(record.topic, record.key, record.value, record.headers):
                 try:
-                    sink.add(TelemetryEvent.model_validate_json(record.value))
+                    sink.add(self._sealed(record.topic, record.value))
                 except ValidationError:
-                    log.warning("skipping malformed telemetry at offset %s", record.offset)
+                    kind = "config" if record.topic == self.config_topic else "telemetry"
+                    log.warning("skipping malformed %s at offset %s", kind, record.offset)
             return
         # The record's timestamp is the producer's to set: the wall clock bounds it.
         arrived = min(datetime.fromtimestamp(record.timestamp / 1000, UTC), datetime.now(UTC))
@@ -135,6 +149,11 @@ class _Intake:
             self.unproven.refuse(record.topic)
         except InvalidRequest:
             log.warning("skipping malformed feedback at offset %s", record.offset)
+
+    def _sealed(self, topic: str, value: bytes) -> TelemetryEvent | ConfigRow:
+        if topic == self.config_topic:
+            return config_row(AppliedConfig.model_validate_json(value))
+        return TelemetryEvent.model_validate_json(value)
 
 
 async def _flush_until_written(sink: TelemetrySink, stop: asyncio.Event) -> None:

@@ -158,9 +158,9 @@ def test_topics_list_names_every_topic(clean_env: Path, capsys: pytest.CaptureFi
     listed = [line.split()[0] for line in out[1:]]
     expected = [spec.name for spec in TopicCatalogue().all()]
     assert listed == expected
-    assert (
-        len(expected) == 18
-    )  # 8 + four retry tiers, health, answers, interactive, prepared, cache, feedback
+    # requests (2 lanes), prepared, dispatch, 4 retry tiers, health, answers, replies,
+    # settlements, telemetry, feedback, cache, deadletter, config, 2 of faust's
+    assert len(expected) == 19
     assert all(name.startswith("switchyard") for name in expected)
     for line, spec in zip(out[1:], TopicCatalogue().all(), strict=True):
         assert line.split()[1:4] == [str(spec.partitions), spec.cleanup_policy, spec.key]

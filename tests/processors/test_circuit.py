@@ -1,7 +1,7 @@
 import pytest
 
 from processors.circuit import CallPacer, CircuitBreaker, Transition
-from schemas.config import BreakerPolicy
+from schemas.runtime_settings import BreakerPolicy
 
 # Breakers work on epoch seconds; the pacer's "no 429 yet" sentinel is 0.0, so
 # every clock here starts well after it. Multiples of 0.25 keep the sums exact.

@@ -13,7 +13,6 @@ from processors.dispatch import (
     next_step,
     retry_tier,
 )
-from schemas.config import BreakerPolicy, RetryPolicy
 from schemas.errors import (
     ContextTooLong,
     InvalidRequest,
@@ -24,6 +23,7 @@ from schemas.errors import (
     SwitchyardError,
 )
 from schemas.messages import Attempt, AttemptOutcome
+from schemas.runtime_settings import BreakerPolicy, RetryPolicy
 
 NOW = 1_800_000_000.0
 POLICY = RetryPolicy(base_delay_s=1.0, max_delay_s=60.0, max_rounds=3, max_parked_s=300.0)

@@ -9,12 +9,13 @@ from processors.dispatch import EndpointGate
 from processors.dispatch_check import recheck
 from processors.provider_hop import CallResult, HopContext, HopResult, ModelCall, provider_hop
 from processors.reply_topics import ReplyTopics
-from schemas.config import BreakerPolicy, SwitchyardConfig
+from schemas.config import SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import DispatchRefused, ProviderUnavailable
 from schemas.messages import Attempt, ChatMessage, InferenceReply, Usage
 from schemas.plan import PlanStep, RoutePlan
+from schemas.runtime_settings import BreakerPolicy
 from schemas.settlement import SpendSettlement
 from tests.helpers import dispatch_job, sample_config
 

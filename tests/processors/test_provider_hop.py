@@ -24,12 +24,13 @@ from processors.provider_hop import (
 )
 from schemas.answer import AnsweredRequest
 from schemas.cache import CachedAnswer
-from schemas.config import BreakerPolicy, CacheSettings, SwitchyardConfig
+from schemas.config import CacheSettings, SwitchyardConfig
 from schemas.dead_letter import DeadLetter
 from schemas.decision import DispatchJob, SourcePosition
 from schemas.errors import ProviderUnavailable
 from schemas.messages import Attempt, ChatMessage, InferenceReply, Usage
 from schemas.plan import AnswerCheck, PlanStep, RoutePlan
+from schemas.runtime_settings import BreakerPolicy
 from schemas.settlement import SpendSettlement
 from schemas.telemetry import TelemetryEvent
 from tests.helpers import dispatch_job, sample_config

@@ -42,7 +42,7 @@ def _feedback(request_id: str, kind: FeedbackKind, value: float, minutes: int = 
 @pytest.fixture
 def sink(chdb_client: Any) -> TelemetrySink:
     database = _database()
-    assert migrate(chdb_client, database) == [1, 2, 3]
+    assert migrate(chdb_client, database) == [1, 2, 3, 4]
     return TelemetrySink(chdb_client, database)
 
 
@@ -121,7 +121,7 @@ def test_v1_database_migrates_to_v2(chdb_client: Any, monkeypatch: pytest.Monkey
     with monkeypatch.context() as v1:
         v1.setattr(clickhouse, "MIGRATIONS", MIGRATIONS[:1])
         assert migrate(chdb_client, database) == [1]
-    later = _V2_REQUEST_COLUMNS | _V3_REQUEST_COLUMNS
+    later = _V2_REQUEST_COLUMNS | _V3_V4_REQUEST_COLUMNS
     old_columns = [c for c in clickhouse.REQUEST_COLUMNS if c not in later]
     old = request_row("r-old", AT, model="sim-medium", task="code")
     chdb_client.insert(
@@ -133,7 +133,7 @@ def test_v1_database_migrates_to_v2(chdb_client: Any, monkeypatch: pytest.Monkey
     # A migration cut short: its first statement ran, its version was never recorded.
     chdb_client.command(MIGRATIONS[1][2][0].format(db=database))
 
-    assert migrate(chdb_client, database) == [2, 3]
+    assert migrate(chdb_client, database) == [2, 3, 4]
     assert migrate(chdb_client, database) == []
 
     sink = TelemetrySink(chdb_client, database)
@@ -158,7 +158,7 @@ _V2_REQUEST_COLUMNS = {
     "router_version",
     "shadow_model",
 }
-_V3_REQUEST_COLUMNS = {"content_logged", "prompt", "completion"}
+_V3_V4_REQUEST_COLUMNS = {"content_logged", "prompt", "completion", "config_version"}
 
 
 def test_prompt_and_completion_columns_hold_what_the_row_carries(sink: TelemetrySink) -> None:

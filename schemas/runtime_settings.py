@@ -1,0 +1,74 @@
+"""The config's runtime sections: dispatch (retries, breakers, concurrency), limits the
+broker does not enforce, and security. A worker reads these at start: a live config
+change (``switchyard config apply``) may not change them (``schemas.live_config``).
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Strict):
+    """Retries through delay topics once every model of a job's chain has failed."""
+
+    base_delay_s: float = Field(default=1.0, gt=0, description="first round's backoff")
+    max_delay_s: float = Field(default=120, gt=0)
+    max_rounds: int = Field(
+        default=4, ge=1, description="passes over the fallback chain before giving up"
+    )
+    max_parked_s: float = Field(
+        default=600, gt=0, description="longest a rate-limited job waits for its turn"
+    )
+
+
+class BreakerPolicy(_Strict):
+    """Per-endpoint circuit breaker, shared by all workers through the health topic."""
+
+    failure_threshold: int = Field(default=5, ge=1, description="consecutive failures to open")
+    open_s: float = Field(default=5.0, gt=0, description="how long open before a probe")
+
+
+class DispatchSettings(_Strict):
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    dedup_window_s: float = Field(
+        default=3600, gt=0, description="a request_id re-sent within this gets the same reply"
+    )
+    drain_timeout_s: float = Field(
+        default=15, ge=0, description="SIGTERM: wait this long for calls in flight"
+    )
+    max_in_flight: int = Field(
+        default=4096,
+        gt=0,
+        description="jobs one provider worker runs at once (each model's max_concurrency "
+        "caps its calls within them)",
+    )
+    read_ahead_mb: float = Field(default=64, gt=0, description="fetched jobs held for fair "
+        "share beyond those running; fetching pauses while it is full")  # fmt: skip
+
+
+class Limits(_Strict):
+    """Limits the broker does not enforce itself."""
+
+    max_message_bytes: int = Field(default=1_000_000, gt=0)
+
+
+class SecuritySettings(_Strict):
+    """How producers prove their tenant (see docs/signing.md)."""
+
+    signature_window_s: float = Field(
+        default=300,
+        gt=0,
+        description="a signature's timestamp may differ from the router's clock by at most this, "
+        "either way; older copies are refused as replays",
+    )
+    broker_authenticates: bool = Field(
+        default=False,
+        description="the Kafka cluster authenticates every client (SASL) and its ACLs decide "
+        "who may write the requests topic; required by auth: principal",
+    )
+
+
+__all__ = ["BreakerPolicy", "DispatchSettings", "Limits", "RetryPolicy", "SecuritySettings"]
