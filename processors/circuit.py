@@ -104,6 +104,9 @@ class CallPacer:
 
     def __init__(self) -> None:
         self.rate: float | None = None  # calls per second; None = no limit known
+        # This worker's share of the endpoint's configured limit (calls per second):
+        # its dispatch partitions' share of ``requests_per_minute`` (``set_limit``).
+        self.limit: float | None = None
         self.cool_until = 0.0
         self._next_slot = 0.0
         self._next_park = 0.0
@@ -117,9 +120,19 @@ class CallPacer:
 
     def reserve(self, now: float) -> float:
         start = max(now, self.cool_until, self._slot(now))
-        if self.rate is not None:
-            self._next_slot = start + 1 / self.rate
+        pace = self.pace()
+        if pace is not None:
+            self._next_slot = start + 1 / pace
         return start - now
+
+    def pace(self) -> float | None:
+        """Calls per second this worker may make: the lower of the learned rate and its
+        share of the configured limit; None = unpaced."""
+        known = [r for r in (self.rate, self.limit) if r is not None]
+        return min(known) if known else None
+
+    def set_limit(self, calls_per_s: float | None) -> None:
+        self.limit = calls_per_s
 
     def park_until(self, now: float, cap_s: float) -> float:
         """When a job that cannot wait in memory should come back.
@@ -128,7 +141,8 @@ class CallPacer:
         at once) but come back within ``cap_s`` to see whether the limit lifted.
         """
         earliest = max(now + self.wait_s(now), self._next_park)
-        self._next_park = earliest + (1 / self.rate if self.rate else 0.0)
+        pace = self.pace()
+        self._next_park = earliest + (1 / pace if pace else 0.0)
         return min(earliest, now + cap_s)
 
     def record_ok(self, now: float) -> None:
@@ -162,4 +176,4 @@ class CallPacer:
         self.cool_until = max(self.cool_until, until)
 
     def _slot(self, now: float) -> float:
-        return max(now, self._next_slot) if self.rate is not None else now
+        return max(now, self._next_slot) if self.pace() is not None else now

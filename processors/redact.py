@@ -175,13 +175,18 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with each finding replaced by ``[KIND]``."""
+        return self.redact_found(text)[0]
+
+    def redact_found(self, text: str) -> tuple[str, list[str]]:
+        """``text`` redacted, and the kinds it found (for the audit trail)."""
         out: list[str] = []
         at = 0
-        for finding in self.find(text):
+        findings = self.find(text)
+        for finding in findings:
             out += [text[at : finding.start], f"[{finding.kind}]"]
             at = finding.end
         out.append(text[at:])
-        return "".join(out)
+        return "".join(out), [f.kind for f in findings]
 
 
 def redactor_for(config: SwitchyardConfig) -> Redactor:

@@ -5,6 +5,7 @@ from datetime import datetime
 import orjson
 
 from processors import classify
+from processors.audit import audit_rows
 from processors.redact import redactor_for
 from schemas.cache import CachedAnswer
 from schemas.config import SwitchyardConfig
@@ -139,6 +140,8 @@ def telemetry_event(
     data_class = config.data_class_for(request.data_classification)
     routing = reply.routing
     usage = reply.usage or Usage(input_tokens=0, output_tokens=0)
+    content, redacted = _content_columns(reply, request, config)
+    version = job.decision.config_version if job else config.version
     row = RequestRow(
         request_id=reply.request_id,
         tenant=reply.tenant,
@@ -167,8 +170,8 @@ def telemetry_event(
         explanation=routing.model_dump_json() if routing else "",
         finished_at=reply.finished_at,
         **_plan_columns(reply),
-        **_content_columns(reply, request, config),
-        config_version=job.decision.config_version if job else config.version,
+        **content,
+        config_version=version,
     )
     attempts = [
         AttemptRow(
@@ -184,24 +187,30 @@ def telemetry_event(
         )
         for i, a in enumerate(reply.attempts)
     ]
-    return TelemetryEvent(request=row, attempts=attempts)
+    audit = audit_rows(reply, request, version, redacted)
+    return TelemetryEvent(request=row, attempts=attempts, audit=audit)
 
 
 def _content_columns(
     reply: InferenceReply, request: InferenceRequest, config: SwitchyardConfig
-) -> dict[str, str]:
+) -> tuple[dict[str, str], list[str]]:
     """``content_logged``, ``prompt`` (``role: text`` per message) and ``completion``, by
-    the tenant's ``content_logging``; an unknown tenant's are never logged."""
+    the tenant's ``content_logging`` (an unknown tenant's are never logged), and the kinds
+    of what redaction replaced."""
     spec = config.tenants.get(reply.tenant)
     logged = spec.content_logging if spec is not None else "off"
     if logged == "off":
-        return {"content_logged": "off", "prompt": "", "completion": ""}
+        return {"content_logged": "off", "prompt": "", "completion": ""}, []
     prompt = "\n".join(f"{m.role}: {m.text()}" for m in request.messages)
     completion = reply.message.text() if reply.message is not None else ""
+    found: list[str] = []
     if logged == "redacted":
         redactor = redactor_for(config)
-        prompt, completion = redactor.redact(prompt), redactor.redact(completion)
-    return {"content_logged": logged, "prompt": prompt, "completion": completion}
+        (prompt, in_prompt), (completion, in_completion) = (
+            redactor.redact_found(prompt), redactor.redact_found(completion)
+        )  # fmt: skip
+        found = in_prompt + in_completion
+    return {"content_logged": logged, "prompt": prompt, "completion": completion}, found
 
 
 def _plan_columns(reply: InferenceReply) -> dict[str, str | float]:

@@ -306,6 +306,7 @@ def _plan(
         predicted_quality=choice.predicted if choice else {},
         quality_target=seen.target,
         router_version=context.learned.version if seen.strategy == "learned" else None,
+        config_version=config.version,
     )
 
 

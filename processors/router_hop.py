@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from processors import budget
+from processors.audit import forged_row
 from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.budget import Position
 from processors.cache import cache_key, within_ttl
@@ -53,6 +54,7 @@ from schemas.errors import (
 from schemas.messages import InferenceReply, InferenceRequest, RoutingExplanation
 from schemas.plan import PlanStep
 from schemas.settlement import SpendSettlement
+from schemas.telemetry import TelemetryEvent
 
 SnapshotLookup = Callable[[str], BudgetSnapshot | None]  # tenant -> its stored snapshot
 CacheLookup = Callable[[str, str, datetime], CachedAnswer | None]  # key, tenant, now -> entry
@@ -106,7 +108,10 @@ def route_hop(
             raise refused
     except Unauthenticated as exc:  # no reply: its reply_to is the producer's unproven word
         letter = dead_letter(raw, exc, position, config, now, view.replies)
-        return HopResult([o for o in letter if o.kind == "dead_letter"])
+        claimed_id, claimed, _ = salvage_address(raw, config.limits.max_message_bytes)
+        forged = forged_row(claimed_id, claimed, exc, config.version, now)
+        audit = Output("telemetry", claimed_id, TelemetryEvent(audit=[forged]))
+        return HopResult([*(o for o in letter if o.kind == "dead_letter"), audit])
     except InvalidRequest as exc:
         return HopResult(dead_letter(raw, exc, position, config, now, view.replies))
     if request.deadline is not None and request.deadline <= now:

@@ -74,6 +74,10 @@ class ModelSpec(_Strict):
         default=None, gt=0, description="time to the first response byte; none = timeout_s"
     )
     max_concurrency: int = Field(default=64, gt=0, description="calls in flight per worker")
+    requests_per_minute: float | None = Field(
+        default=None, gt=0, description="the provider's own limit for this endpoint, paced "
+        "across all provider workers together; none = learned from its 429s only",
+    )  # fmt: skip
     fallbacks: list[str] = Field(
         default_factory=list,
         description="preferred alternatives, in order; used when they pass the same policy",

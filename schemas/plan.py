@@ -59,6 +59,7 @@ class RoutePlan(BaseModel):
     predicted_quality: dict[str, float] = Field(default_factory=dict)
     quality_target: float | None = None
     router_version: str | None = None
+    config_version: str = ""  # the config version that made this plan
 
 
 class PlanStep(BaseModel):

@@ -6,6 +6,7 @@ with secrets and personal data replaced (``redacted``), or whole (``full``).
 """
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -87,12 +88,32 @@ class ShadowRow(BaseModel):
     finished_at: datetime
 
 
+AuditAction = Literal["denied", "rate_limited", "queued", "downgraded", "redacted", "forged"]
+
+
+class AuditRow(BaseModel):
+    """One governance action a request met, as auditors query it in ``audit``: the rule or
+    check behind it and the config version that applied it (``processors.audit``)."""
+
+    request_id: str
+    tenant: str  # for ``forged``, the tenant the job claimed
+    team: str = ""
+    app: str = ""
+    action: AuditAction
+    rule: str  # an error code or plan step kind: budget_exhausted, rate_downgraded...
+    detail: str = ""  # which limit, budget or check; never prompt text
+    config_version: str = ""
+    at: datetime
+
+
 class TelemetryEvent(BaseModel):
-    """What workers publish to the telemetry topic: a finished request, or a shadow call."""
+    """What workers publish to the telemetry topic: a finished request, or a shadow call,
+    with the audit rows of what governance did to it."""
 
     request: RequestRow | None = None
     attempts: list[AttemptRow] = Field(default_factory=list)
     shadow: list[ShadowRow] = Field(default_factory=list)
+    audit: list[AuditRow] = Field(default_factory=list)
 
 
 class ConfigRow(BaseModel):

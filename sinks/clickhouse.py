@@ -20,7 +20,14 @@ from pydantic import BaseModel
 
 from schemas.errors import DatabaseLocked, UsageError
 from schemas.feedback import Feedback
-from schemas.telemetry import AttemptRow, ConfigRow, RequestRow, ShadowRow, TelemetryEvent
+from schemas.telemetry import (
+    AttemptRow,
+    AuditRow,
+    ConfigRow,
+    RequestRow,
+    ShadowRow,
+    TelemetryEvent,
+)
 from sinks.base import BatchSink
 from sinks.migrations import MIGRATIONS
 from sinks.sql_guard import READ_ONLY_SETTINGS, check_read_only
@@ -31,6 +38,7 @@ ATTEMPT_COLUMNS = list(AttemptRow.model_fields)
 SHADOW_COLUMNS = list(ShadowRow.model_fields)
 FEEDBACK_COLUMNS = list(Feedback.model_fields)
 CONFIG_COLUMNS = list(ConfigRow.model_fields)
+AUDIT_COLUMNS = list(AuditRow.model_fields)
 
 Row = list[Any]
 
@@ -106,8 +114,8 @@ Written = TelemetryEvent | Feedback | ConfigRow
 
 
 class TelemetrySink(BatchSink[Written]):
-    """Telemetry events into ``requests``, ``attempts`` and ``shadow``; feedback into
-    ``feedback``; config versions into ``configs``.
+    """Telemetry events into ``requests``, ``attempts``, ``shadow`` and ``audit``; feedback
+    into ``feedback``; config versions into ``configs``.
 
     A flush makes at most one insert per table. Safe to repeat: every table
     replaces rows with the same key, so a batch written twice (flush retried,
@@ -134,6 +142,7 @@ class TelemetrySink(BatchSink[Written]):
             "shadow": (SHADOW_COLUMNS, []),
             "feedback": (FEEDBACK_COLUMNS, []),
             "configs": (CONFIG_COLUMNS, []),
+            "audit": (AUDIT_COLUMNS, []),
         }
         for item in batch:
             if isinstance(item, Feedback):
@@ -146,6 +155,7 @@ class TelemetrySink(BatchSink[Written]):
                 tables["requests"][1].append(_row(item.request, REQUEST_COLUMNS))
             tables["attempts"][1].extend(_row(a, ATTEMPT_COLUMNS) for a in item.attempts)
             tables["shadow"][1].extend(_row(s, SHADOW_COLUMNS) for s in item.shadow)
+            tables["audit"][1].extend(_row(a, AUDIT_COLUMNS) for a in item.audit)
         with self.lock:
             for table, (columns, rows) in tables.items():
                 if rows:

@@ -181,4 +181,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        5,
+        "audit trail: every governance action with its rule and config version",
+        [
+            # Keyed so a replayed event writes the same row again: one per (request, rule).
+            """
+            CREATE TABLE IF NOT EXISTS {db}.audit (
+                request_id String,
+                tenant LowCardinality(String),
+                team LowCardinality(String),
+                app LowCardinality(String),
+                action LowCardinality(String),
+                rule LowCardinality(String),
+                detail String,
+                config_version LowCardinality(String),
+                at DateTime64(3, 'UTC')
+            ) ENGINE = ReplacingMergeTree(at)
+            PARTITION BY toYYYYMM(at)
+            ORDER BY (tenant, action, request_id, rule)
+            """,
+        ],
+    ),
 ]

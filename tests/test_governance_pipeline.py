@@ -19,6 +19,7 @@ import copy
 import random
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import yaml
 
 from commands.cli import main
 from commands.telemetry_reader import run_query, telemetry_table
+from processors.authenticate import SigningKey, sign
 from processors.seal import CLUSTER_KEY_ENV
 from schemas.config_file import load_config
 from schemas.dead_letter import DeadLetter
@@ -396,17 +398,19 @@ def test_a_config_applied_live_changes_routing_on_every_worker(
     switched_s, round_ = None, 0
     while switched_s is None:
         replies = asyncio.run(_one_job_each(stack, tenants, f"live-{round_}"))
-        if {r.model for r in replies} == {"sim-local"}:
+        versions = {r.routing.plan.config_version for r in replies if r.routing and r.routing.plan}
+        if versions == {applied_version}:
             switched_s = time.monotonic() - applied_at
-        assert time.monotonic() - applied_at < 60, f"still {[r.model for r in replies]}"
+            assert {r.model for r in replies} == {"sim-local"}
+        assert time.monotonic() - applied_at < 60, f"still {versions}"
         round_ += 1
     print(f"every tenant routed by the applied config {switched_s:.1f} s after it was applied")
     assert main(["config", "apply", str(onprem)]) == 0  # the same again: nothing published
     assert _versions(stack, config_topic) == {file_version, applied_version}
 
     last = f"live-{round_ - 1}-%"
-    versions = _rows(stack, "requests", f"request_id LIKE '{last}'", "config_version")
-    assert versions == [(applied_version,)] * len(tenants)
+    rows = _rows(stack, "requests", f"request_id LIKE '{last}'", "config_version", len(tenants))
+    assert rows == [(applied_version,)] * len(tenants)
     earlier = _rows(stack, "requests", "request_id LIKE 'dc-%'", "DISTINCT config_version")
     assert earlier == [(file_version,)]
     configs = _rows(stack, "configs", "previous != ''", "version, applied_by, previous, diff")
@@ -444,13 +448,15 @@ def _versions(stack: Stack, topic: str) -> set[str]:
     return asyncio.run(keys())
 
 
-def _rows(stack: Stack, table: str, where: str, columns: str) -> list[tuple[Any, ...]]:
-    """Rows of ``table`` once telemetry has caught up (it lands within a second or two)."""
+def _rows(
+    stack: Stack, table: str, where: str, columns: str, at_least: int = 1
+) -> list[tuple[Any, ...]]:
+    """Rows of ``table`` once ``at_least`` have landed (telemetry takes a second or two)."""
     sql = f"SELECT {columns} FROM {telemetry_table(stack.env, table)} FINAL WHERE {where}"
     deadline = time.monotonic() + 30
     while True:
         _, rows = run_query(stack.env, sql + " ORDER BY 1")
-        if rows or time.monotonic() > deadline:
+        if len(rows) >= at_least or time.monotonic() > deadline:
             return [tuple(r) for r in rows]
         time.sleep(0.5)
 
@@ -513,11 +519,50 @@ async def _letters(stack: Stack) -> list[bytes]:
     return [record.value async for record in read_to_end(stack.bootstrap, topic)]
 
 
+def test_every_governance_action_is_audited_with_its_rule_and_config_version(
+    stack: Stack,
+) -> None:
+    """The earlier tests refused, queued and downgraded jobs over limits, refused them over
+    a hard budget and by policy; a forged job is added here. Each is in ``audit``."""
+    catalogue = TopicCatalogue(stack.env.namespace)
+    forged = job("acme", "forged-1", catalogue.replies.name)
+    wrong = SigningKey("acme", sample_keys()["acme"].key_id, b"not-acme-s-secret")
+
+    async def send_forged() -> None:
+        async with SwitchyardClient(stack.bootstrap, catalogue) as client:
+            signature = sign(forged, wrong, datetime.now(UTC))
+            await client.send_raw(forged, key="acme", headers=signature)
+            await client.flush()
+
+    asyncio.run(send_forged())
+    wanted = {"rate_limited", "queued", "downgraded", "denied", "forged"}
+    deadline = time.monotonic() + 30
+    while True:
+        rows = _rows(stack, "audit", "1", "action, rule, tenant, request_id, detail, "
+                     "config_version")  # fmt: skip
+        if wanted <= {r[0] for r in rows} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    rules = {(r[0], r[1]) for r in rows}
+    assert {
+        ("rate_limited", "rate_limited"), ("queued", "rate_queued"),
+        ("downgraded", "rate_downgraded"), ("denied", "budget_exhausted"),
+        ("denied", "policy_denied"), ("forged", "signature_invalid"),
+    } <= rules, rules  # fmt: skip
+    assert all(r[5] for r in rows), [r for r in rows if not r[5]][:3]
+    by_request = {(r[0], r[3]): r for r in rows}
+    assert by_request[("forged", "forged-1")][2] == "acme"  # the tenant it claimed
+    limited = [r for r in rows if r[0] == "rate_limited"]
+    assert {r[4].split("'")[0] for r in limited} == {"over team limited", "over team batch"}
+    replies_refused = len([r for r in rows if r[1] == "budget_exhausted"])
+    assert replies_refused > 0
+
+
 def test_planted_values_never_reach_clickhouse_dead_letters_or_logs(stack: Stack) -> None:
     asyncio.run(_send(stack))
     rows = _wait_for_rows(stack, 6)
     letters = asyncio.run(_letters(stack))
-    tables = {table: _telemetry(stack, table) for table in ("requests", "attempts")}
+    tables = {table: _telemetry(stack, table) for table in ("requests", "attempts", "audit")}
     stack.stop()  # logs flushed and closed
     workers = ("router", "router-2", "provider", "telemetry")
     logs = {name: stack.log_path(name).read_text() for name in workers}
@@ -528,6 +573,9 @@ def test_planted_values_never_reach_clickhouse_dead_letters_or_logs(stack: Stack
     for row in by_tenant["acme"]:
         assert row["content_logged"] == "redacted"
         assert "[CARD]" in row["prompt"] and "[EMPLOYEE_ID]" in row["prompt"]
+    audited = [line.split("\t") for line in tables["audit"].splitlines()]
+    redacted = [r for r in audited if r[0].startswith("acme-good-") and r[4] == "redacted"]
+    assert len(redacted) == 3 and all("EMPLOYEE_ID" in r[6].split(",") for r in redacted)
     assert {(r["content_logged"], r["prompt"]) for r in by_tenant["globex"]} == {("off", "")}
     kept = {letter.tenant: letter for letter in map(DeadLetter.model_validate_json, letters)}
     assert kept["acme"].payload_kept == "redacted" and "[IBAN]" in kept["acme"].payload

@@ -212,6 +212,44 @@ def _slow_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+PROVIDER_RPS = 20.0
+
+
+async def _provider_limit(run: Run) -> None:
+    await run.set_model("sim-small", rate_limit_rps=PROVIDER_RPS)
+
+
+def _pinned_to_small(request: InferenceRequest, i: int) -> InferenceRequest:
+    # acme's, with data sim-small is cleared for: nothing refuses the pin.
+    pinned = {"tenant": "acme", "data_classification": None, "model": "sim-small"}
+    return request.model_copy(update=pinned)
+
+
+def _limit_in_config(config: SwitchyardConfig) -> SwitchyardConfig:
+    models = [
+        m.model_copy(update={"requests_per_minute": PROVIDER_RPS * 60})
+        if m.name == "sim-small"
+        else m
+        for m in config.models
+    ]
+    return config.model_copy(update={"models": models})
+
+
+def _provider_limit_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+    small = s["provider_stats"]["sim-small"]
+    s["provider_limit"] = {
+        "limit_rps": PROVIDER_RPS,
+        "calls": small["requests"],
+        "rate_limited": small["rate_limited"],
+    }
+    return {
+        "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
+        "at most 5% of calls over the provider's limit": (
+            small["rate_limited"] <= 0.05 * small["requests"]
+        ),
+    }
+
+
 async def _no_faults(run: Run) -> None:
     return None
 
@@ -272,6 +310,16 @@ SCENARIOS: dict[str, Scenario] = {
             jobs=300,
             rate_per_s=300.0,
             providers=1,
+        ),
+        Scenario(
+            "provider-limit",
+            f"sim-small allows {PROVIDER_RPS:g} calls/s (429 above) and the config says so "
+            "(requests_per_minute); every job names it; two provider workers share the limit",
+            _provider_limit,
+            _provider_limit_checks,
+            shape=_pinned_to_small,
+            tune=_limit_in_config,
+            jobs=200,
         ),
         Scenario(
             "telemetry-down",

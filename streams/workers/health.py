@@ -55,11 +55,33 @@ class HealthBoard:
         self.worker_id = worker_id
         policy = config.dispatch.breaker
         self.gates = {m.name: EndpointGate(CircuitBreaker(policy)) for m in config.models}
+        self.config = config
+        self.share = 1.0
+        self._set_limits()
         self._announced_cool: dict[str, float] = {}
         self.follower = DecodingFollower(bootstrap, topic, gate, EndpointHealth, self._apply)
 
     async def start(self) -> None:
         await self.follower.start()
+
+    def pace_share(self, share: float) -> None:
+        """Pace each endpoint with a configured ``requests_per_minute`` at ``share`` of it:
+        the worker's share of the dispatch partitions, so the shares of all provider
+        workers add up to the limit however many there are."""
+        self.share = share
+        self._set_limits()
+
+    def use(self, config: SwitchyardConfig) -> None:
+        """A live config change: new limits apply to the next call."""
+        self.config = config
+        self._set_limits()
+
+    def _set_limits(self) -> None:
+        for model in self.config.models:
+            gate = self.gates.get(model.name)
+            if gate is not None:
+                rpm = model.requests_per_minute
+                gate.pacer.set_limit(rpm / 60 * self.share if rpm else None)
 
     async def stop(self) -> None:
         await self.follower.stop()

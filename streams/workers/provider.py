@@ -123,6 +123,7 @@ class ProviderWorker:
         )
         await board.start()
         await self.ledger.start()
+        self.board = board
         live = LiveConfig(
             self.bootstrap, self.catalogue.config.name, self.gate, self.config,
             functools.partial(self._use, caller),
@@ -161,6 +162,7 @@ class ProviderWorker:
         """A live config change: jobs started from now on run by ``config``."""
         self.config = caller.config = config
         self.jobs.use(config)
+        self.board.use(config)
 
     def _consumer(self, max_fetch_bytes: int) -> AIOKafkaConsumer:
         consumer = group_consumer(
@@ -360,6 +362,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             worker.resume_at.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        dispatch = self.worker.catalogue.dispatch
+        owned = sum(1 for tp in assigned if tp.topic == dispatch.name)
+        # Providers' own limits are split by dispatch partitions; a worker holding none
+        # (more workers than partitions) still gets one partition's share for retries.
+        self.worker.board.pace_share(max(owned, 1) / dispatch.partitions)
         lost = self.worker.leases.settle(assigned)
         if lost:
             log.info("%d partitions went to another worker with jobs in flight", len(lost))

@@ -21,6 +21,7 @@ from schemas.errors import (
     Unauthenticated,
     UnknownTenant,
 )
+from schemas.telemetry import TelemetryEvent
 from tests.helpers import demo_keys, demo_secrets, make_request, sample_config
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -253,16 +254,23 @@ def test_a_principal_tenant_is_admitted_unsigned_when_the_broker_authenticates()
 
 
 def refused(raw: bytes, headers: dict[str, bytes]) -> DeadLetter:
+    return refusal(raw, headers)[0]
+
+
+def refusal(raw: bytes, headers: dict[str, bytes]) -> tuple[DeadLetter, TelemetryEvent]:
     result = route_hop(
         raw, headers, Position("requests", 2, 9), False, BASE,
         RouterView(budget=lambda tenant: None, secrets=SECRETS), NOW, lambda: 1.0,
     )  # fmt: skip
-    assert [o.kind for o in result.outputs] == ["dead_letter"]  # no reply, no dispatch
+    # No reply, no dispatch: a dead letter, and the audit trail's row.
+    assert [o.kind for o in result.outputs] == ["dead_letter", "telemetry"]
     assert (result.tenant, result.snapshot) == (None, None)  # no budget reserved
-    letter = result.outputs[0].message
-    assert isinstance(letter, DeadLetter)
+    letter, audit = result.outputs[0].message, result.outputs[1].message
+    assert isinstance(letter, DeadLetter) and isinstance(audit, TelemetryEvent)
+    assert audit.request is None and [r.action for r in audit.audit] == ["forged"]
+    assert audit.audit[0].rule == letter.error.code
     assert (letter.source_partition, letter.source_offset, letter.stage) == (2, 9, "validate")
-    return letter
+    return letter, audit
 
 
 def test_the_router_dead_letters_each_refusal_with_its_code_and_no_reply() -> None:
@@ -283,7 +291,7 @@ def test_the_router_dead_letters_each_refusal_with_its_code_and_no_reply() -> No
 def test_no_error_message_carries_the_secret_or_the_signature() -> None:
     headers = headers_of(JOB, KEYS["acme"])
     tampered = JOB.replace(b"hello there", b"hello thera")
-    letter = refused(tampered, headers)
-    text = letter.model_dump_json()
+    letter, audit = refusal(tampered, headers)
+    text = letter.model_dump_json() + audit.model_dump_json()
     assert KEYS["acme"].secret.decode() not in text
     assert headers["sy-signature"].decode() not in text

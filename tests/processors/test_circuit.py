@@ -335,3 +335,22 @@ def test_parked_jobs_without_a_rate_all_return_after_the_cool_down() -> None:
 def test_park_cap_applies_to_a_long_retry_after() -> None:
     pacer = paced([], P0, retry_after_s=60.0)
     assert pacer.park_until(P0, cap_s=5.0) == P0 + 5
+
+
+def test_a_configured_limit_paces_calls_at_this_workers_share() -> None:
+    pacer = CallPacer()
+    assert pacer.reserve(100.0) == 0.0 and pacer.reserve(100.0) == 0.0  # unpaced
+    pacer.set_limit(4.0)  # e.g. 600/min x a quarter of the dispatch partitions / 60
+    waits = [pacer.reserve(200.0) for _ in range(5)]
+    assert waits == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_the_lower_of_the_learned_rate_and_the_limit_paces() -> None:
+    pacer = CallPacer()
+    pacer.set_limit(10.0)
+    pacer.rate = 2.0  # learned from 429s: below the configured share
+    assert pacer.pace() == 2.0
+    pacer.rate = 50.0
+    assert pacer.pace() == 10.0
+    pacer.set_limit(None)
+    assert pacer.pace() == 50.0
