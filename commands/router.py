@@ -37,7 +37,6 @@ from processors.learning.quality_model import (
     choose_for_lambda_batch,
     choose_for_target_batch,
 )
-from processors.learning.training import train_router
 from schemas.errors import InvalidOption, OutcomeFileError, TrainingError
 from schemas.outcomes import OutcomeRow
 from schemas.router_eval import EvalReport
@@ -53,6 +52,10 @@ def cmd_train(data: Sequence[Path], out: Path) -> int:
         if stage not in bars:
             bars[stage] = Progress(stage, total)
         bars[stage].update(done, note)
+
+    # Here, not at the top: scikit-learn takes a second to import, and every worker
+    # process starts through this command line.
+    from processors.learning.training import train_router
 
     say("featurising and fitting (3-fold CV of C per model)")
     try:

@@ -81,11 +81,11 @@ def start_stack(env: Environment, simulator: bool) -> Stack:
     try:
         ensure_catalogue_topics(stack)
         if simulator:
-            say(f"simulated providers on {stack.start_simulator()}")
+            say(f"simulated providers on {stack.start_simulator(wait=False)}")
         for kind in WORKERS:
             stack.start_worker(kind)
         say(f"workers starting: {', '.join(WORKERS)} (logs in {env.state_dir / 'logs'})")
-        stack.wait_router_web()
+        stack.wait_ready()
     except BaseException:
         stack.stop()
         raise

@@ -9,6 +9,7 @@ behind it and the config version that applied it.
   placeholder kinds, never the values).
 - ``forged``: a job that failed its tenant's proof (bad or stale signature, tenant
   mismatch); ``tenant`` is the one it claimed.
+- ``alert``: its reservation crossed a budget's alert threshold (``budget_alert``).
 
 Rows are built from what the reply and the plan already say, so the audit can never
 disagree with the reply the producer got.
@@ -31,6 +32,7 @@ STEPS: dict[str, AuditAction] = {
     "rate_queued": "queued",
     "rate_downgraded": "downgraded",
     "budget_downgraded": "downgraded",
+    "budget_alert": "alert",
 }
 
 

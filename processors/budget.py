@@ -202,3 +202,20 @@ def settle(
         snap.scopes, scopes, settlement.reserved_usd, settlement.actual_usd, now
     )
     return after.model_copy(update={"scopes": spends})
+
+
+def alerts(
+    tenant: TenantSpec,
+    scopes: Mapping[str, ScopeBudget],
+    before: BudgetSnapshot,
+    after: BudgetSnapshot,
+    now: datetime,
+) -> list[str]:
+    """The alert thresholds (the tenant's ``budget_alert_at``, each team or app budget's
+    ``alert_at``) that admitting a job took its spend across."""
+    lines = []
+    share, usd = tenant.budget_alert_at, tenant.budget_usd
+    if share is not None and usd is not None:
+        if before.committed_usd < share * usd <= after.committed_usd:
+            lines.append(scoped_budget.alert_line("tenant", share, usd, tenant.budget_period))
+    return lines + scoped_budget.crossed(before.scopes, after.scopes, scopes, now)

@@ -18,6 +18,9 @@ depends on spaCy and by default loads a spaCy language model it must download; t
 patterns need neither, and they run on every message that is logged. The detectors
 are held to a corpus of planted values and near misses (``tests/processors/
 test_redact.py``): every planted value found, no near miss touched.
+
+``as_sent_to`` applies the same redaction to a prompt before it goes to an external
+provider, for the data classes the config's ``redaction.before_external`` names.
 """
 
 import functools
@@ -25,7 +28,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from schemas.config import SwitchyardConfig
+from schemas.config import ModelSpec, SwitchyardConfig
+from schemas.messages import ChatMessage, InferenceRequest
 
 Check = Callable[[str], bool]
 
@@ -200,3 +204,33 @@ def _compiled(patterns: tuple[tuple[str, str], ...]) -> Redactor:
 
 
 BUILT_IN = Redactor()  # for text no config governs: provider error messages
+
+
+def as_sent_to(
+    request: InferenceRequest, model: ModelSpec, config: SwitchyardConfig
+) -> InferenceRequest:
+    """The request as model ``model`` may see it: with its messages redacted when its data
+    class is in ``redaction.before_external`` and the model's provider is not internal;
+    otherwise ``request`` itself."""
+    settings = config.redaction
+    if not settings.before_external or model.provider in settings.internal_providers:
+        return request
+    if config.data_class_for(request.data_classification) not in settings.before_external:
+        return request
+    redactor = redactor_for(config)
+    messages = [_redacted_message(m, redactor) for m in request.messages]
+    return request.model_copy(update={"messages": messages})
+
+
+def _redacted_message(message: ChatMessage, redactor: Redactor) -> ChatMessage:
+    content = message.content
+    if isinstance(content, str):
+        return message.model_copy(update={"content": redactor.redact(content)})
+    if not content:
+        return message
+    parts = [
+        {**part, "text": redactor.redact(str(part.get("text", "")))}
+        if part.get("type") == "text" else part
+        for part in content
+    ]  # fmt: skip
+    return message.model_copy(update={"content": parts})

@@ -137,6 +137,8 @@ def route_request(
         admitted = admitted.model_copy(update={"rate_tat": limited.tat})
     if limited.step is not None:
         steps.append(limited.step)
+    for line in budget.alerts(tenant, scopes, marked.snapshot, admitted, now):
+        steps.append(PlanStep(kind="budget_alert", detail=line))
     plan = _plan(seen, choice, shadow, config, tenant.cache.enabled, pre_step, context)
     held_back = (limited.wait_s, steps, limited.tokens)
     return _routed(request, seen, choice, plan, admitted, held_back, config, now)

@@ -95,3 +95,28 @@ def _moved(
             spent_usd=spend.spent_usd + spent_by,
         )
     return after
+
+
+def crossed(
+    before: Mapping[str, ScopeSpend],
+    after: Mapping[str, ScopeSpend],
+    budgets: Mapping[str, ScopeBudget],
+    now: datetime,
+) -> list[str]:
+    """The budgets whose ``alert_at`` share a job's reservation crossed, each as a line
+    for its ``budget_alert`` step: once per crossing, by the job that crossed it."""
+    lines = []
+    for key, budget in budgets.items():
+        if budget.alert_at is None:
+            continue
+        line = budget.alert_at * budget.usd
+        was = spend_now(before, key, budget, now).committed_usd
+        now_at = spend_now(after, key, budget, now).committed_usd
+        if was < line <= now_at:
+            lines.append(alert_line(key, budget.alert_at, budget.usd, budget.period))
+    return lines
+
+
+def alert_line(scope: str, share: float, usd: float, period: Period) -> str:
+    per = "in all" if period == "total" else f"a {period}"
+    return f"{scope} reached {share:.0%} of ${usd:g} {per}"

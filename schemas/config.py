@@ -148,6 +148,10 @@ class TenantSpec(_Strict):
     keys: list[TenantKey] = Field(default_factory=list, description="signing keys, newest last")
     budget_usd: float | None = Field(default=None, ge=0, description="per period; none = no cap")
     budget_period: Literal["day", "month", "total"] = "month"
+    budget_alert_at: float | None = Field(
+        default=None, gt=0, le=1, description="share of budget_usd whose crossing raises a "
+        "budget_alert, as a team or app budget's alert_at does",
+    )  # fmt: skip
     allowed_providers: list[str] | None = None
     allowed_regions: list[str] | None = None
     default_quality: Quality | None = None

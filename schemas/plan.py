@@ -23,6 +23,7 @@ StepKind = Literal[
     "rate_queued",  # over a rate limit, dispatched later (detail: the limit and the wait)
     "rate_downgraded",  # over a rate limit, served by a cheaper model (detail: the limit)
     "budget_downgraded",  # over a soft team or app budget, served by a cheaper model
+    "budget_alert",  # this job's reservation crossed a budget's alert_at (detail: which)
 ]
 CheckKind = Literal["json_schema", "regex", "logprob"]
 

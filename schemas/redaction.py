@@ -4,6 +4,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.messages import DataClass
+
 
 class RedactionSettings(BaseModel):
     """The config's ``redaction`` section."""
@@ -14,6 +16,16 @@ class RedactionSettings(BaseModel):
         default_factory=dict,
         description="placeholder name -> regular expression, e.g. employee_id: '\\bEMP-\\d{6}\\b' "
         "is replaced by [EMPLOYEE_ID]",
+    )
+
+    before_external: list[DataClass] = Field(
+        default_factory=list,
+        description="data classes whose prompts are redacted before they go to a model of an "
+        "external provider (one not in internal_providers)",
+    )
+    internal_providers: list[str] = Field(
+        default_factory=lambda: ["onprem"],
+        description="providers that run inside the enterprise: prompts reach them whole",
     )
 
     @model_validator(mode="after")

@@ -22,6 +22,10 @@ class ScopeBudget(BaseModel):
     period: Period = "month"
     kind: Literal["hard", "soft"] = "hard"
     over_soft: Literal["downgrade", "reject"] = "downgrade"
+    alert_at: float | None = Field(
+        default=None, gt=0, le=1, description="share of usd whose crossing raises a "
+        "budget_alert (a plan step on the job that crossed it, and an audit row)",
+    )  # fmt: skip
 
 
 class ScopedBudgets(BaseModel):

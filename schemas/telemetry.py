@@ -88,7 +88,9 @@ class ShadowRow(BaseModel):
     finished_at: datetime
 
 
-AuditAction = Literal["denied", "rate_limited", "queued", "downgraded", "redacted", "forged"]
+AuditAction = Literal[
+    "denied", "rate_limited", "queued", "downgraded", "redacted", "forged", "alert"
+]
 
 
 class AuditRow(BaseModel):

@@ -205,10 +205,10 @@ def running_stack(
     env = stack_environment(broker, tmp_path, namespace, config_path)
     stack = Stack(env=env, bootstrap=broker.bootstrap)
     asyncio.run(ensure_topics(broker.bootstrap, TopicCatalogue(namespace).all()))
-    stack.start_simulator()
+    stack.start_simulator(wait=False)
     for kind in WORKERS:
         stack.start_worker(kind)
-    stack.wait_router_web()
+    stack.wait_ready()
     try:
         yield stack
     finally:

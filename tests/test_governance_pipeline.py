@@ -84,7 +84,10 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
         "on_limit": "downgrade",
     }
     tenants["initech"]["budgets"] = {"teams": {"capped": {"usd": TEAM_CAP_USD}}}
-    raw["redaction"] = {"patterns": {"employee_id": r"\bEMP-\d{6}\b"}}
+    raw["redaction"] = {
+        "patterns": {"employee_id": r"\bEMP-\d{6}\b"},
+        "before_external": ["confidential"],
+    }
     config = home / "governance.yaml"
     config.write_text(yaml.safe_dump(raw))
     with running_stack(broker, fresh_namespace(), home, config) as running:
@@ -283,6 +286,8 @@ def test_a_hard_team_budget_holds_when_jobs_fail_over_to_a_dearer_model(stack: S
 
 
 MARKERS = {"restricted": "[class-restricted]", "confidential": "[class-confidential]"}
+# In every confidential prompt: redacted before any provider but onprem sees it.
+CONFIDENTIAL_EMAIL = "jo.bloggs@example.com"
 
 
 def _random_job(rng: random.Random, i: int) -> InferenceRequest:
@@ -292,6 +297,8 @@ def _random_job(rng: random.Random, i: int) -> InferenceRequest:
         [None, "public", "internal", "confidential", "restricted", "restricted"]
     )
     marker = MARKERS.get(data_class or "", "")
+    if data_class == "confidential":
+        marker += f" mail {CONFIDENTIAL_EMAIL}"
     fields: dict[str, Any] = {
         "quality": rng.choice([None, "economy", "balanced", "premium"]),
         "task": rng.choice([None, "chat", "code", "math", "extraction"]),
@@ -329,7 +336,8 @@ def test_restricted_data_reaches_no_disallowed_model_in_a_random_run(stack: Stac
             await client.flush()
             return list(await asyncio.wait_for(asyncio.gather(*futures), 180))
 
-    httpx.post(f"{admin}/admin/watch", json={"markers": list(MARKERS.values())},
+    watched = [*MARKERS.values(), CONFIDENTIAL_EMAIL]
+    httpx.post(f"{admin}/admin/watch", json={"markers": watched},
                headers=headers, timeout=5).raise_for_status()  # fmt: skip
     httpx.post(f"{admin}/admin/models/sim-local", json={"error_rate": 0.33},
                headers=headers, timeout=5).raise_for_status()  # fmt: skip
@@ -344,6 +352,10 @@ def test_restricted_data_reaches_no_disallowed_model_in_a_random_run(stack: Stac
         reached = {name for name, model in stats.items() if model["watched"].get(marker)}
         assert reached, f"no {data_class} job reached any model: the run proves nothing"
         assert reached <= cleared[data_class], f"{data_class} data reached {reached}"
+    # Confidential prompts reached external models only with the address redacted.
+    external = {m.name for m in config.models if m.provider not in ("onprem",)}
+    assert any(stats[m]["watched"].get(MARKERS["confidential"]) for m in external)
+    assert not any(stats[m]["watched"].get(CONFIDENTIAL_EMAIL) for m in external)
     restricted = [r for job, r in zip(jobs, replies, strict=True)
                   if job.data_classification == "restricted"]  # fmt: skip
     answered = [r for r in restricted if r.status == "ok"]

@@ -108,13 +108,14 @@ def bench_stack(
     try:
         asyncio.run(ensure_topics(bootstrap, TopicCatalogue(env.namespace).all()))
         if workers != ("router",):
-            stack.start_simulator()
+            stack.start_simulator(wait=False)
         for kind in workers:
             stack.start_worker(kind)
         for copy in range(2, copies + 1):
             port = str(free_port())
             stack.spawn(f"router-{copy}", "worker", "router", "--web-port", port)
             stack.spawn(f"provider-{copy}", "worker", "provider")
+        stack.wait_simulator()
         if "router" in workers:
             stack.wait_router_web()
         yield stack
@@ -217,7 +218,11 @@ def scale_out(
 
 
 def idle_latency(
-    base: Environment, bootstrap: str, config: SwitchyardConfig, n: int
+    base: Environment,
+    bootstrap: str,
+    config: SwitchyardConfig,
+    n: int,
+    window_s: float = IDLE_CPU_WINDOW_S,
 ) -> dict[str, Any]:
     """Scenario 3: one job at a time on an idle stack, zero-latency provider."""
     env = bench_env(base, 0, "idle")
@@ -236,7 +241,7 @@ def idle_latency(
 
     with bench_stack(env, bootstrap) as stack:
         latencies = asyncio.run(one_by_one(stack))
-        idle_cpu = _idle_cpu_percent(stack, IDLE_CPU_WINDOW_S)
+        idle_cpu = _idle_cpu_percent(stack, window_s)
     return {
         "jobs": n,
         "p50_ms": quantile_ms(latencies, 0.5),

@@ -19,7 +19,14 @@ from typing import Any
 
 from commands.bench.comparison import compare
 from commands.bench.names import SCENARIOS
-from commands.bench.pipeline import bench_env, end_to_end, idle_latency, router_rate, scale_out
+from commands.bench.pipeline import (
+    IDLE_CPU_WINDOW_S,
+    bench_env,
+    end_to_end,
+    idle_latency,
+    router_rate,
+    scale_out,
+)
 from commands.bench.procs import in_own_process
 from commands.bench.sink import sink_rate
 from commands.progress import say
@@ -42,6 +49,7 @@ class BenchPlan:
     # Concurrencies each client side runs at for (e2e, inflight); its best run counts.
     litellm_concurrency: tuple[tuple[int, ...], tuple[int, ...]] = ((200, 1000), (1000, 10_000))
     ceiling_concurrency: tuple[tuple[int, ...], tuple[int, ...]] = ((200, 1000), (3000,))
+    idle_window_s: float = IDLE_CPU_WINDOW_S  # how long each process's idle CPU is sampled
 
 
 def run_bench(env: Environment, config: SwitchyardConfig, plan: BenchPlan) -> dict[str, Any]:
@@ -59,7 +67,7 @@ def run_bench(env: Environment, config: SwitchyardConfig, plan: BenchPlan) -> di
             latency = plan.inflight_latency_ms
             out["inflight"] = end_to_end(env, b, config, plan.inflight_jobs, latency)
         if "idle" in plan.scenarios:
-            out["idle"] = idle_latency(env, b, config, plan.idle_jobs)
+            out["idle"] = idle_latency(env, b, config, plan.idle_jobs, plan.idle_window_s)
         if "routing" in plan.scenarios:
             say(f"routing stage alone: {plan.routing_jobs} jobs")
             out["routing"] = router_rate(bench_env(env, 0, "routing"), b, config, plan.routing_jobs)

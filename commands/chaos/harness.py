@@ -47,7 +47,7 @@ def run_chaos(
     try:
         catalogue = TopicCatalogue(run_id)
         asyncio.run(ensure_topics(stack.bootstrap, catalogue.all(), env.replication_factor))
-        say(f"{name}: simulated providers on {stack.start_simulator()}")
+        say(f"{name}: simulated providers on {stack.start_simulator(wait=False)}")
         tuned = _point_at(scenario.tune(config), stack.simulator_url or "")
         config_path = home / "config.json"
         dumped = tuned.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
@@ -57,7 +57,7 @@ def run_chaos(
         for i in range(1, scenario.providers + 1):
             stack.spawn(f"provider-{i}", "worker", "provider")
         stack.start_worker("telemetry")
-        stack.wait_router_web()
+        stack.wait_ready()
         run = Run(scenario, stack.env, tuned, stack, run_id)
         return asyncio.run(_drive(run, catalogue, jobs or scenario.jobs))
     finally:

@@ -150,22 +150,38 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_simulator(self) -> str:
+    def start_simulator(self, wait: bool = True) -> str:
+        """Start the simulator; its URL. ``wait=False`` returns at once, so the workers
+        start beside it (``wait_ready`` then waits for both): each process spends a second
+        or more importing, and on two cores that is worth overlapping."""
         port = free_port()
         self.spawn("simulator", "simulate", "--port", str(port))
+        self.simulator_url = f"http://127.0.0.1:{port}/v1"
+        if wait:
+            self.wait_simulator()
+        return self.simulator_url
+
+    def wait_simulator(self) -> None:
+        """Wait until the simulator listens (nothing to wait for without one)."""
+        if self.simulator_url is None:
+            return
+        port = int(self.simulator_url.rsplit(":", 1)[1].split("/", 1)[0])
         deadline = time.monotonic() + 30
         while True:
             self.check_alive()
             try:
                 wait_for_port("127.0.0.1", port, timeout_s=0.5)
-                break
+                return
             except BrokerError:
                 if time.monotonic() > deadline:
                     raise StackError(
                         f"simulator did not listen on port {port} within 30s"
                     ) from None
-        self.simulator_url = f"http://127.0.0.1:{port}/v1"
-        return self.simulator_url
+
+    def wait_ready(self) -> None:
+        """Wait for the simulator, if one was started, and the router's web endpoint."""
+        self.wait_simulator()
+        self.wait_router_web()
 
     def start_worker(self, kind: str) -> subprocess.Popen[bytes]:
         if kind == "router":

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from processors.fair_share import FairQueue
 from processors.provider_hop import CallResult
+from processors.redact import as_sent_to
 from schemas.config import ModelSpec, SwitchyardConfig
 from schemas.errors import (
     InternalError,
@@ -112,7 +113,8 @@ class ModelCaller:
                 remaining = deadline - time.time() if deadline is not None else None
                 if remaining is not None and remaining <= 0:
                     raise ProviderTimeout(f"{spec.provider}/{name}: deadline reached in queue")
-                completion = await self.clients[name].complete(request, max_tokens, remaining)
+                sent = as_sent_to(request, spec, self.config)
+                completion = await self.clients[name].complete(sent, max_tokens, remaining)
         except SwitchyardError as exc:
             return CallResult(failed(spec, exc, _ms_since(started), round_))
         usage = completion.usage

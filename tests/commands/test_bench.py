@@ -28,7 +28,8 @@ def test_every_scenario_answers_every_job_and_reports_its_figures(
 ) -> None:
     env = stack_environment(broker, tmp_path)
     plan = BenchPlan(e2e_jobs=60, inflight_jobs=40, inflight_latency_ms=500, idle_jobs=5,
-                     routing_jobs=50, scaleout_jobs=30, litellm_concurrency=((8,), (40,)),
+                     idle_window_s=1, routing_jobs=50, scaleout_jobs=30,
+                     litellm_concurrency=((8,), (40,)),
                      ceiling_concurrency=((8,), (40,)))  # fmt: skip
     result = run_bench(env, sample_config(), plan)
     s = result["scenarios"]

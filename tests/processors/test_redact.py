@@ -132,3 +132,30 @@ def test_prompt_words_echoed_in_any_order_keep_no_whole_card_number() -> None:
         text = " ".join(rng.choice(words) for _ in range(40))
         redacted = redactor.redact(text)
         assert not [card for card in cards if card in redacted], (seed, text)
+
+
+def test_a_prompt_is_redacted_before_an_external_provider_only_for_the_named_classes() -> None:
+    from processors.redact import as_sent_to
+    from schemas.redaction import RedactionSettings
+    from tests.helpers import make_request, sample_config
+
+    base = sample_config()
+    config = base.model_copy(update={"redaction": RedactionSettings(
+        before_external=["confidential"])})  # fmt: skip
+    external, onprem = config.model("sim-medium"), config.model("sim-local")
+    assert external is not None and onprem is not None
+    text = "reach me at jo.bloggs@example.com"
+    parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": "x"}}]
+    confidential = make_request(text, data_classification="confidential")
+    multi = confidential.model_copy(update={"messages": [
+        confidential.messages[0].model_copy(update={"content": parts})]})  # fmt: skip
+    internal = make_request(text, data_classification="internal")
+
+    assert as_sent_to(confidential, external, config).messages[0].text() == "reach me at [EMAIL]"
+    sent = as_sent_to(multi, external, config).messages[0].content
+    assert (
+        isinstance(sent, list) and sent[0]["text"] == "reach me at [EMAIL]" and sent[1] == parts[1]
+    )
+    assert as_sent_to(confidential, onprem, config) is confidential  # internal provider
+    assert as_sent_to(internal, external, config) is internal  # class not named
+    assert as_sent_to(confidential, external, base) is confidential  # nothing configured

@@ -109,3 +109,29 @@ def test_a_chain_reserves_what_its_dearest_model_would_cost() -> None:
     chain = {routed.decision.chosen_model, *routed.decision.fallback_models}
     costs = [v.estimated_cost_usd for v in routed.decision.candidates if v.model in chain]
     assert routed.decision.estimated_cost_usd == pytest.approx(max(costs))
+
+
+def _alerts(result: Routed | Rejected) -> list[str]:
+    return (
+        [s.detail for s in result.steps if s.kind == "budget_alert"]
+        if isinstance(result, Routed)
+        else []
+    )
+
+
+def test_an_alert_is_raised_once_by_the_job_that_crosses_the_threshold() -> None:
+    config = _budgeted(teams={"search": {"usd": 0.05, "kind": "soft", "alert_at": 0.5}})
+    config = with_tenant(config, "acme", budget_usd=0.08, budget_alert_at=0.75)
+    snapshot: BudgetSnapshot | None = None
+    raised: list[tuple[int, str]] = []
+    for offset in range(1, 120):
+        result = _route(config, snapshot, offset, team="search")
+        snapshot = result.snapshot
+        raised += [(offset, line) for line in _alerts(result)]
+    assert [line for _, line in raised] == [
+        "team:search reached 50% of $0.05 a month",
+        "tenant reached 75% of $0.08 a month",
+    ]
+    team_at, tenant_at = (offset for offset, _ in raised)
+    assert team_at < tenant_at  # each by the one job whose reservation crossed its line
+    assert snapshot is not None and snapshot.committed_usd <= 0.08

@@ -30,7 +30,8 @@ def test_the_readme_governance_example_is_a_valid_config(tmp_path: Path) -> None
     config = load_config(path)
     acme = config.tenants["acme"]
     assert acme.budgets.for_job("research", "indexer").keys() == {"team:research"}
-    assert acme.budgets.teams["research"].kind == "soft"
+    research = acme.budgets.teams["research"]
+    assert (research.kind, research.alert_at * research.usd) == ("soft", 16)
     assert acme.rate_limits.on_limit == "queue" and acme.rate_limits.max_queue_s == 30
     assert acme.rate_limits.apps["indexer"].tokens_per_minute == 400_000
     assert config.redaction.patterns["employee_id"] == r"\bEMP-\d{6}\b"
