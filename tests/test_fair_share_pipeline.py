@@ -30,9 +30,12 @@ pytestmark = pytest.mark.slow
 
 BURST = 20_000
 SLOTS = 8
-# Generous: with fair share a job waits for a slot or two and the router's batch in
-# hand (about 100 answers); a FIFO gate puts it behind thousands.
-OVERTAKEN_AT_MOST = 600
+# With fair share an interactive job waits for the router's batch in hand and a slot
+# or two; globex's batch job also waits for the acme jobs already in the router's
+# requests stream (at most its buffer of 1,000 and one poll of 500). On the build
+# machine that was about 250 and 400 answers, 613 for the batch job in one CI run; a
+# FIFO gate put each behind 2,000-3,000.
+OVERTAKEN_AT_MOST = {"globex interactive": 600, "acme interactive": 600, "globex batch": 1200}
 
 
 @pytest.fixture(scope="module")
@@ -109,4 +112,4 @@ def test_a_burst_delays_other_tenants_and_interactive_jobs_by_a_bounded_amount(
     print(f"acme batch answers while each job was under way: {overtaken}")
     assert backlog_answered < BURST // 4, "the backlog drained: nothing was overtaken"
     for name, count in overtaken.items():
-        assert count <= OVERTAKEN_AT_MOST, f"{name} waited for {count} acme batch answers"
+        assert count <= OVERTAKEN_AT_MOST[name], f"{name} waited for {count} acme answers"

@@ -365,6 +365,9 @@ def test_restricted_data_reaches_no_disallowed_model_in_a_random_run(stack: Stac
     assert all(r.error is not None and r.error.code for r in refused)
     failed_calls = sum(1 for r in restricted for a in r.attempts if a.outcome != "ok")
     assert failed_calls, "sim-local never failed: no fallback was tempted"
+    seen = {m: stats[m]["watched"] for m in stats}
+    print(f"restricted: {len(answered)} answered, {len(refused)} refused, {failed_calls} "
+          f"failed calls; markers seen per model: {seen}")  # fmt: skip
 
 
 def test_a_config_applied_live_changes_routing_on_every_worker(
