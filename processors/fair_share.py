@@ -17,7 +17,7 @@ futures of calls waiting for a model's slot); it never reads a clock.
 """
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -63,8 +63,9 @@ class _Lane(Generic[T]):
     def drop(self, unwanted: Callable[[T], bool]) -> list[T]:
         dropped: list[T] = []
         for tenant, queue in list(self.queues.items()):
-            kept = deque(item for item in queue if not unwanted(item))
-            dropped += [item for item in queue if unwanted(item)]
+            kept: deque[T] = deque()
+            for item in queue:
+                (dropped if unwanted(item) else kept).append(item)
             if kept:
                 self.queues[tenant] = kept
             else:
@@ -111,11 +112,6 @@ class FairQueue(Generic[T]):
         dropped = [item for lane in LANES for item in self.lanes[lane].drop(unwanted)]
         self.size -= len(dropped)
         return dropped
-
-    def __iter__(self) -> Iterator[T]:
-        for lane in LANES:
-            for queue in self.lanes[lane].queues.values():
-                yield from queue
 
 
 __all__ = ["LANES", "FairQueue"]
