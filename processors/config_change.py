@@ -21,7 +21,7 @@ from schemas.live_config import AppliedConfig
 from schemas.telemetry import ConfigRow
 
 # Whole sections a worker reads only at start.
-RESTART_SECTIONS = ("limits", "dispatch", "security", "simulator")
+RESTART_SECTIONS = ("limits", "dispatch", "security", "observability", "simulator")
 RESTART_ROUTING = ("latency", "learned")
 # Per model: what its client, pool and gate were built with.
 RESTART_MODEL_FIELDS = (

@@ -28,6 +28,7 @@ from schemas.redaction import RedactionSettings
 from schemas.runtime_settings import (
     DispatchSettings,
     Limits,
+    ObservabilitySettings,
     SecuritySettings,
 )
 from schemas.scoped_budgets import ScopedBudgets
@@ -284,6 +285,7 @@ class SwitchyardConfig(_Strict):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     simulator: SimulatorSettings | None = None
 
     @model_validator(mode="after")

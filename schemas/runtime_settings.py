@@ -71,4 +71,49 @@ class SecuritySettings(_Strict):
     )
 
 
-__all__ = ["BreakerPolicy", "DispatchSettings", "Limits", "RetryPolicy", "SecuritySettings"]
+class MetricsSettings(_Strict):
+    """Each worker's Prometheus endpoint (``GET /metrics``)."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", description="bound to loopback unless widened")
+    port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="0 = a free port, written to the state dir; SWITCHYARD_METRICS_PORT "
+        "overrides it per process",
+    )
+
+
+class TracingSettings(_Strict):
+    """OpenTelemetry traces: exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+
+    service_name: str = Field(default="switchyard", description="prefix of each worker's name")
+    sample_ratio: float = Field(default=1.0, ge=0, le=1, description="share of jobs traced")
+
+
+class TelemetrySettings(_Strict):
+    """How long ClickHouse keeps telemetry: a TTL per table, in days (0 = forever)."""
+
+    ttl_days: dict[str, int] = Field(
+        default_factory=dict, description="table -> days; tables not named keep their default"
+    )
+
+
+class ObservabilitySettings(_Strict):
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+
+__all__ = [
+    "BreakerPolicy",
+    "DispatchSettings",
+    "Limits",
+    "MetricsSettings",
+    "ObservabilitySettings",
+    "RetryPolicy",
+    "SecuritySettings",
+    "TelemetrySettings",
+    "TracingSettings",
+]
