@@ -216,3 +216,25 @@ def test_the_query_service_wants_its_token_and_switchyard_query_has_it(
     assert main(["query", "SELECT file('/proc/self/environ')"]) == 1
     out, err = capsys.readouterr()
     assert "file() is refused" in err and "PATH=" not in out + err
+
+
+def test_feedback_that_arrives_before_its_request_row_joins_once_the_row_lands(
+    env: Environment, worker: Stack
+) -> None:
+    """A consumer can judge a reply before the telemetry worker has written its row (the
+    reply goes out before telemetry is inserted): the judgement is kept, not dropped as
+    "unknown request", and joins its decision when the row arrives."""
+    catalogue = TopicCatalogue(env.namespace)
+    assert main(["feedback", "w-2", "--tenant", "globex", "--score", "0.9"]) == 0
+    stored = _wait_rows(env, f"SELECT * FROM {telemetry_table(env, 'feedback')}", 1)
+    assert [(r["request_id"], r["value"]) for r in stored] == [("w-2", 0.9)]
+    joined_sql = f"SELECT request_id, model, value FROM {telemetry_table(env, 'decision_feedback')}"
+    assert run_query(env, joined_sql)[1] == []  # nothing to join yet
+
+    early = [e for e in _events() if e.request is not None and e.request.request_id == "w-2"]
+    asyncio.run(_publish(worker, [(catalogue.telemetry.name, "w-2", dumps(early[0]), None)]))
+
+    joined = _wait_rows(env, joined_sql, 1)
+    assert [(r["request_id"], r["model"], r["value"]) for r in joined] == [
+        ("w-2", "sim-medium", 0.9)
+    ]
