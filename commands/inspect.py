@@ -70,6 +70,53 @@ def query(
 
 
 @app.command(rich_help_panel=INSPECT)
+def report(
+    since: Annotated[str, typer.Option(help="requests finished within: 7d, 12h, 30m")] = "7d",
+    tenant: Annotated[
+        str | None, typer.Option(help="only this tenant's requests and budgets")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="also write a self-contained HTML report with plots"),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the report as one JSON object")
+    ] = False,
+) -> int:
+    """Summarize the telemetry for operators, in the terminal or as an HTML page.
+
+    Totals, cost and p50/p95/p99 latency per model, error and fallback rates per provider,
+    budget burn per tenant with days to exhaustion, routing mix per task. --html FILE also
+    writes one self-contained page with plots (cost over time, latency distributions,
+    routing mix over time, budget burn-down, error and fallback rates over time).
+    """
+    from datetime import UTC, datetime
+
+    from commands.report.build import build_report
+    from commands.stack_control import current_config
+    from processors.whatif import parse_since
+
+    env = Environment.from_env()
+    now = datetime.now(UTC)
+    found = build_report(env, current_config(env), parse_since(since), now, tenant)
+    if as_json:
+        sys.stdout.write(found.model_dump_json() + "\n")
+    if found.data.totals.requests == 0:
+        scope = f" of tenant {tenant}" if tenant else ""
+        say(f"no requests{scope} in the last {since}: nothing to report, no HTML written")
+        return 0
+    if not as_json:
+        from commands.report.terminal import print_report
+
+        print_report(found)
+    if html is not None:
+        from commands.report.html import write_html
+
+        say(f"wrote the HTML report to {write_html(found, html)}")
+    return 0
+
+
+@app.command(rich_help_panel=INSPECT)
 def budget(
     web_port: Annotated[
         int | None, typer.Option(help="default: the running stack's router, else 6066")

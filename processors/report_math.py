@@ -41,6 +41,19 @@ def bucket_seconds(span: timedelta) -> int:
     return BUCKET_LADDER_S[-1]
 
 
+def bucket_range(first: datetime, last: datetime, bucket_s: int) -> list[datetime]:
+    """The starts of the buckets from ``first``'s to ``last``'s, aligned on the epoch as
+    ClickHouse's ``toStartOfInterval`` aligns them."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    step = timedelta(seconds=bucket_s)
+    at = epoch + (first.astimezone(UTC) - epoch) // step * step
+    starts = []
+    while at <= last:
+        starts.append(at)
+        at += step
+    return starts
+
+
 def period_bounds(period: Period, now: datetime) -> tuple[datetime | None, datetime | None]:
     """The current period's start and end in UTC (both None for ``total``: no bounds)."""
     now = now.astimezone(UTC)

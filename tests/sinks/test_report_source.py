@@ -28,12 +28,13 @@ MODELS = {"sim-small": "sim", "sim-medium": "sim", "sim-local": "onprem"}
 OUTCOMES = ["ok", "error", "timeout", "rate_limited", "circuit_open", "rejected"]
 
 
-def generated(n: int, seed: int = 3) -> list[TelemetryEvent]:
-    """``n`` requests over three hours, two tenants, one to three attempts each."""
+def generated(n: int, seed: int = 3, start: datetime = START) -> list[TelemetryEvent]:
+    """``n`` requests over the three hours from ``start``, two tenants, one to three
+    attempts each."""
     rng = random.Random(seed)
     events = []
     for i in range(n):
-        at = START + timedelta(seconds=rng.uniform(0, 3 * 3600))
+        at = start + timedelta(seconds=rng.uniform(0, 3 * 3600))
         model = rng.choice(list(MODELS))
         tries = rng.choice([1, 1, 1, 2, 3])
         attempts = [
