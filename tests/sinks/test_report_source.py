@@ -5,6 +5,7 @@ event twice, as a replay would, so ``FINAL`` matters) and read back through a
 read-only ``TelemetryReader`` as the CLI reads them.
 """
 
+import asyncio
 import math
 import random
 import uuid
@@ -15,11 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from aiohttp import web
 
 from schemas.errors import UsageError
 from schemas.report import ReportData
 from schemas.telemetry import AttemptRow, TelemetryEvent
 from sinks.clickhouse import TelemetrySink, migrate, open_reader
+from sinks.query_service import build_query_app, query_remote
 from sinks.report_source import ReportSource
 from tests.helpers import request_row
 
@@ -195,3 +198,24 @@ def test_has_telemetry(chdb_path: Path, source: ReportSource) -> None:
     assert source.has_telemetry()
     missing = ReportSource(open_reader(f"chdb://{chdb_path}").query, "never_migrated")
     assert not missing.has_telemetry()
+
+
+@pytest.mark.asyncio
+async def test_through_the_query_service_the_report_is_the_same(
+    chdb_path: Path, source: ReportSource
+) -> None:
+    """While the telemetry worker holds the database, rows arrive as JSON (datetimes as
+    text): the models read them back to the same report."""
+    reader = open_reader(f"chdb://{chdb_path}")
+    runner = web.AppRunner(build_query_app(reader.query, "t0ken"), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/query"
+        remote = ReportSource(lambda sql: query_remote(url, "t0ken", sql), source.database)
+        served = await asyncio.to_thread(_read, remote)
+    finally:
+        await runner.cleanup()
+    direct = _read(source)
+    assert served.totals.requests > 0
+    assert served == direct
