@@ -9,6 +9,8 @@ offset is given), end exclusive.
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from schemas.errors import UsageError
+
 
 class Window(NamedTuple):
     start: datetime
@@ -40,6 +42,31 @@ def parse_range(text: str, option: str) -> Window:
     if window.end <= window.start:
         raise ValueError(f"{option}: the end must be after the start")
     return window
+
+
+def drift_windows(
+    baseline: str | None,
+    recent: str | None,
+    baseline_days: float,
+    recent_hours: float,
+    now: datetime,
+) -> tuple[Window, Window]:
+    """(baseline, recent) from the command's options; UsageError for bad ones.
+
+    An explicit ``--recent`` moves the default baseline to the days just before it.
+    """
+    try:
+        _, default_recent = default_windows(now, baseline_days, recent_hours)
+        recent_window = parse_range(recent, "--recent") if recent else default_recent
+        if baseline:
+            baseline_window = parse_range(baseline, "--baseline")
+        else:
+            start = recent_window.start - timedelta(days=baseline_days)
+            baseline_window = Window(start, recent_window.start)
+        check_apart(baseline_window, recent_window)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return baseline_window, recent_window
 
 
 def check_apart(baseline: Window, recent: Window) -> None:
