@@ -62,19 +62,38 @@ def print_report(report: DriftReport) -> None:
     tested = sorted(report.tested, key=lambda c: (not c.significant, c.p_adjusted or 1.0))
     if tested:
         print_table(COLUMNS, [_row(c) for c in tested])
-    skipped = [c for c in report.comparisons if c.skipped]
-    for c in skipped:
-        print(f"not tested: {c.metric} {c.scope}: {c.skipped}")
+    for line in _not_tested(report):
+        print(line)
     print(_verdict(report))
+
+
+def _not_tested(report: DriftReport) -> list[str]:
+    """What was not tested and why: one line per reason, or one for a window too small."""
+    smaller = min(report.baseline_requests, report.recent_requests)
+    if smaller < report.min_count:
+        window = "baseline" if report.baseline_requests == smaller else "recent"
+        return [
+            f"the {window} window has {smaller} requests: too little data to compare "
+            f"(each comparison needs at least {report.min_count} values in both windows)"
+        ]
+    reasons = {
+        "too little data": f"fewer than {report.min_count} values in a window",
+        "one model only": "one model only",
+    }
+    lines = []
+    for reason, says in reasons.items():
+        which = [
+            f"{c.metric} {c.scope}" for c in report.comparisons if c.skipped.startswith(reason)
+        ]
+        if which:
+            lines.append(f"not tested, {says}: {', '.join(which)}")
+    return lines
 
 
 def _verdict(report: DriftReport) -> str:
     tested, shifted = report.tested, report.significant
     if not tested:
-        return (
-            "too little data to compare: no metric has enough values in both windows "
-            "(a longer --recent-hours or --baseline-days may help); nothing flagged"
-        )
+        return "no comparison could be made: nothing flagged (exit 0)"
     rule = f"Holm-adjusted p < {report.alpha:g} and past the minimum effect"
     if shifted:
         moved = "; ".join(_moved(c) for c in shifted)

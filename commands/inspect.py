@@ -89,7 +89,7 @@ def drift(
     tenant: Annotated[str | None, typer.Option(help="one tenant's requests only")] = None,
     as_json: JsonFlag = False,
 ) -> int:
-    """Has routing shifted? Compare a recent window with a baseline; exit 1 if it has.
+    """Compare recent routing with a baseline; exit 1 on a significant shift.
 
     Per task: model mix, cost per request, failure and fallback rates, predicted
     quality, feedback; per provider: failed calls. Holm-corrected across the run.

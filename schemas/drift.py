@@ -152,6 +152,7 @@ class DriftReport(BaseModel):
     baseline_requests: int
     recent_requests: int
     alpha: float
+    min_count: int
     correction: Literal["holm"] = "holm"
     comparisons: list[Comparison]
 

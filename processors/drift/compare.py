@@ -52,6 +52,7 @@ def detect_drift(
         baseline_requests=baseline.requests,
         recent_requests=recent.requests,
         alpha=settings.alpha,
+        min_count=settings.min_count,
         comparisons=comparisons,
     )
 
@@ -106,8 +107,8 @@ def _mix(scope: str, b: TaskWindow, r: TaskWindow, min_count: int) -> Comparison
     models = sorted(set(b.answered_by) | set(r.answered_by))
     share_b = {m: b.answered_by.get(m, 0) / n_b if n_b else 0.0 for m in models}
     moves = {m: (r.answered_by.get(m, 0) / n_r if n_r else 0.0) - share_b[m] for m in models}
-    # Where the traffic went: the model whose share grew most.
-    grew = max(models, key=lambda m: (moves[m], m), default="")
+    # Where the traffic went: the model whose share grew most (if none did, the largest).
+    grew = max(models, key=lambda m: (moves[m], share_b[m], m), default="")
     c = Comparison(
         metric="model_mix",
         scope=scope,

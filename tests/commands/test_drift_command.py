@@ -105,8 +105,8 @@ def test_too_little_data_says_so_and_exits_0(
     cli_telemetry.flush()
     assert main(["drift", *WINDOWS]) == 0
     out = capsys.readouterr().out
-    assert "not tested: model_mix task=chat: too little data: 0 and " in out
-    assert out.strip().endswith("nothing flagged")
+    assert "the baseline window has 0 requests: too little data to compare" in out
+    assert out.strip().endswith("nothing flagged (exit 0)")
 
 
 @pytest.mark.parametrize(
