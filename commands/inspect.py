@@ -1,18 +1,22 @@
-"""Commands that look at the stack and its files: topics, query, budget, config, schema."""
+"""Commands that look at the stack and its files: topics, query, drift, budget, config, schema."""
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
 import typer
 
-from commands.app import INSPECT, new_app
+from commands.app import INSPECT, JsonFlag, new_app
 from commands.console import Column, print_table, say
 from commands.stack_control import ensure_catalogue_topics
+from processors.drift.windows import drift_windows
 from schemas.access import ADMIN_TOKEN_ENV
 from schemas.config_file import load_config
+from schemas.drift import DriftSettings
+from schemas.errors import UsageError
 from streams.local.environment import Environment
 from streams.local.stack import Stack, read_budget_page, running_stack
 from streams.topics import TopicCatalogue
@@ -114,6 +118,41 @@ def report(
 
         say(f"wrote the HTML report to {write_html(found, html)}")
     return 0
+
+
+@app.command(rich_help_panel=INSPECT)
+def drift(
+    baseline_days: Annotated[
+        float, typer.Option(help="baseline: the days before the recent window")
+    ] = 7,
+    recent_hours: Annotated[float, typer.Option(help="recent window: the last hours")] = 24,
+    baseline: Annotated[
+        str | None, typer.Option(metavar="START..END", help="explicit baseline (ISO 8601, UTC)")
+    ] = None,
+    recent: Annotated[
+        str | None, typer.Option(metavar="START..END", help="explicit recent window")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="family-wise error rate of one run")] = 0.01,
+    tenant: Annotated[str | None, typer.Option(help="one tenant's requests only")] = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Compare recent routing with a baseline; exit 1 on a significant shift.
+
+    Per task: model mix, cost per request, failure and fallback rates, predicted
+    quality, feedback; per provider: failed calls. Holm-corrected across the run.
+    """
+    from commands.drift import SHIFT_EXIT, print_report, run_drift
+
+    windows = drift_windows(baseline, recent, baseline_days, recent_hours, datetime.now(UTC))
+    if not 0 < alpha < 1:
+        raise UsageError("--alpha must be between 0 and 1")
+    report = run_drift(Environment.from_env(), *windows, DriftSettings(alpha=alpha), tenant)
+    if as_json:
+        body = report.model_dump(mode="json") | {"drifted": report.drifted}
+        sys.stdout.write(orjson.dumps(body).decode() + "\n")
+    else:
+        print_report(report)
+    return SHIFT_EXIT if report.drifted else 0
 
 
 @app.command(rich_help_panel=INSPECT)
