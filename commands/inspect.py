@@ -1,11 +1,10 @@
-"""Commands that look at the stack and its files: topics, query, budget, config, schema."""
+"""Commands that look at the stack and its files: topics, budget, config, schema (query:
+``commands.query``)."""
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-import orjson
 import typer
 
 from commands.app import INSPECT, new_app
@@ -48,24 +47,6 @@ def topics(action: Literal["create", "list"]) -> int:
         print_table(TOPIC_COLUMNS, rows)
         return 0
     ensure_catalogue_topics(Stack.connect(env, start_broker=False, notify=say))
-    return 0
-
-
-@app.command(rich_help_panel=INSPECT)
-def query(
-    sql: str,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per row")] = False,
-) -> int:
-    """Run a read-only SQL query on the telemetry database."""
-    from commands.telemetry_reader import run_query
-
-    columns, rows = run_query(Environment.from_env(), sql)
-    if as_json:
-        for row in rows:
-            record = dict(zip(columns, row, strict=True))
-            sys.stdout.write(orjson.dumps(record, default=str).decode() + "\n")
-        return 0
-    print_table([Column(c) for c in columns], [[str(v) for v in row] for row in rows], tsv=True)
     return 0
 
 

@@ -80,7 +80,8 @@ async def run_telemetry_worker(
     await live.start("telemetry")
     client = await asyncio.to_thread(open_client, clickhouse_url)
     database = database_of(clickhouse_url)
-    await asyncio.to_thread(migrate, client, database)
+    ttl_days = config.observability.telemetry.effective_ttl_days()
+    await asyncio.to_thread(migrate, client, database, ttl_days)
     sink = TelemetrySink(client, database)
     runner = None
     if is_embedded(clickhouse_url):
