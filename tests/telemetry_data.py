@@ -54,9 +54,10 @@ def generate(n: int = 900, seed: int = 7) -> Generated:
 
 
 def _event(rng: random.Random, request_id: str, at: datetime) -> TelemetryEvent:
-    tenant, status = rng.choice(TENANTS), rng.choices(
-        ["ok", "error", "rejected", "expired"], [80, 8, 9, 3]
-    )[0]
+    tenant, status = (
+        rng.choice(TENANTS),
+        rng.choices(["ok", "error", "rejected", "expired"], [80, 8, 9, 3])[0],
+    )
     team, app = rng.choice(TEAMS), rng.choice(APPS)
     strategy = rng.choice(["cheapest-capable", "cheapest-capable", "cascade", "rules"])
     model = rng.choice(list(MODELS))
