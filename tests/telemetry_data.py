@@ -49,7 +49,7 @@ def generate(n: int = 900, seed: int = 7) -> Generated:
     out = Generated()
     for i in range(n):
         at = AS_OF - timedelta(seconds=rng.randrange(-86_400, 20 * 86_400))
-        out.events.append(_event(rng, f"q-{i:05d}", at.replace(microsecond=0)))
+        out.events.append(_event(rng, f"q{seed}-{i:05d}", at.replace(microsecond=0)))
     return out
 
 
