@@ -1,8 +1,8 @@
 """Every shipped query on generated telemetry, through the command's own path
 (``commands.query.run_named``), against numbers computed here in plain Python.
 
-
-
+The rows go through the real sink into the real embedded engine, with replays: a batch
+sent again as it was, one in another order, and one with a message in it twice.
 """
 
 from collections import defaultdict
