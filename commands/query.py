@@ -15,7 +15,7 @@ import orjson
 import typer
 
 from commands.app import INSPECT, new_app
-from commands.console import Column, print_table
+from commands.console import Column, print_table, say
 from processors.named_query import (
     CONFIG,
     NAME_PATTERN,
@@ -101,14 +101,15 @@ def _print_list(queries: list[NamedQuery], as_json: bool) -> None:
 
 
 def _print_result(title: str, columns: list[str], rows: list[Any]) -> None:
+    if not rows:  # the engine names no columns for an empty result
+        say(f"{title}: no rows in the window (see the query's as_of and days in --list)")
+        return
     numeric = [
         any(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows)
         for i in range(len(columns))
     ]
     heads = [Column(c, right=n) for c, n in zip(columns, numeric, strict=True)]
     print_table(heads, [[_cell(v) for v in row] for row in rows], title=title)
-    if not rows:
-        sys.stderr.write("no rows: no telemetry in the window (see --param as_of/days)\n")
 
 
 def _cell(value: Any) -> str:
