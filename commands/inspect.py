@@ -1,5 +1,5 @@
-"""Commands that look at the stack and its files: topics, budget, config, schema (query:
-``commands.query``)."""
+"""Commands that look at the stack and its files: topics, query (``commands.query``),
+budget, config, schema."""
 
 import os
 from pathlib import Path
@@ -9,6 +9,7 @@ import typer
 
 from commands.app import INSPECT, new_app
 from commands.console import Column, print_table, say
+from commands.query import query
 from commands.stack_control import ensure_catalogue_topics
 from schemas.access import ADMIN_TOKEN_ENV
 from schemas.config_file import load_config
@@ -48,6 +49,9 @@ def topics(action: Literal["create", "list"]) -> int:
         return 0
     ensure_catalogue_topics(Stack.connect(env, start_broker=False, notify=say))
     return 0
+
+
+app.command(name="query", rich_help_panel=INSPECT)(query)
 
 
 @app.command(rich_help_panel=INSPECT)

@@ -3,7 +3,8 @@
 ``switchyard query NAME [--param k=v ...] [--json]`` runs ``sinks/queries/NAME.sql``
 with its parameters bound by the engine: the ones given, else their documented
 defaults, some filled from the loaded config (``processors.named_query``).
-``switchyard query --list`` names them. Anything that is not a plain name is SQL,
+``switchyard query --list`` names them. Registered with the Inspect commands
+(``commands.inspect``). Anything that is not a plain name is SQL,
 run as before (``{name:Type}`` placeholders in it take ``--param`` too).
 """
 
@@ -14,7 +15,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from commands.app import INSPECT, new_app
 from commands.console import Column, print_table, say
 from processors.named_query import (
     CONFIG,
@@ -28,12 +28,9 @@ from schemas.config_file import load_config
 from schemas.errors import UsageError
 from streams.local.environment import Environment
 
-app = new_app("Read telemetry.")
-
 DATABASE = "{db:Identifier}"
 
 
-@app.command(rich_help_panel=INSPECT)
 def query(
     target: Annotated[
         str | None, typer.Argument(help="a shipped query's NAME (see --list), or one SELECT")

@@ -278,7 +278,9 @@ def test_the_command_answers_by_name_in_json(
     argv = ["query", "cost_per_success", "--param", "tenant=acme", "-p", "as_of=2026-11-20"]
     assert main([*argv, "--json"]) == 0
     records = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert records == [{k: v for k, v in r.items()} for r in ask("cost_per_success", tenant="acme")]
+    # Equal up to the order floats were summed in, which background merges change.
+    for record, row in zip(records, ask("cost_per_success", tenant="acme"), strict=True):
+        same(record, row)
     assert [r["task"] for r in records] == ["chat", "code", "extraction"]
     assert main(argv) == 0  # the table: a header and a row per task
     lines = capsys.readouterr().out.splitlines()
