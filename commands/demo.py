@@ -29,6 +29,7 @@ PROMPTS: list[tuple[str | None, str]] = [
     ("classification", "Is this review positive or negative: 'Arrived broken, no refund.'"),
 ]
 QUALITIES: list[Quality | None] = ["economy", "balanced", "premium", None]
+TEAMS = ("search", "support")  # so the shipped questions' team columns have something to show
 
 
 def demo_requests(config: SwitchyardConfig, n: int, run_id: str) -> list[InferenceRequest]:
@@ -41,6 +42,7 @@ def demo_requests(config: SwitchyardConfig, n: int, run_id: str) -> list[Inferen
             InferenceRequest(
                 request_id=f"{run_id}-{i:06d}",
                 tenant=tenants[i % len(tenants)],
+                team=TEAMS[(i // len(tenants)) % len(TEAMS)],
                 app=run_id,
                 messages=[ChatMessage(role="user", content=prompt)],
                 task=task,

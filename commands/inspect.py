@@ -1,4 +1,5 @@
-"""Commands that look at the stack and its files: topics, query, drift, budget, config, schema."""
+"""Commands that look at the stack and its files: topics, query (``commands.query``), report,
+drift, budget, config, schema."""
 
 import os
 import sys
@@ -11,6 +12,7 @@ import typer
 
 from commands.app import INSPECT, JsonFlag, new_app
 from commands.console import Column, print_table, say
+from commands.query import query
 from commands.stack_control import ensure_catalogue_topics
 from processors.drift.windows import drift_windows
 from schemas.access import ADMIN_TOKEN_ENV
@@ -55,22 +57,7 @@ def topics(action: Literal["create", "list"]) -> int:
     return 0
 
 
-@app.command(rich_help_panel=INSPECT)
-def query(
-    sql: str,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per row")] = False,
-) -> int:
-    """Run a read-only SQL query on the telemetry database."""
-    from commands.telemetry_reader import run_query
-
-    columns, rows = run_query(Environment.from_env(), sql)
-    if as_json:
-        for row in rows:
-            record = dict(zip(columns, row, strict=True))
-            sys.stdout.write(orjson.dumps(record, default=str).decode() + "\n")
-        return 0
-    print_table([Column(c) for c in columns], [[str(v) for v in row] for row in rows], tsv=True)
-    return 0
+app.command(name="query", rich_help_panel=INSPECT)(query)
 
 
 @app.command(rich_help_panel=INSPECT)

@@ -6,6 +6,7 @@ its state file) when it holds the embedded database, else on a read-only
 client of this process (``sinks.clickhouse.open_reader``).
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,21 +20,25 @@ from streams.local.environment import Environment
 from streams.workers.telemetry import service_file
 
 
-def run_query(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
-    """Run a read-only query: on the server, on the telemetry worker, or on the files."""
+def run_query(
+    env: Environment, sql: str, params: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[Any]]:
+    """Run a read-only query with ``params`` bound by the engine: on the server, on the
+    telemetry worker, or on the files."""
     check_read_only(sql)
     url = env.clickhouse_url
     if is_embedded(url):
         service = _live_service(env)
         if service is not None:
-            return query_remote(*service, sql)
+            service_url, token = service
+            return query_remote(service_url, token, sql, dict(params or {}))
     try:
         reader = open_reader(url)
     except DatabaseLocked:
         raise TelemetryUnavailable(
             "the embedded telemetry database is held by a process that serves no queries"
         ) from None
-    return reader.query(sql)
+    return reader.query(sql, params)
 
 
 def _live_service(env: Environment) -> tuple[str, str] | None:
@@ -51,10 +56,12 @@ def telemetry_table(env: Environment, name: str) -> str:
     return f"{database_of(env.clickhouse_url)}.{name}"
 
 
-def query_telemetry(env: Environment, sql: str) -> tuple[list[str], list[Any]]:
+def query_telemetry(
+    env: Environment, sql: str, params: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[Any]]:
     """``run_query`` for commands: a database error becomes one readable line."""
     try:
-        return run_query(env, sql)
+        return run_query(env, sql, params)
     except ClickHouseError as exc:
         # A database no telemetry worker has migrated yet, typically.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -3,7 +3,9 @@ broker does not enforce, and security. A worker reads these at start: a live con
 change (``switchyard config apply``) may not change them (``schemas.live_config``).
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.telemetry import DEFAULT_TTL_DAYS, TELEMETRY_TABLES
 
 
 class _Strict(BaseModel):
@@ -93,11 +95,32 @@ class TracingSettings(_Strict):
 
 
 class TelemetrySettings(_Strict):
-    """How long ClickHouse keeps telemetry: a TTL per table, in days (0 = forever)."""
+    """How long ClickHouse keeps telemetry: a TTL per table, in days (0 = forever), applied
+    by the telemetry worker's migrate step at start (``sinks.ttl``)."""
 
     ttl_days: dict[str, int] = Field(
-        default_factory=dict, description="table -> days; tables not named keep their default"
+        default_factory=dict,
+        description="table -> days (0 = forever); tables not named keep their default: "
+        + ", ".join(f"{t} {d}" for t, d in DEFAULT_TTL_DAYS.items()),
     )
+
+    @field_validator("ttl_days")
+    @classmethod
+    def _known_tables(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(TELEMETRY_TABLES))
+        if unknown:
+            raise ValueError(
+                f"unknown telemetry tables {', '.join(unknown)} "
+                f"(known: {', '.join(TELEMETRY_TABLES)})"
+            )
+        negative = sorted(t for t, days in value.items() if days < 0)
+        if negative:
+            raise ValueError(f"ttl_days must be 0 (forever) or more: {', '.join(negative)}")
+        return value
+
+    def effective_ttl_days(self) -> dict[str, int]:
+        """Every table's TTL: the configured days over the defaults."""
+        return {**DEFAULT_TTL_DAYS, **self.ttl_days}
 
 
 class ObservabilitySettings(_Strict):

@@ -10,6 +10,22 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# The tables a TTL may be set on (``observability.telemetry.ttl_days``), with their defaults
+# in days (0 = kept forever). Raw rows go first; the hourly rollups outlive them, so
+# dashboards keep their history; config versions and the audit trail are kept so any old
+# result can still be traced to the rules that made it.
+DEFAULT_TTL_DAYS: dict[str, int] = {
+    "requests": 90,
+    "attempts": 30,
+    "shadow": 30,
+    "feedback": 180,
+    "audit": 365,
+    "configs": 0,
+    "requests_hourly": 730,
+    "attempts_hourly": 730,
+}
+TELEMETRY_TABLES = tuple(DEFAULT_TTL_DAYS)
+
 
 class RequestRow(BaseModel):
     """The outcome of one request, as analysts query it in ``requests``."""

@@ -9,8 +9,10 @@ a read-only client of its own (``sinks.sql_guard``); the writer's client only
 migrates and inserts.
 """
 
+import hashlib
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,6 +33,7 @@ from schemas.telemetry import (
 from sinks.base import BatchSink
 from sinks.migrations import MIGRATIONS
 from sinks.sql_guard import READ_ONLY_SETTINGS, check_read_only
+from sinks.ttl import apply_ttls
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 REQUEST_COLUMNS = list(RequestRow.model_fields)
@@ -82,8 +85,12 @@ def database_of(url: str) -> str:
     return urlparse(url).path.strip("/") or "switchyard"
 
 
-def migrate(client: Any, database: str) -> list[int]:
-    """Apply pending migrations; return the versions applied now."""
+def migrate(client: Any, database: str, ttl_days: Mapping[str, int] | None = None) -> list[int]:
+    """Apply pending migrations, then set each table's TTL to ``ttl_days`` (None: leave
+    TTLs as they are); return the versions applied now.
+
+    A migration step is a statement (``{db}`` filled in) or a function of the client and
+    the database; either must be safe to run again."""
     if not _IDENTIFIER.match(database):
         raise UsageError(f"database name {database!r} is not a plain identifier")
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -98,8 +105,11 @@ def migrate(client: Any, database: str) -> list[int]:
     for version, name, statements in MIGRATIONS:
         if version in done:
             continue
-        for statement in statements:
-            client.command(statement.format(db=database))
+        for step in statements:
+            if callable(step):
+                step(client, database)
+            else:
+                client.command(step.format(db=database))
         client.insert(
             "schema_migrations",
             [[version, name]],
@@ -107,6 +117,8 @@ def migrate(client: Any, database: str) -> list[int]:
             database=database,
         )
         applied.append(version)
+    if ttl_days is not None:
+        apply_ttls(client, database, ttl_days)
     return applied
 
 
@@ -121,6 +133,15 @@ class TelemetrySink(BatchSink[Written]):
     replaces rows with the same key, so a batch written twice (flush retried,
     or topic replayed) counts once under FINAL. Feedback must carry its ``at``
     (``Feedback.received``): it is the row's version, so a replay keeps it.
+
+    The hourly rollups (``sinks.rollups``) have no FINAL: their views count every
+    block inserted. So each insert carries a deduplication token made from its rows'
+    content, in any order, and ``requests``, ``attempts`` and the rollups remember
+    their last ``telemetry_model.DEDUP_WINDOW`` blocks: a block whose rows were all
+    inserted before, as one block, is dropped whole, views included. That covers a
+    flush retried after a failed insert, and a batch re-read after a crash that holds
+    the same records. A re-read batch that holds other records too is a new block:
+    its rows inserted before count again in the rollups (never in ``requests FINAL``).
     """
 
     def __init__(self, client: Any, database: str, max_buffered: int = 10_000) -> None:
@@ -157,9 +178,18 @@ class TelemetrySink(BatchSink[Written]):
             tables["shadow"][1].extend(_row(s, SHADOW_COLUMNS) for s in item.shadow)
             tables["audit"][1].extend(_row(a, AUDIT_COLUMNS) for a in item.audit)
         with self.lock:
-            for table, (columns, rows) in tables.items():
+            for table, (columns, found) in tables.items():
+                # A message delivered twice within one batch is one row: a view would
+                # count both copies, FINAL only one.
+                rows = [list(r) for r in dict.fromkeys(tuple(r) for r in found)]
                 if rows:
-                    self.client.insert(table, rows, column_names=columns, database=self.database)
+                    self.client.insert(
+                        table,
+                        rows,
+                        column_names=columns,
+                        database=self.database,
+                        settings=dedup_settings(table, rows),
+                    )
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Any statement, on the writer's client: for tests and migrations, never for
@@ -178,11 +208,26 @@ class TelemetryReader:
         self.client = client
         self.lock = threading.Lock()  # one query at a time on a chdb handle
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run ``sql`` with ``params`` bound by the engine (``{name:Type}`` placeholders)."""
         check_read_only(sql)
         with self.lock:
-            result = self.client.query(sql)
+            result = self.client.query(sql, parameters=dict(params or {}))
         return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+
+def dedup_settings(table: str, rows: list[Row]) -> dict[str, Any]:
+    """An insert's settings: a token of its rows' content (order aside), and views
+    deduplicated with the block that feeds them."""
+    digest = hashlib.sha256()
+    for text in sorted(repr(row) for row in rows):
+        digest.update(text.encode())
+    return {
+        "insert_deduplication_token": f"{table}-{digest.hexdigest()}",
+        "deduplicate_blocks_in_dependent_materialized_views": 1,
+    }
 
 
 def _row(model: BaseModel, columns: list[str]) -> Row:

@@ -8,10 +8,19 @@ merges have run.
 
 A migration is recorded only after all its statements ran, so each statement
 must be safe to run again (``IF NOT EXISTS``, ``OR REPLACE``). Never edit an
-applied migration: append the next version.
+applied migration: append the next version. Migrations 6 and up (the analysts'
+model: re-keyed ``requests``, hourly rollups) are in ``sinks.telemetry_model``.
 """
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+from collections.abc import Callable
+from typing import Any
+
+from sinks.telemetry_model import MODEL_MIGRATIONS
+
+# A statement (``{db}`` is the database) or a function of the client and the database.
+Step = str | Callable[[Any, str], None]
+
+MIGRATIONS: list[tuple[int, str, list[Step]]] = [
     (
         1,
         "requests and attempts",
@@ -204,3 +213,4 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
 ]
+MIGRATIONS += MODEL_MIGRATIONS

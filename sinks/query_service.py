@@ -8,7 +8,9 @@ database themselves.
 
 A request must carry ``Authorization: Bearer <token>`` (401 otherwise) and a
 ``Content-Type: application/json`` body ``{"sql": "..."}`` (415 otherwise: a
-browser's cross-origin ``text/plain`` post never runs). The query then goes
+browser's cross-origin ``text/plain`` post never runs), optionally with
+``"params": {"name": value}`` for the query's ``{name:Type}`` placeholders, which the
+engine binds (never spliced into the text). The query then goes
 through ``TelemetryReader`` (``sinks.sql_guard``: one read-only statement, a
 read-only session, time and result limits); a refused query is a 400, a
 failed one a 422.
@@ -27,7 +29,8 @@ from schemas.access import AUTHORIZATION, bearer, token_matches
 from schemas.errors import AccessDenied, QueryRejected, TelemetryUnavailable
 from sinks.sql_guard import check_read_only
 
-Runner = Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]
+Params = dict[str, Any]
+Runner = Callable[[str, Params], tuple[list[str], list[tuple[Any, ...]]]]
 
 __all__ = ["build_query_app", "check_read_only", "query_remote"]
 
@@ -42,8 +45,8 @@ def _error(message: str, status: int) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _sql_of(request: web.Request, token: str) -> str | web.Response:
-    """The request's SQL, or the response refusing it."""
+async def _sql_of(request: web.Request, token: str) -> tuple[str, Params] | web.Response:
+    """The request's SQL and parameters, or the response refusing them."""
     if not token_matches(request.headers.get(AUTHORIZATION), token):
         return _error("a valid bearer token is required (see telemetry.json)", 401)
     if request.content_type != "application/json":
@@ -53,21 +56,23 @@ async def _sql_of(request: web.Request, token: str) -> str | web.Response:
     except ValueError:  # not JSON, or not UTF-8
         return _error("the body is not JSON", 400)
     sql = body.get("sql") if isinstance(body, dict) else None
-    if not isinstance(sql, str):
-        return _error('the body must be {"sql": "<query>"}', 400)
-    return sql
+    params = body.get("params", {}) if isinstance(body, dict) else None
+    if not isinstance(sql, str) or not isinstance(params, dict):
+        return _error('the body must be {"sql": "<query>", "params": {...}}', 400)
+    return sql, params
 
 
 def build_query_app(run: Runner, token: str) -> web.Application:
     """The service's app: ``run`` executes an accepted query (a ``TelemetryReader.query``)."""
 
     async def query(request: web.Request) -> web.Response:
-        sql = await _sql_of(request, token)
-        if isinstance(sql, web.Response):
-            return sql
+        asked = await _sql_of(request, token)
+        if isinstance(asked, web.Response):
+            return asked
+        sql, params = asked
         try:
             check_read_only(sql)
-            columns, rows = await asyncio.to_thread(run, sql)
+            columns, rows = await asyncio.to_thread(run, sql, params)
         except QueryRejected as exc:
             return _error(str(exc), 400)
         except Exception as exc:
@@ -81,11 +86,12 @@ def build_query_app(run: Runner, token: str) -> web.Application:
 
 
 def query_remote(
-    url: str, token: str, sql: str, timeout_s: float = 60
+    url: str, token: str, sql: str, params: Params | None = None, timeout_s: float = 60
 ) -> tuple[list[str], list[list[Any]]]:
-    """Run ``sql`` on the telemetry worker's service; AccessDenied for a refused token,
-    QueryRejected for a refused query, TelemetryUnavailable for a failed one."""
-    response = httpx.post(url, json={"sql": sql}, headers=bearer(token), timeout=timeout_s)
+    """Run ``sql`` with ``params`` on the telemetry worker's service; AccessDenied for a
+    refused token, QueryRejected for a refused query, TelemetryUnavailable for a failed one."""
+    body = {"sql": sql, "params": params or {}}
+    response = httpx.post(url, json=body, headers=bearer(token), timeout=timeout_s)
     try:
         data = orjson.loads(response.content)
     except orjson.JSONDecodeError:

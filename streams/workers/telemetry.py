@@ -11,6 +11,10 @@ comes from tenants and must prove its tenant (``processors.feedback_check``: sig
 by one of its keys when the tenant is ``auth: signed``). What fails is dropped and
 counted, never stored.
 
+At start the worker migrates the database (``sinks.migrations``) and sets each
+table's TTL from ``observability.telemetry.ttl_days`` (``sinks.ttl``), so a TTL
+change takes effect on the next start.
+
 On the embedded engine the worker also serves reads (``sinks.query_service``)
 on a read-only client of its own, with a token made at start; ``service_file``
 holds the address, the pid and that token, mode 0600.
@@ -80,7 +84,8 @@ async def run_telemetry_worker(
     await live.start("telemetry")
     client = await asyncio.to_thread(open_client, clickhouse_url)
     database = database_of(clickhouse_url)
-    await asyncio.to_thread(migrate, client, database)
+    ttl_days = config.observability.telemetry.effective_ttl_days()
+    await asyncio.to_thread(migrate, client, database, ttl_days)
     sink = TelemetrySink(client, database)
     runner = None
     if is_embedded(clickhouse_url):

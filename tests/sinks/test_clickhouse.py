@@ -30,7 +30,7 @@ def event(request_id: str, tenant: str = "acme", cost: float = 0.001) -> Telemet
 @pytest.fixture
 def sink(chdb_client: Any) -> TelemetrySink:
     database = f"t_{uuid.uuid4().hex[:10]}"
-    assert migrate(chdb_client, database) == [1, 2, 3, 4, 5]
+    assert migrate(chdb_client, database) == [1, 2, 3, 4, 5, 6, 7]
     return TelemetrySink(chdb_client, database, max_buffered=100)
 
 

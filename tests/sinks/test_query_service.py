@@ -71,6 +71,7 @@ async def test_bodies_a_browser_may_send_cross_origin_are_refused(
         "SELECT 1 INTO OUTFILE '/tmp/never-written-by-switchyard'",
         "SELECT sleepEachRow(3) FROM system.one",
         "SELECT 1 SETTINGS readonly=0",
+        "SELECT name FROM {db:Identifier}.settings",  # with params {"db": "system"}
     ],
 )
 async def test_refused_queries_are_a_400_with_the_reason(url: str, sql: str) -> None:
@@ -99,3 +100,15 @@ async def test_query_remote_sends_the_token_and_names_refusals(url: str) -> None
         await asyncio.to_thread(query_remote, url, "wrong", "SELECT 1")
     with pytest.raises(QueryRejected):
         await asyncio.to_thread(query_remote, url, TOKEN, "SELECT file('/etc/hostname')")
+
+
+async def test_parameters_are_bound_by_the_engine(url: str) -> None:
+    sql = "SELECT {tenant:String} AS tenant, {n:UInt32} + 1 AS n, length({xs:Array(String)}) AS k"
+    params = {"tenant": "o'brien; DROP TABLE x", "n": 41, "xs": ["a", "b"]}
+    columns, rows = await asyncio.to_thread(query_remote, url, TOKEN, sql, params)
+    assert (columns, rows) == (["tenant", "n", "k"], [["o'brien; DROP TABLE x", 42, 2]])
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            url, json={"sql": "SELECT 1", "params": ["not", "a", "dict"]}, headers=bearer(TOKEN)
+        )
+    assert response.status_code == 400

@@ -42,7 +42,7 @@ def _feedback(request_id: str, kind: FeedbackKind, value: float, minutes: int = 
 @pytest.fixture
 def sink(chdb_client: Any) -> TelemetrySink:
     database = _database()
-    assert migrate(chdb_client, database) == [1, 2, 3, 4, 5]
+    assert migrate(chdb_client, database) == [1, 2, 3, 4, 5, 6, 7]
     return TelemetrySink(chdb_client, database)
 
 
@@ -133,7 +133,7 @@ def test_v1_database_migrates_to_v2(chdb_client: Any, monkeypatch: pytest.Monkey
     # A migration cut short: its first statement ran, its version was never recorded.
     chdb_client.command(MIGRATIONS[1][2][0].format(db=database))
 
-    assert migrate(chdb_client, database) == [2, 3, 4, 5]
+    assert migrate(chdb_client, database) == [2, 3, 4, 5, 6, 7]
     assert migrate(chdb_client, database) == []
 
     sink = TelemetrySink(chdb_client, database)
