@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 import typer
 
-from commands.app import INSPECT, new_app
+from commands.app import INSPECT, JsonFlag, new_app
 from commands.console import Column, print_table, say
 from commands.stack_control import ensure_catalogue_topics
 from schemas.access import ADMIN_TOKEN_ENV
@@ -26,6 +26,7 @@ TOPIC_COLUMNS = (
     Column("key", 10),
     Column("purpose"),
 )
+METRICS_COLUMNS = (Column("worker", 10), Column("pid", 8, right=True), Column("metrics URL"))
 BUDGET_COLUMNS = (
     Column("tenant", 18),
     Column("period", 8),
@@ -48,6 +49,21 @@ def topics(action: Literal["create", "list"]) -> int:
         print_table(TOPIC_COLUMNS, rows)
         return 0
     ensure_catalogue_topics(Stack.connect(env, start_broker=False, notify=say))
+    return 0
+
+
+@app.command(rich_help_panel=INSPECT)
+def metrics(as_json: JsonFlag = False) -> int:
+    """List the Prometheus endpoints of the workers running on this state dir."""
+    from streams.observe.endpoint import endpoints
+
+    found = endpoints(Environment.from_env().state_dir)
+    if as_json:
+        sys.stdout.write(orjson.dumps(found).decode() + "\n")
+    elif not found:
+        say("no worker is serving metrics here (is the stack up? observability.metrics.enabled?)")
+    else:
+        print_table(METRICS_COLUMNS, [(e["role"], str(e["pid"]), e["url"]) for e in found])
     return 0
 
 

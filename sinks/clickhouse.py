@@ -129,6 +129,7 @@ class TelemetrySink(BatchSink[Written]):
         self.database = database
         # chdb's client is not safe across threads; inserts and reads share it.
         self.lock = threading.Lock()
+        self.last_rows: dict[str, int] = {}  # table -> rows the last successful write inserted
 
     def add(self, item: Written) -> None:
         if isinstance(item, Feedback) and item.at is None:
@@ -160,6 +161,7 @@ class TelemetrySink(BatchSink[Written]):
             for table, (columns, rows) in tables.items():
                 if rows:
                     self.client.insert(table, rows, column_names=columns, database=self.database)
+        self.last_rows = {table: len(rows) for table, (_, rows) in tables.items() if rows}
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Any statement, on the writer's client: for tests and migrations, never for
