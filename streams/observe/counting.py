@@ -58,7 +58,7 @@ class RouterCounts:
                 message = output.message
                 if isinstance(message, DispatchJob):
                     self._routed(tally, message, output)
-                elif isinstance(message, InferenceReply):
+                elif output.kind == "reply" and isinstance(message, InferenceReply):
                     self._answered(tally, message, tenant)
         tally.flush()
         m.batch_seconds.observe(seconds)

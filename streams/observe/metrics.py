@@ -144,16 +144,36 @@ class TenantLabels:
 
 
 class FlowMetrics:
-    """What every worker counts: records in and out per topic and tenant, and lag."""
+    """What every worker counts: records in and out per topic and tenant, and lag.
+
+    ``labels`` maps every sample name the registry can export (with ``_total``,
+    ``_bucket``, ``_sum``, ``_count``) to its label names: what a dashboard may use.
+    """
 
     def __init__(self, registry: CollectorRegistry, gauges: Sequence[GaugeSpec] = ()) -> None:
         self.registry = registry
+        self.labels: dict[str, tuple[str, ...]] = {}
         doc = "records consumed, by topic (short name) and tenant"
-        self.records_in = _counters(registry, "records_in", doc, "topic", "tenant")
+        self.records_in = self._counters("records_in", doc, "topic", "tenant")
         doc = "records produced, by output (reply, dispatch, retry, telemetry, ...) and tenant"
-        self.records_out = _counters(registry, "records_out", doc, "output", "tenant")
+        self.records_out = self._counters("records_out", doc, "output", "tenant")
         self.state = StateCollector([LAG, *gauges])
         registry.register(self.state)
+        self.labels.update((spec.name, spec.labels) for spec in self.state.specs.values())
+
+    def _counter(self, name: str, doc: str) -> Counter:
+        self.labels[PREFIX + name + "_total"] = ()
+        return Counter(PREFIX + name, doc, registry=self.registry)
+
+    def _counters(self, name: str, doc: str, *labels: str) -> Children[Counter]:
+        self.labels[PREFIX + name + "_total"] = labels
+        return Children(Counter(PREFIX + name, doc, labels, registry=self.registry))
+
+    def _histogram(self, name: str, doc: str, buckets: Sequence[float], *labels: str) -> Histogram:
+        for suffix in ("_sum", "_count"):
+            self.labels[PREFIX + name + suffix] = labels
+        self.labels[PREFIX + name + "_bucket"] = (*labels, "le")
+        return Histogram(PREFIX + name, doc, labels, buckets=buckets, registry=self.registry)
 
 
 LAG = GaugeSpec(
@@ -192,71 +212,50 @@ class DispatchMetrics(FlowMetrics):
 
     def __init__(self, registry: CollectorRegistry, gauges: Sequence[GaugeSpec] = ()) -> None:
         super().__init__(registry, gauges)
-        self.replies = _counters(registry, "replies", "replies sent", "tenant", "status")
+        self.replies = self._counters("replies", "replies sent", "tenant", "status")
         doc = "jobs parked on a delay topic (rate-limit queue, retry round), by tier"
-        self.parked = _counters(registry, "jobs_parked", doc, "tier")
+        self.parked = self._counters("jobs_parked", doc, "tier")
 
 
 class RouterMetrics(DispatchMetrics):
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry, BUDGET_GAUGES)
         doc = "jobs routed, by strategy, chosen model and quality tier"
-        self.decisions = _counters(registry, "routing_decisions", doc, "strategy", "model", "tier")
+        self.decisions = self._counters("routing_decisions", doc, "strategy", "model", "tier")
         doc = "jobs served by a cheaper model, by the rule that downgraded them"
-        self.downgrades = _counters(registry, "routing_downgrades", doc, "rule")
+        self.downgrades = self._counters("routing_downgrades", doc, "rule")
         doc = "jobs refused (or expired) by the router, by error code"
-        self.rejections = _counters(registry, "routing_rejections", doc, "code")
-        self.cache_hits = _counters(
-            registry, "cache_hits", "jobs answered from the cache", "tenant"
-        )
-        self.batch_seconds = Histogram(
-            PREFIX + "router_batch_duration_seconds",
-            "deciding and sending one batch of jobs",
-            buckets=BATCH_BUCKETS_S,
-            registry=registry,
-        )
+        self.rejections = self._counters("routing_rejections", doc, "code")
+        self.cache_hits = self._counters("cache_hits", "jobs answered from the cache", "tenant")
+        doc = "deciding and sending one batch of jobs"
+        self.batch_seconds = self._histogram("router_batch_duration_seconds", doc, BATCH_BUCKETS_S)
 
 
 class ProviderMetrics(DispatchMetrics):
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry, PROVIDER_GAUGES)
-        calls = Histogram(
-            PREFIX + "provider_request_duration_seconds",
-            "provider calls, by model and outcome",
-            ("provider", "model", "outcome"),
-            buckets=CALL_BUCKETS_S,
-            registry=registry,
-        )
+        name, doc = "provider_request_duration_seconds", "provider calls, by model and outcome"
+        calls = self._histogram(name, doc, CALL_BUCKETS_S, "provider", "model", "outcome")
         self.call_seconds = Children(calls)
         doc = "failed provider calls, by model and error code"
-        self.errors = _counters(registry, "provider_errors", doc, "model", "code")
+        self.errors = self._counters("provider_errors", doc, "model", "code")
         doc = "calls to a model after another failed for the same job"
-        self.fallbacks = _counters(registry, "provider_fallbacks", doc, "model")
+        self.fallbacks = self._counters("provider_fallbacks", doc, "model")
         doc = "calls in a retry round (the job came back from a delay topic)"
-        self.retries = _counters(registry, "provider_retries", doc, "model")
+        self.retries = self._counters("provider_retries", doc, "model")
         doc = "spent on provider calls"
-        self.cost = _counters(registry, "provider_cost_usd", doc, "tenant", "model")
-        self.tokens = _counters(registry, "provider_tokens", "tokens in and out", "model")
+        self.cost = self._counters("provider_cost_usd", doc, "tenant", "model")
+        self.tokens = self._counters("provider_tokens", "tokens in and out", "model")
 
 
 class TelemetryMetrics(FlowMetrics):
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry)
-        self.rows = _counters(registry, "clickhouse_insert_rows", "rows inserted", "table")
-        self.insert_seconds = Histogram(
-            PREFIX + "clickhouse_insert_duration_seconds",
-            "one flush: at most one insert per table",
-            buckets=BATCH_BUCKETS_S,
-            registry=registry,
-        )
+        self.rows = self._counters("clickhouse_insert_rows", "rows inserted", "table")
+        name, doc = "clickhouse_insert_duration_seconds", "one flush: at most one insert per table"
+        self.insert_seconds = self._histogram(name, doc, BATCH_BUCKETS_S)
         doc = "flushes that failed (and are retried)"
-        self.insert_failures = Counter(
-            PREFIX + "clickhouse_insert_failures", doc, registry=registry
-        )
-
-
-def _counters(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Children[Counter]:
-    return Children(Counter(PREFIX + name, doc, labels, registry=registry))
+        self.insert_failures = self._counter("clickhouse_insert_failures", doc)
 
 
 ROLES: dict[str, type[FlowMetrics]] = {
