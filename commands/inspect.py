@@ -32,6 +32,7 @@ TOPIC_COLUMNS = (
     Column("key", 10),
     Column("purpose"),
 )
+METRICS_COLUMNS = (Column("worker", 10), Column("pid", 8, right=True), Column("metrics URL"))
 BUDGET_COLUMNS = (
     Column("tenant", 18),
     Column("period", 8),
@@ -58,6 +59,21 @@ def topics(action: Literal["create", "list"]) -> int:
 
 
 app.command(name="query", rich_help_panel=INSPECT)(query)
+
+
+@app.command(rich_help_panel=INSPECT)
+def metrics(as_json: JsonFlag = False) -> int:
+    """List the Prometheus endpoints of the workers running on this state dir."""
+    from streams.observe.endpoint import endpoints
+
+    found = endpoints(Environment.from_env().state_dir)
+    if as_json:
+        sys.stdout.write(orjson.dumps(found).decode() + "\n")
+    elif not found:
+        say("no worker is serving metrics here (is the stack up? observability.metrics.enabled?)")
+    else:
+        print_table(METRICS_COLUMNS, [(e["role"], str(e["pid"]), e["url"]) for e in found])
+    return 0
 
 
 @app.command(rich_help_panel=INSPECT)

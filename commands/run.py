@@ -16,10 +16,11 @@ from commands.stack_control import (
     start_stack,
     until,
 )
+from schemas.config import SwitchyardConfig
 from schemas.errors import StackError
 from streams.kafka.seals import cluster_key_from_env
 from streams.local.environment import Environment
-from streams.local.stack import WORKERS, running_stack
+from streams.local.stack import WORKERS, Stack, running_stack
 from streams.topics import TopicCatalogue
 from streams.workers.runtime import tune_gc
 
@@ -34,13 +35,14 @@ def up(
 ) -> int:
     """Run broker (if needed), simulator and all workers until Ctrl-C."""
     env = Environment.from_env()
-    current_config(env)
+    config = current_config(env)
     if running_stack(env) is not None:
         raise StackError(f"a stack already runs for {env.state_dir}; stop it first")
     stack = start_stack(env, simulator=not no_simulator)
     stack.publish_state()
-    say(f"switchyard is up on {stack.bootstrap}; Ctrl-C stops it")
     try:
+        _say_metric_urls(stack, config)
+        say(f"switchyard is up on {stack.bootstrap}; Ctrl-C stops it")
         while True:
             stack.check_alive()
             time.sleep(1)
@@ -62,6 +64,7 @@ def demo(
     config = current_config(env)
     stack = start_stack(env, simulator=True)
     try:
+        _say_metric_urls(stack, config)
         summary = run_demo(env, config, stack.bootstrap, requests, timeout)
     finally:
         stack.stop()
@@ -89,6 +92,7 @@ def worker(
     bootstrap = require_bootstrap(env)
     catalogue = TopicCatalogue(env.namespace)
     cluster_key = cluster_key_from_env()  # before anything starts: no key, no worker
+    _serve_metrics(kind, config, env)
     tune_gc()
     if kind == "router":
         from streams.kafka.quirks import quiet_worker
@@ -117,6 +121,24 @@ def worker(
             bootstrap, catalogue, env.clickhouse_url, env.state_dir, stop, cluster_key, config
         )
     )
+
+
+def _say_metric_urls(stack: Stack, config: SwitchyardConfig) -> None:
+    if config.observability.metrics.enabled:
+        for worker, url in stack.metric_urls():
+            say(f"metrics: {worker} on {url}")
+
+
+def _serve_metrics(kind: str, config: SwitchyardConfig, env: Environment) -> None:
+    """Serve the worker's metrics, before its loop starts (``streams.observe.endpoint``)."""
+    from streams.observe.endpoint import serve_metrics
+    from streams.observe.metrics import metrics_for
+
+    settings = config.observability.metrics
+    if settings.enabled:
+        endpoint = serve_metrics(settings, kind, metrics_for(kind).registry, env.state_dir)
+        if endpoint is not None:
+            say(f"{kind} metrics on {endpoint.url}")
 
 
 @app.command(rich_help_panel=RUN)

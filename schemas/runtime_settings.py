@@ -74,7 +74,10 @@ class SecuritySettings(_Strict):
 
 
 class MetricsSettings(_Strict):
-    """Each worker's Prometheus endpoint (``GET /metrics``)."""
+    """Each worker's Prometheus endpoint (``GET /metrics``, ``streams.observe.endpoint``).
+
+    Off, a worker neither serves nor counts anything (the hot path skips every metric call).
+    """
 
     enabled: bool = True
     host: str = Field(default="127.0.0.1", description="bound to loopback unless widened")

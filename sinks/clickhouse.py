@@ -150,6 +150,7 @@ class TelemetrySink(BatchSink[Written]):
         self.database = database
         # chdb's client is not safe across threads; inserts and reads share it.
         self.lock = threading.Lock()
+        self.last_rows: dict[str, int] = {}  # table -> rows the last successful write inserted
 
     def add(self, item: Written) -> None:
         if isinstance(item, Feedback) and item.at is None:
@@ -177,6 +178,7 @@ class TelemetrySink(BatchSink[Written]):
             tables["attempts"][1].extend(_row(a, ATTEMPT_COLUMNS) for a in item.attempts)
             tables["shadow"][1].extend(_row(s, SHADOW_COLUMNS) for s in item.shadow)
             tables["audit"][1].extend(_row(a, AUDIT_COLUMNS) for a in item.audit)
+        written: dict[str, int] = {}
         with self.lock:
             for table, (columns, found) in tables.items():
                 # A message delivered twice within one batch is one row: a view would
@@ -190,6 +192,8 @@ class TelemetrySink(BatchSink[Written]):
                         database=self.database,
                         settings=dedup_settings(table, rows),
                     )
+                    written[table] = len(rows)
+        self.last_rows = written
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Any statement, on the writer's client: for tests and migrations, never for

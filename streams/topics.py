@@ -247,3 +247,8 @@ class TopicCatalogue:
     def all(self) -> list[TopicSpec]:
         """Every topic, in the table's order."""
         return [entry.spec(self.namespace) for entry in TOPICS]
+
+    def short_names(self) -> dict[str, str]:
+        """Each topic's name -> that name without the namespace (``requests.interactive``,
+        ``retry.5s``): the same in every deployment, so metrics label topics by it."""
+        return {entry.spec(self.namespace).name: entry.suffix[1:] for entry in TOPICS}

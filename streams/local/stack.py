@@ -203,6 +203,20 @@ class Stack:
             time.sleep(0.2)
         raise StackError(f"router did not start within {timeout_s}s (see its log)")
 
+    def metric_urls(self, timeout_s: float = 10) -> list[tuple[str, str]]:
+        """(worker, URL) of every worker serving metrics on this state dir, after waiting
+        up to ``timeout_s`` for the workers this stack started to announce theirs."""
+        from streams.observe.endpoint import endpoints
+
+        started = {p.pid for name, p in self.processes.items() if name in WORKERS}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = endpoints(self.env.state_dir)
+            missing = started - {int(entry["pid"]) for entry in found}
+            if not missing or time.monotonic() > deadline:
+                return [(f"{e['role']} (pid {e['pid']})", str(e["url"])) for e in found]
+            time.sleep(0.1)
+
     def admin_headers(self) -> dict[str, str]:
         """The header the stack's simulator admin and router page want."""
         return bearer(self.admin_token)

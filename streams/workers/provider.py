@@ -56,6 +56,8 @@ from streams.kafka.leases import Lease, Leases
 from streams.kafka.offsets import CommitTracker
 from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
+from streams.observe.counting import ProviderCounts
+from streams.observe.metrics import provider_metrics
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
@@ -100,6 +102,8 @@ class ProviderWorker:
         self.waiting_bytes = 0
         self.read_ahead_bytes = int(config.dispatch.read_ahead_mb * 1_000_000)
         self.accepting = True  # False once draining: waiting jobs are left to the next owner
+        observed = config.observability.metrics.enabled
+        self.counts = ProviderCounts(provider_metrics() if observed else None, catalogue, config)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume jobs until ``stop`` is set, then drain and hand partitions back."""
@@ -142,10 +146,12 @@ class ProviderWorker:
             self.rng,
             topics,
             self.gate.cluster_key,
+            self.counts,
         )
         await live.start("provider")  # the last version applied, before the first job
         consumer = self._consumer(4 * limit)
         await consumer.start()
+        unwatch = self.counts.watch(consumer, self.committed, board.gates, self._load)
         try:
             await self._fetch(consumer, stop)
         finally:
@@ -157,11 +163,16 @@ class ProviderWorker:
             await board.stop()
             await producer.stop()
             await caller.aclose()
+            unwatch()
+
+    def _load(self) -> tuple[int, int, int]:
+        return len(self.running), len(self.waiting), self.waiting_bytes
 
     def _use(self, caller: ModelCaller, config: SwitchyardConfig) -> None:
         """A live config change: jobs started from now on run by ``config``."""
         self.config = caller.config = config
         self.jobs.use(config)
+        self.counts.tenants.use(config.tenants)
         self.board.use(config)
 
     def _consumer(self, max_fetch_bytes: int) -> AIOKafkaConsumer:
@@ -224,6 +235,7 @@ class ProviderWorker:
         """Queue fetched jobs by lane and tenant; their offsets stay pending until each
         has run, so a job waiting here is replayed, not lost, if this worker dies."""
         for tp, fetched in batch.items():
+            tenants: list[str] = []
             for record in fetched:
                 if not self.gate.admits(tp.topic, record.key, record.value, record.headers):
                     self.tracker.started(tp, record.offset)  # dropped: its offset commits
@@ -237,10 +249,12 @@ class ProviderWorker:
                         break  # partition paused until its head is due
                     parked = due
                 tenant, priority, job = lane_of(headers, parked, record.value)
+                tenants.append(tenant)
                 waiting = Waiting(tp, record.offset, record.value, headers, job)
                 self.tracker.started(tp, record.offset)
                 self.waiting.push(waiting, tenant, priority)
                 self.waiting_bytes += waiting.size
+            self.counts.fetched(tp.topic, tenants)
 
     def _start_waiting(self) -> None:
         """Start waiting jobs, next by fair share, while there are slots."""

@@ -40,6 +40,7 @@ from schemas.errors import RetryableError
 from sinks.kafka_out import Headers, KafkaPublisher
 from streams.kafka.leases import Lease
 from streams.kafka.topic_directory import TopicDirectory
+from streams.observe.counting import ProviderCounts
 from streams.outputs import records
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
@@ -63,8 +64,10 @@ class JobRunner:
         rng: random.Random,
         topics: TopicDirectory,
         cluster_key: bytes,
+        counts: ProviderCounts,
     ) -> None:
         self.config = config
+        self.counts = counts
         self.cluster_key = cluster_key
         self.catalogue = catalogue
         self.caller = caller
@@ -100,7 +103,7 @@ class JobRunner:
             await self.topics.recheck(job.request.reply_to)
             flow = provider_hop(job, self.ledger.get(*job_key), self.context)
             result = await self._drive(flow, job)
-            answered = await self._send(result, headers, lease)
+            answered = await self._send(result, headers, lease, job.request.tenant)
             if answered and result.shadow is not None:
                 self._start_shadow(job, result.shadow)
         finally:
@@ -127,7 +130,7 @@ class JobRunner:
                 "%s:%d@%d dead-lettered: handling it raised %s", *source, type(exc).__name__
             )
             outputs = failed_job(job, raw, exc, source, self.config, datetime.now(UTC))
-            await self._deliver_held(outputs, headers, lease)
+            await self._deliver_held(outputs, headers, lease, job.request.tenant)
 
     async def dead_letter_undecodable(
         self, topic: str, partition: int, offset: int, raw: bytes | None, lease: Lease
@@ -144,6 +147,7 @@ class JobRunner:
         """Make the calls the flow asks for until it returns the job's outputs."""
         deadline = job.request.deadline.timestamp() if job.request.deadline else None
         step = _advance(flow, None)
+        previous = None
         while isinstance(step, ModelCall):
             if step.wait_s > 0:
                 await asyncio.sleep(step.wait_s)
@@ -151,20 +155,23 @@ class JobRunner:
                 step.model, job.request, job.decision.priority, job.round, deadline
             )
             await self.board.record(result.attempt, time.time())
+            self.counts.call(result.attempt, job.request.tenant, previous)
+            previous = result.attempt
             step = _advance(flow, result)
         return step
 
-    async def _send(self, result: HopResult, headers: Headers, lease: Lease) -> bool:
+    async def _send(self, result: HopResult, headers: Headers, lease: Lease, tenant: str) -> bool:
         """Send the job's outputs; False if its partition was handed over meanwhile."""
-        held = await self._deliver_held(result.outputs, headers, lease)
+        held = await self._deliver_held(result.outputs, headers, lease, tenant)
         if held and result.remember is not None:
             self.ledger.remember(result.remember)
         return held
 
     async def _deliver_held(
-        self, outputs: list[Output], headers: Headers | None, lease: Lease
+        self, outputs: list[Output], headers: Headers | None, lease: Lease, tenant: str = ""
     ) -> bool:
-        """Deliver ``outputs`` if ``lease`` still holds the partition, else only their cost."""
+        """Deliver ``outputs`` if ``lease`` still holds the partition, else only their cost;
+        ``tenant`` is the job's, for the metrics."""
         if not await lease.begin_send():
             if kept := handed_over(outputs):
                 await self._deliver(kept, None)
@@ -172,6 +179,7 @@ class JobRunner:
         try:
             if outputs:
                 await self._deliver(outputs, headers)
+                self.counts.sent(outputs, tenant)
         finally:
             lease.end_send()
         return True
@@ -187,7 +195,10 @@ class JobRunner:
     async def _shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
         """Ask the runner-up too, after the reply went out; record only how it did."""
         result = await self.caller.call(shadow.model, job.request, "batch", job.round, None)
-        await self._deliver(shadow_outputs(job, shadow, result, datetime.now(UTC)), None)
+        self.counts.call(result.attempt, job.request.tenant, None)
+        outputs = shadow_outputs(job, shadow, result, datetime.now(UTC))
+        await self._deliver(outputs, None)
+        self.counts.sent(outputs, job.request.tenant)
 
 
 def _advance(flow: ProviderFlow, result: CallResult | None) -> ModelCall | HopResult:

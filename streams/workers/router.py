@@ -16,7 +16,6 @@ salvaged) and the agent goes on with the next.
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,13 +35,13 @@ from processors.router_hop import (
     settle_hop,
 )
 from processors.strategies.learned import Learned
-from schemas.access import ADMIN_TOKEN_ENV, AUTHORIZATION, token_matches
 from schemas.config import SwitchyardConfig
-from sinks.kafka_out import LINGER_MS
 from streams.kafka import quirks
-from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
 from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
+from streams.observe.collectors import budget_state, faust_lag
+from streams.observe.counting import RouterCounts
+from streams.observe.metrics import router_metrics
 from streams.outputs import records
 from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
@@ -54,6 +53,7 @@ from streams.workers.route_state import (
     load_learned,
     reload_learned,
 )
+from streams.workers.router_app import BATCH_MAX, BATCH_WITHIN_S, add_budget_page, faust_app
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def build_router_app(
     and the ``/budget/`` page. ``cluster_key`` seals what it writes to internal topics
     and checks what it reads from them (``processors.seal``)."""
     quirks.apply()
-    app = _faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
+    app = faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
     gate = SealGate(cluster_key, "router")
     book = budget_book(app, catalogue, gate)
     state = RouterState(
@@ -94,50 +94,33 @@ def build_router_app(
         TopicDirectory(bootstrap),
     )
     hops = _Hops(app, config, catalogue, book, state, gate)
+    if config.observability.metrics.enabled:
+        hops.counts = _observed(app, config, catalogue, hops)
     live = LiveConfig(bootstrap, catalogue.config.name, gate, config, hops.use)
     app.task(_follower(config, state, live))
     _add_agents(app, catalogue, hops)
-    _add_budget_page(app, book)
+    add_budget_page(app, book)
     return app
 
 
-def _faust_app(
-    config: SwitchyardConfig,
-    bootstrap: str,
-    catalogue: TopicCatalogue,
-    web_port: int,
-    state_dir: Path,
-    replication_factor: int,
-) -> faust.App:
-    return faust.App(
-        catalogue.router_app_id,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(state_dir / "faust"),
-        processing_guarantee="at_least_once",
-        topic_partitions=ROUTING_PARTITIONS,
-        topic_replication_factor=replication_factor,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=0.5,
-        producer_linger=LINGER_MS / 1000,
-        producer_max_request_size=4 * config.limits.max_message_bytes,
-        consumer_max_fetch_size=4 * config.limits.max_message_bytes,
-        broker_max_poll_records=BATCH_MAX,
-        stream_buffer_maxsize=2 * BATCH_MAX,
-        web_enabled=True,
-        # faust's /table/ and /router/ pages would show the budget table to anyone.
-        web_tables_enabled=False,
-        web_router_enabled=False,
-        web_bind="127.0.0.1",
-        web_port=web_port,
-        web_host="127.0.0.1",
-        autodiscover=False,
-        # Short group timeouts: the embedded broker makes a join wait about half
-        # the rebalance timeout, and faust's default (60 s) would stall every start.
-        broker_session_timeout=SESSION_TIMEOUT_MS / 1000,
-        broker_heartbeat_interval=HEARTBEAT_INTERVAL_MS / 1000,
-        broker_rebalance_timeout=REBALANCE_TIMEOUT_MS / 1000,
+def _observed(
+    app: faust.App, config: SwitchyardConfig, catalogue: TopicCatalogue, hops: "_Hops"
+) -> RouterCounts:
+    """Count the router's batches, and read its lag and budgets at each scrape."""
+    metrics = router_metrics()
+    names = catalogue.short_names()
+    agents = {names[t.name] for t in (catalogue.requests, catalogue.interactive,
+              catalogue.prepared, catalogue.settlements)}  # fmt: skip
+    metrics.state.attach(faust_lag(app, names, agents))
+
+    def owned() -> set[int]:
+        actives = app.assignor.assigned_actives()
+        return {tp.partition for tp in actives if tp.topic == catalogue.requests.name}
+
+    metrics.state.attach(
+        budget_state(hops.book.get, lambda: hops.config, owned, ROUTING_PARTITIONS)
     )
+    return RouterCounts(metrics, catalogue, config)
 
 
 def _follower(
@@ -176,12 +159,6 @@ async def _reload_learned_forever(config: SwitchyardConfig, state: RouterState) 
             state.learned = reloaded
 
 
-# Events decided per batch, and the longest a batch waits to fill: under load a batch
-# fills from the fetches in hand; on an idle stack a job waits at most BATCH_WITHIN_S.
-BATCH_MAX = 500
-BATCH_WITHIN_S = 0.002
-
-
 def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> None:
     raw: faust.Schema[Any, Any] = faust.Schema(key_serializer="raw", value_serializer="raw")
 
@@ -207,20 +184,6 @@ def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> Non
     async def settle(stream: Any) -> None:
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):
             await hops.settle(events)
-
-
-def _add_budget_page(app: faust.App, book: BudgetBook) -> None:
-    """``GET /budget/``: every tenant's snapshot, for ``Authorization: Bearer <token>`` with
-    the token in ``SWITCHYARD_ADMIN_TOKEN`` when the router started (``schemas.access``);
-    without that variable the page refuses everyone. faust's own table pages, which would
-    show the same values to anyone, are off (``_faust_app``)."""
-    token = os.environ.get(ADMIN_TOKEN_ENV)
-
-    @app.page("/budget/")
-    async def budget_page(web: Any, request: Any) -> Any:
-        if not token_matches(request.headers.get(AUTHORIZATION), token):
-            return web.json({"error": f"Authorization: Bearer <{ADMIN_TOKEN_ENV}>"}, status=401)
-        return web.json(book.snapshots())
 
 
 class _Hops:
@@ -250,17 +213,21 @@ class _Hops:
         # them early by building on them (``_store_and_send``). FIFO, so an
         # interactive batch waits for at most the batch being decided.
         self.turn = asyncio.Lock()
+        self.counts: RouterCounts | None = None  # metrics off
 
     def use(self, config: SwitchyardConfig) -> None:
         """A live config change: batches decided from now on use ``config``."""
         self.config = config
         self.keyring = Keyring(config)
+        if self.counts is not None:
+            self.counts.tenants.use(config.tenants)
 
     async def route(self, events: Sequence[Any], prepared: bool) -> None:
         """Route a batch of jobs; ``prepared`` when they come back from their tenant's
         pre-step. Every job is decided before anything is sent, each reading the budget
         snapshot the one before it staged (``BudgetBook.stage``)."""
         async with self.turn:
+            started = time.perf_counter()
             view = RouterView(
                 self.book.get,
                 self.state.context(),
@@ -271,6 +238,7 @@ class _Hops:
             )
             decided = [self._route_one(event, view, prepared) for event in events]
             await self._store_and_send(decided)
+            self._count(events, decided, started)
 
     def _route_one(self, event: Any, view: RouterView, prepared: bool) -> "_Decided":
         started = time.perf_counter()
@@ -292,15 +260,24 @@ class _Hops:
             )
         except Exception as exc:
             result = self._failed(event.value, exc, position)
-        return self._staged(_Decided(result, headers, position, event.value))
+        return self._staged(_Decided(result, headers, position, event.value, event.key))
 
     async def settle(self, events: Sequence[Any]) -> None:
         """Apply a batch of settlements; one without the cluster key's seal is dropped
         and counted."""
         async with self.turn:
-            await self._settle(events)
+            started = time.perf_counter()
+            decided = await self._settle(events)
+            self._count(events, decided, started)
 
-    async def _settle(self, events: Sequence[Any]) -> None:
+    def _count(self, events: Sequence[Any], decided: list["_Decided"], started: float) -> None:
+        if self.counts is None or not events:
+            return
+        tenant = self.counts.tenants.of_key
+        handled = ((tenant(d.key), d.result.outputs) for d in decided)
+        self.counts.batch(events[0].message.topic, handled, time.perf_counter() - started)
+
+    async def _settle(self, events: Sequence[Any]) -> list["_Decided"]:
         now = datetime.now(UTC)
         decided = []
         for event in events:
@@ -312,8 +289,9 @@ class _Hops:
                 result = settle_hop(event.value, position, self.config, self.book.get, now)
             except Exception as exc:
                 result = self._failed(event.value, exc, position)
-            decided.append(self._staged(_Decided(result, None, position, event.value)))
+            decided.append(self._staged(_Decided(result, None, position, event.value, event.key)))
         await self._store_and_send(decided)
+        return decided
 
     def _staged(self, decided: "_Decided") -> "_Decided":
         result = decided.result
@@ -389,6 +367,7 @@ class _Decided:
     headers: Any
     position: Position
     raw: bytes | None
+    key: bytes | None  # the tenant's name, as the producer keyed it
 
 
 __all__ = ["build_router_app"]

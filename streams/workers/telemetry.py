@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from aiohttp import web
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from processors.config_change import config_row
@@ -53,6 +54,8 @@ from streams.kafka.consumers import group_consumer
 from streams.kafka.quirks import FOLLOW_FETCH_WAIT_MS
 from streams.kafka.seals import Refusals, SealGate
 from streams.local.private_files import write_private
+from streams.observe.counting import TelemetryCounts
+from streams.observe.metrics import telemetry_metrics
 from streams.tenant_keys import Keyring
 from streams.topics import TopicCatalogue
 from streams.workers.live_config import LiveConfig
@@ -98,16 +101,23 @@ async def run_telemetry_worker(
         fetch_wait_ms=FOLLOW_FETCH_WAIT_MS,
     )
     await consumer.start()
+    observed = config.observability.metrics.enabled
+    counts = TelemetryCounts(telemetry_metrics() if observed else None, catalogue)
+    committed: dict[TopicPartition, int] = {}
+    unwatch = counts.watch(consumer, committed)
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
-            for records in batch.values():
+            for tp, records in batch.items():
                 for record in records:
                     intake.add(sink, record)
+                counts.fetched(tp.topic, len(records))
             if batch:
-                await _flush_until_written(sink, stop)
+                await _flush_until_written(sink, stop, counts)
                 await consumer.commit()
+                committed.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
     finally:
+        unwatch()
         await consumer.stop()
         await live.stop()
         if runner is not None:
@@ -161,13 +171,18 @@ class _Intake:
         return TelemetryEvent.model_validate_json(value)
 
 
-async def _flush_until_written(sink: TelemetrySink, stop: asyncio.Event) -> None:
+async def _flush_until_written(
+    sink: TelemetrySink, stop: asyncio.Event, counts: TelemetryCounts
+) -> None:
     delay = 0.5
     while True:
+        started = time.perf_counter()
         try:
-            await asyncio.to_thread(sink.flush)
+            if await asyncio.to_thread(sink.flush):  # 0: every record was refused
+                counts.inserted(sink.last_rows, time.perf_counter() - started)
             return
         except Exception:
+            counts.insert_failed()
             if stop.is_set():
                 raise
             log.exception("telemetry insert failed; retrying in %.1fs", delay)

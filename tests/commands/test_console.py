@@ -12,7 +12,7 @@ from commands.progress import Progress
 PANELS = {
     "Run": ["up", "demo", "worker", "simulate", "broker"],
     "Send": ["send"],
-    "Inspect": ["topics", "query", "report", "drift", "budget", "config", "schema"],
+    "Inspect": ["topics", "query", "metrics", "report", "drift", "budget", "config", "schema"],
     "Operate": ["bench", "chaos", "whatif", "feedback", "dlq"],
     "Router": ["router"],
 }
