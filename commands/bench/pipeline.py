@@ -63,13 +63,19 @@ class Timed:
 
 def bench_config_file(config_path: Path, latency_ms: float, out: Path) -> Path:
     """The user's config file with every simulated model at ``latency_ms`` (0: no wait)
-    and no faults, and every model's ``max_concurrency`` at ``BENCH_CONCURRENCY``.
+    and no faults, every model's ``max_concurrency`` at ``BENCH_CONCURRENCY``, and no
+    tenant budget: a bench measures throughput, and a budget that runs out mid-run (the
+    sample's initech has $5 a day) turns jobs into refusals the routing scenario never
+    counts as routed.
 
     Edited as YAML text, not through the model: ``${VAR}`` references (the
     simulator's address) must stay for the workers to resolve."""
     raw: dict[str, Any] = yaml.safe_load(config_path.read_text())
     for model in raw["models"]:
         model["max_concurrency"] = BENCH_CONCURRENCY
+    for tenant in raw["tenants"].values():
+        for budget in ("budget_usd", "budget_alert_at", "budgets"):
+            tenant.pop(budget, None)
     simulator = raw.setdefault("simulator", {})
     names = [m["name"] for m in raw["models"]]
     profiles = simulator.setdefault("models", {})
