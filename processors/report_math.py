@@ -2,12 +2,13 @@
 
 Pure functions over ``schemas.report`` and the config; the clock is an argument.
 
-Burn-down: a budget's spend so far in its current period, divided by the days
-elapsed in that period, is its daily rate; what is left at that rate gives the
-days to exhaustion, and the spend at the period's end. The elapsed time counts
-at least ``MIN_ELAPSED`` so that the first minutes of a period (or of a
-``total`` budget, whose period starts at its first spend) do not extrapolate
-one request into a huge rate.
+Burn-down: a budget's daily rate is its spend over the last ``BURN_WINDOW`` (or
+since the hour of its first spend in it, if later), the definition the shipped
+``budget_burn`` question uses too; what is left of the current period's budget
+at that rate gives the days to exhaustion, and the spend at the period's end.
+The elapsed time counts at least ``MIN_ELAPSED`` so that a fresh window does not
+extrapolate one request into a huge rate. A ``total`` budget's period starts at
+its first spend.
 """
 
 from collections import defaultdict
@@ -29,6 +30,7 @@ from schemas.report import (
 BUCKET_LADDER_S = (1, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400)
 MAX_BUCKETS = 72
 MIN_ELAPSED = timedelta(hours=1)
+BURN_WINDOW = timedelta(days=7)  # the budget_burn question's default burn_days
 DAY = timedelta(days=1)
 
 
@@ -92,11 +94,12 @@ def budget_scopes(config: SwitchyardConfig, tenant: str | None = None) -> list[S
 
 
 def spend_window_start(scopes: Iterable[Scope], now: datetime) -> datetime | None:
-    """How far back spend must be read: the earliest period start (None: all history)."""
+    """How far back spend must be read: the earliest period start or the burn window's
+    (None: all history)."""
     starts = [period_bounds(period, now)[0] for _, _, period, _ in scopes]
     if not starts or any(start is None for start in starts):
         return None
-    return min(s for s in starts if s is not None)
+    return min([*(s for s in starts if s is not None), now - BURN_WINDOW])
 
 
 def _in_scope(point: SpendPoint, tenant: str, scope: str) -> bool:
@@ -110,10 +113,8 @@ def burn_down(scope: Scope, spend: Iterable[SpendPoint], now: datetime) -> Budge
     """One budget's burn in its current period, from hourly spend points."""
     tenant, name, period, budget = scope
     start, end = period_bounds(period, now)
-    points = sorted(
-        (p for p in spend if _in_scope(p, tenant, name) and (start is None or p.at >= start)),
-        key=lambda p: p.at,
-    )
+    scoped = [p for p in spend if _in_scope(p, tenant, name)]
+    points = sorted((p for p in scoped if start is None or p.at >= start), key=lambda p: p.at)
     if start is None:  # a total budget: its period starts at its first spend
         start = points[0].at if points else now
     hourly: dict[datetime, float] = defaultdict(float)
@@ -125,7 +126,7 @@ def burn_down(scope: Scope, spend: Iterable[SpendPoint], now: datetime) -> Budge
         cumulative.append((at, spent))
     if cumulative[-1][0] < now:
         cumulative.append((now, spent))
-    daily = spent / (max(now - start, MIN_ELAPSED) / DAY)
+    daily = burn_rate(scoped, now)
     left = max(budget - spent, 0.0)
     return BudgetBurn(
         tenant=tenant,
@@ -140,6 +141,15 @@ def burn_down(scope: Scope, spend: Iterable[SpendPoint], now: datetime) -> Budge
         projected_usd=None if end is None else spent + daily * ((end - now) / DAY),
         cumulative=cumulative,
     )
+
+
+def burn_rate(spend: Iterable[SpendPoint], now: datetime) -> float:
+    """USD per day over the last ``BURN_WINDOW``, or since the first spend in it."""
+    recent = [p for p in spend if now - BURN_WINDOW <= p.at <= now]
+    if not recent:
+        return 0.0
+    since = min(p.at for p in recent)
+    return sum(p.cost_usd for p in recent) / (max(now - since, MIN_ELAPSED) / DAY)
 
 
 def burn_downs(

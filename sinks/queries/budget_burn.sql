@@ -1,5 +1,5 @@
 -- title: Budget burn and days to exhaustion
--- answers: For each tenant with a budget_usd in the config: what it spent in its current budget period (from telemetry's settled costs), what remains, its daily burn over the last burn_days (or since its first request, if later), and in how many days the rest is gone at that rate. A day or month budget resets at period_ends. Reads the hourly rollup.
+-- answers: For each tenant with a budget_usd in the config: what it spent in its current budget period (from telemetry's settled costs), what remains, its daily burn over the last burn_days (or since the hour of its first spend in them, if later; at least an hour, so one request in a fresh window does not extrapolate to a huge rate), and in how many days the rest is gone at that rate. A day or month budget resets at period_ends. Reads the hourly rollup.
 -- param burn_days: UInt32 = 7 -- days the daily burn is averaged over
 -- param as_of: DateTime('UTC') = now -- the moment the budget is judged at (UTC)
 -- param budget_tenants: Array(String) = config -- the tenants with a budget_usd
@@ -33,14 +33,14 @@ LEFT JOIN (
         sum(cost_usd) AS spent_total,
         sumIf(cost_usd, hour >= {as_of:DateTime('UTC')} - INTERVAL {burn_days:UInt32} DAY)
             AS burn_cost,
-        dateDiff(
+        greatest(dateDiff(
             'second',
             greatest(
                 minIf(hour, hour >= {as_of:DateTime('UTC')} - INTERVAL {burn_days:UInt32} DAY),
                 {as_of:DateTime('UTC')} - INTERVAL {burn_days:UInt32} DAY
             ),
             {as_of:DateTime('UTC')}
-        ) AS burn_seconds
+        ), 3600) AS burn_seconds
     FROM {db:Identifier}.requests_hourly
     WHERE hour < {as_of:DateTime('UTC')}
     GROUP BY tenant

@@ -171,7 +171,7 @@ def test_budget_burn(data: Generated) -> None:
         window = at - timedelta(days=3)
         recent = [r for r in mine if hour(r.finished_at) >= window]
         first = max(min(hour(r.finished_at) for r in recent), window)
-        burn = sum(r.cost_usd for r in recent) * 86400 / (at - first).total_seconds()
+        burn = sum(r.cost_usd for r in recent) * 86400 / max((at - first).total_seconds(), 3600)
         resets = "2026-11-20" if period == "day" else "2026-12-01"
         assert spent > 0
         same(row, {

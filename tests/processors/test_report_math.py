@@ -59,11 +59,13 @@ def test_month_burn_rate_and_projection() -> None:
         spend(5, 1.0, tenant="globex"),  # another tenant's
     ]
     burn = burn_down(("acme", "tenant", "month", 50.0), points, NOW)
-    elapsed_days = 20.5  # Nov 1 00:00 to Nov 21 12:00
+    # Spent: the whole period (Nov 1 on). Rate: the last 7 days only, from the first spend
+    # in them (2 hours ago), so the $6 of ten days ago counts as spent but not as pace.
+    rate = 4.2 / (2 / 24)
     assert burn.spent_usd == pytest.approx(10.2)
-    assert burn.daily_rate_usd == pytest.approx(10.2 / elapsed_days)
-    assert burn.days_to_exhaustion == pytest.approx(39.8 / (10.2 / elapsed_days))
-    assert burn.projected_usd == pytest.approx(10.2 + 9.5 * 10.2 / elapsed_days)
+    assert burn.daily_rate_usd == pytest.approx(rate)
+    assert burn.days_to_exhaustion == pytest.approx(39.8 / rate)
+    assert burn.projected_usd == pytest.approx(10.2 + 9.5 * rate)
     assert burn.cumulative[0] == (datetime(2026, 11, 1, tzinfo=UTC), 0.0)
     assert burn.cumulative[-1] == (NOW, pytest.approx(10.2))
     assert [round(usd, 6) for _, usd in burn.cumulative] == [0.0, 6.0, 10.2, 10.2]  # flat to now
@@ -72,7 +74,7 @@ def test_month_burn_rate_and_projection() -> None:
 def test_an_exhausted_budget_has_zero_days_left() -> None:
     burn = burn_down(("acme", "tenant", "day", 5.0), [spend(3, 7.0)], NOW)
     assert burn.days_to_exhaustion == 0.0
-    assert burn.daily_rate_usd == pytest.approx(7.0 / 0.5)
+    assert burn.daily_rate_usd == pytest.approx(7.0 / (3 / 24))
 
 
 def test_nothing_spent_means_no_exhaustion() -> None:
@@ -104,8 +106,10 @@ def test_budget_scopes_and_spend_window() -> None:
     assert ("acme", "team:search", "day", 3.0) in scopes
     assert all(tenant == "acme" for tenant, *_ in budget_scopes(config, "acme"))
     assert budget_scopes(config, "nobody") == []
-    day_start = datetime(2026, 11, 21, tzinfo=UTC)
-    assert spend_window_start([("a", "tenant", "day", 1.0)], NOW) == day_start
+    week_ago = NOW - timedelta(days=7)  # a day budget's pace reads the last 7 days
+    assert spend_window_start([("a", "tenant", "day", 1.0)], NOW) == week_ago
+    month_start = datetime(2026, 11, 1, tzinfo=UTC)
+    assert spend_window_start([("a", "tenant", "month", 1.0)], NOW) == month_start
     assert (
         spend_window_start([("a", "tenant", "month", 1), ("b", "tenant", "total", 1)], NOW) is None
     )
