@@ -45,6 +45,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import TracerProvider
 
 from processors.fair_share import FairQueue
 from schemas.config import SwitchyardConfig
@@ -56,6 +57,7 @@ from streams.kafka.leases import Lease, Leases
 from streams.kafka.offsets import CommitTracker
 from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
+from streams.observe.tracing import tracing_from
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
@@ -81,8 +83,10 @@ class ProviderWorker:
         bootstrap: str,
         catalogue: TopicCatalogue,
         cluster_key: bytes,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.config = config
+        self.tracing = tracing_from(tracer_provider)  # each job's spans, when set
         self.gate = SealGate(cluster_key, "provider")
         self.bootstrap = bootstrap
         self.catalogue = catalogue
@@ -142,6 +146,7 @@ class ProviderWorker:
             self.rng,
             topics,
             self.gate.cluster_key,
+            self.tracing,
         )
         await live.start("provider")  # the last version applied, before the first job
         consumer = self._consumer(4 * limit)
@@ -231,13 +236,14 @@ class ProviderWorker:
                     continue
                 headers = list(record.headers)
                 parked: DispatchJob | None = None
+                parked_at: int | None = None  # when it was parked: its record's time
                 if tp.topic in self.retry_topics:
                     due = self._job_or_park(consumer, tp, record.offset, record.value)
                     if due is False:
                         break  # partition paused until its head is due
-                    parked = due
+                    parked, parked_at = due, record.timestamp
                 tenant, priority, job = lane_of(headers, parked, record.value)
-                waiting = Waiting(tp, record.offset, record.value, headers, job)
+                waiting = Waiting(tp, record.offset, record.value, headers, job, parked_at)
                 self.tracker.started(tp, record.offset)
                 self.waiting.push(waiting, tenant, priority)
                 self.waiting_bytes += waiting.size
@@ -255,7 +261,12 @@ class ProviderWorker:
             lease = self.leases.of(tp)
             work = (
                 self.jobs.handle_or_dead_letter(
-                    job, waiting.headers, (tp.topic, tp.partition, offset), value, lease
+                    job,
+                    waiting.headers,
+                    (tp.topic, tp.partition, offset),
+                    value,
+                    lease,
+                    waiting.parked_at_ms,
                 )
                 if job is not None
                 else self.jobs.dead_letter_undecodable(tp.topic, tp.partition, offset, value, lease)

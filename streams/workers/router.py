@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from opentelemetry.trace import TracerProvider
 
 from processors.budget import Position
 from processors.router import RoutingContext
@@ -38,14 +39,13 @@ from processors.router_hop import (
 from processors.strategies.learned import Learned
 from schemas.access import ADMIN_TOKEN_ENV, AUTHORIZATION, token_matches
 from schemas.config import SwitchyardConfig
-from sinks.kafka_out import LINGER_MS
 from streams.kafka import quirks
-from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
 from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
+from streams.observe.tracing import TraceHeaders, Tracing, tracing_from
 from streams.outputs import records
 from streams.tenant_keys import Keyring
-from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
+from streams.topics import TopicCatalogue, home_partition
 from streams.workers.budget_table import BudgetBook, budget_book
 from streams.workers.live_config import LiveConfig
 from streams.workers.route_state import (
@@ -54,6 +54,7 @@ from streams.workers.route_state import (
     load_learned,
     reload_learned,
 )
+from streams.workers.router_app import BATCH_MAX, BATCH_WITHIN_S, faust_app
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,14 @@ def build_router_app(
     state_dir: Path,
     cluster_key: bytes,
     replication_factor: int = 1,
+    tracer_provider: TracerProvider | None = None,
 ) -> faust.App:
     """The router worker's faust app: its agents, the budget table, the followers' task
     and the ``/budget/`` page. ``cluster_key`` seals what it writes to internal topics
-    and checks what it reads from them (``processors.seal``)."""
+    and checks what it reads from them (``processors.seal``); with ``tracer_provider``,
+    each job's decision is a span (``streams.observe.tracing``)."""
     quirks.apply()
-    app = _faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
+    app = faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
     gate = SealGate(cluster_key, "router")
     book = budget_book(app, catalogue, gate)
     state = RouterState(
@@ -93,51 +96,12 @@ def build_router_app(
         load_learned(config),
         TopicDirectory(bootstrap),
     )
-    hops = _Hops(app, config, catalogue, book, state, gate)
+    hops = _Hops(app, config, catalogue, book, state, gate, tracing_from(tracer_provider))
     live = LiveConfig(bootstrap, catalogue.config.name, gate, config, hops.use)
     app.task(_follower(config, state, live))
     _add_agents(app, catalogue, hops)
     _add_budget_page(app, book)
     return app
-
-
-def _faust_app(
-    config: SwitchyardConfig,
-    bootstrap: str,
-    catalogue: TopicCatalogue,
-    web_port: int,
-    state_dir: Path,
-    replication_factor: int,
-) -> faust.App:
-    return faust.App(
-        catalogue.router_app_id,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(state_dir / "faust"),
-        processing_guarantee="at_least_once",
-        topic_partitions=ROUTING_PARTITIONS,
-        topic_replication_factor=replication_factor,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=0.5,
-        producer_linger=LINGER_MS / 1000,
-        producer_max_request_size=4 * config.limits.max_message_bytes,
-        consumer_max_fetch_size=4 * config.limits.max_message_bytes,
-        broker_max_poll_records=BATCH_MAX,
-        stream_buffer_maxsize=2 * BATCH_MAX,
-        web_enabled=True,
-        # faust's /table/ and /router/ pages would show the budget table to anyone.
-        web_tables_enabled=False,
-        web_router_enabled=False,
-        web_bind="127.0.0.1",
-        web_port=web_port,
-        web_host="127.0.0.1",
-        autodiscover=False,
-        # Short group timeouts: the embedded broker makes a join wait about half
-        # the rebalance timeout, and faust's default (60 s) would stall every start.
-        broker_session_timeout=SESSION_TIMEOUT_MS / 1000,
-        broker_heartbeat_interval=HEARTBEAT_INTERVAL_MS / 1000,
-        broker_rebalance_timeout=REBALANCE_TIMEOUT_MS / 1000,
-    )
 
 
 def _follower(
@@ -176,12 +140,6 @@ async def _reload_learned_forever(config: SwitchyardConfig, state: RouterState) 
             state.learned = reloaded
 
 
-# Events decided per batch, and the longest a batch waits to fill: under load a batch
-# fills from the fetches in hand; on an idle stack a job waits at most BATCH_WITHIN_S.
-BATCH_MAX = 500
-BATCH_WITHIN_S = 0.002
-
-
 def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> None:
     raw: faust.Schema[Any, Any] = faust.Schema(key_serializer="raw", value_serializer="raw")
 
@@ -213,7 +171,7 @@ def _add_budget_page(app: faust.App, book: BudgetBook) -> None:
     """``GET /budget/``: every tenant's snapshot, for ``Authorization: Bearer <token>`` with
     the token in ``SWITCHYARD_ADMIN_TOKEN`` when the router started (``schemas.access``);
     without that variable the page refuses everyone. faust's own table pages, which would
-    show the same values to anyone, are off (``_faust_app``)."""
+    show the same values to anyone, are off (``router_app.faust_app``)."""
     token = os.environ.get(ADMIN_TOKEN_ENV)
 
     @app.page("/budget/")
@@ -225,7 +183,8 @@ def _add_budget_page(app: faust.App, book: BudgetBook) -> None:
 
 class _Hops:
     """Runs the hops on faust events: decode, one call into ``processors.router_hop``,
-    store the snapshot, send the outputs."""
+    store the snapshot, send the outputs; with ``tracing``, record each job's span and
+    pass its context on with the job."""
 
     def __init__(
         self,
@@ -235,8 +194,10 @@ class _Hops:
         book: BudgetBook,
         state: RouterState,
         gate: SealGate,
+        tracing: Tracing | None,
     ) -> None:
         self.app = app
+        self.tracing = tracing
         self.gate = gate
         self.config = config
         self.catalogue = catalogue
@@ -274,6 +235,7 @@ class _Hops:
 
     def _route_one(self, event: Any, view: RouterView, prepared: bool) -> "_Decided":
         started = time.perf_counter()
+        begun = time.time_ns() if self.tracing is not None else 0
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         # The signature is the router's to check; ``records`` drops it from what it
@@ -292,7 +254,9 @@ class _Hops:
             )
         except Exception as exc:
             result = self._failed(event.value, exc, position)
-        return self._staged(_Decided(result, headers, position, event.value))
+        tracing = self.tracing
+        trace = tracing.route(headers, result.outputs, begun, message.topic) if tracing else ()
+        return self._staged(_Decided(result, headers, position, event.value, trace))
 
     async def settle(self, events: Sequence[Any]) -> None:
         """Apply a batch of settlements; one without the cluster key's seal is dropped
@@ -347,7 +311,7 @@ class _Hops:
         acks: list[Awaitable[Any]] = []
         for decided in batch:
             try:
-                acks += await self._send(decided.result, decided.headers)
+                acks += await self._send(decided.result, decided.headers, decided.trace)
             except Exception as exc:
                 try:
                     letter = self._failed(decided.raw, exc, decided.position)
@@ -363,9 +327,11 @@ class _Hops:
         await asyncio.gather(*acks)
         self.book.write_staged()
 
-    async def _send(self, result: HopResult, headers: Any) -> list[Awaitable[Any]]:
+    async def _send(
+        self, result: HopResult, headers: Any, trace: TraceHeaders = ()
+    ) -> list[Awaitable[Any]]:
         """Hand the outputs to the producer; the acknowledgements to wait for."""
-        sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key)
+        sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key, trace)
         producer = self.app.producer
         acks = []
         for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
@@ -389,6 +355,7 @@ class _Decided:
     headers: Any
     position: Position
     raw: bytes | None
+    trace: TraceHeaders = ()  # the router span's header, for the job's next hop
 
 
 __all__ = ["build_router_app"]

@@ -1,0 +1,57 @@
+"""The faust app the router worker runs on, with the settings it needs and why.
+
+``streams.workers.router`` adds the agents, the budget table and the pages.
+"""
+
+from pathlib import Path
+
+import faust
+
+from schemas.config import SwitchyardConfig
+from sinks.kafka_out import LINGER_MS
+from streams.kafka.consumers import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS
+from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
+
+# Events decided per batch, and the longest a batch waits to fill: under load a batch
+# fills from the fetches in hand; on an idle stack a job waits at most BATCH_WITHIN_S.
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.002
+
+
+def faust_app(
+    config: SwitchyardConfig,
+    bootstrap: str,
+    catalogue: TopicCatalogue,
+    web_port: int,
+    state_dir: Path,
+    replication_factor: int,
+) -> faust.App:
+    return faust.App(
+        catalogue.router_app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(state_dir / "faust"),
+        processing_guarantee="at_least_once",
+        topic_partitions=ROUTING_PARTITIONS,
+        topic_replication_factor=replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        producer_linger=LINGER_MS / 1000,
+        producer_max_request_size=4 * config.limits.max_message_bytes,
+        consumer_max_fetch_size=4 * config.limits.max_message_bytes,
+        broker_max_poll_records=BATCH_MAX,
+        stream_buffer_maxsize=2 * BATCH_MAX,
+        web_enabled=True,
+        # faust's /table/ and /router/ pages would show the budget table to anyone.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_bind="127.0.0.1",
+        web_port=web_port,
+        web_host="127.0.0.1",
+        autodiscover=False,
+        # Short group timeouts: the embedded broker makes a join wait about half
+        # the rebalance timeout, and faust's default (60 s) would stall every start.
+        broker_session_timeout=SESSION_TIMEOUT_MS / 1000,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_MS / 1000,
+        broker_rebalance_timeout=REBALANCE_TIMEOUT_MS / 1000,
+    )
