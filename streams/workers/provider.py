@@ -29,6 +29,9 @@ paused until it is.
 Origin: a dispatch or retry record without the cluster key's seal is dropped
 before it is decoded (``SealGate``: counted, its offset committed); everything
 this worker writes to internal topics is sealed (``streams.outputs.records``).
+
+Traces: given a tracer provider, each run of a job is a span with its calls, its
+reply or parked copy, and its wait on a retry topic (``streams.observe.tracing``).
 """
 
 import asyncio
