@@ -8,15 +8,18 @@ batches over OTLP/HTTP; without it nothing is installed and workers hold no
 provider of their own (the SDK's in-memory exporter) to the workers instead.
 
 The tree of a job, every span in the producer's trace when its ``traceparent``
-header has one, else in a trace of its own::
+header has one, else in a trace of its own (here the job found every model of its
+chain failing once, waited on a retry topic, then was answered)::
 
-    switchyard.route            router: events classify, policy, strategy, budget
-    └─ switchyard.job           provider: one run of the job over its chain
-       ├─ chat <model>          one span per call (GenAI conventions), error or ok
-       ├─ switchyard.park       the parked copy sent to a retry topic, or
-       └─ switchyard.reply      the reply published
-          switchyard.parked     the wait on a retry topic (parked -> resumed),
-          └─ switchyard.job     under the run that parked it; the next run under it
+    switchyard.route              router: events classify, policy, strategy, budget
+    └─ switchyard.job             provider: one run over the job's chain (round 0)
+       ├─ chat sim-small          one span per call (GenAI conventions): error ...
+       ├─ chat sim-medium         ... error
+       ├─ switchyard.park         publishing its parked copy to a retry topic
+       └─ switchyard.parked       the wait on that topic, from parked to resumed
+          └─ switchyard.job       the next run (round 1)
+             ├─ chat sim-small    ok: tokens and cost
+             └─ switchyard.reply  publishing the reply
 
 Workers are separate processes, so a span's context travels in the record that
 carries the job on, as a W3C traceparent in the ``sy-traceparent`` header
@@ -74,6 +77,7 @@ def configure_tracing(
 
 
 def tracing_from(provider: trace.TracerProvider | None) -> "Tracing | None":
+    """What a worker holds: spans on ``provider``, or None (no tracing) without one."""
     return Tracing(provider) if provider is not None else None
 
 
