@@ -94,6 +94,10 @@ def worker(
     cluster_key = cluster_key_from_env()  # before anything starts: no key, no worker
     _serve_metrics(kind, config, env)
     tune_gc()
+    from streams.observe.tracing import configure_tracing
+
+    # None without OTEL_EXPORTER_OTLP_ENDPOINT: the workers then record nothing.
+    tracer_provider = configure_tracing(config.observability.tracing, kind)
     if kind == "router":
         from streams.kafka.quirks import quiet_worker
         from streams.workers.router import build_router_app
@@ -106,6 +110,7 @@ def worker(
             env.state_dir,
             cluster_key,
             env.replication_factor,
+            tracer_provider,
         )
         level = "INFO" if verbose(ctx) else "WARNING"
         quiet_worker(router, level).execute_from_commandline()
@@ -113,7 +118,8 @@ def worker(
     if kind == "provider":
         from streams.workers.provider import ProviderWorker
 
-        return run_until_signal(ProviderWorker(config, bootstrap, catalogue, cluster_key).run)
+        provider = ProviderWorker(config, bootstrap, catalogue, cluster_key, tracer_provider)
+        return run_until_signal(provider.run)
     from streams.workers.telemetry import run_telemetry_worker
 
     return run_until_signal(

@@ -94,7 +94,12 @@ class TracingSettings(_Strict):
     """OpenTelemetry traces: exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
 
     service_name: str = Field(default="switchyard", description="prefix of each worker's name")
-    sample_ratio: float = Field(default=1.0, ge=0, le=1, description="share of jobs traced")
+    sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="share of jobs traced; a producer's sampled traceparent decides for its job",
+    )
 
 
 class TelemetrySettings(_Strict):

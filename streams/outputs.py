@@ -11,9 +11,14 @@ wrote it, moved to its tenant's home partition, where a router verifies it again
 A routed or parked job also gets lane headers (tenant and priority), so a provider
 worker can queue it by fair share without decoding it; lane headers a producer
 wrote are dropped, never passed on.
+
+Traces (``streams.observe.tracing``): a routed or parked job carries the context of
+the span that wrote it in ``sy-traceparent`` (W3C format), so the next hop's spans
+continue its trace; the producer's own ``traceparent`` passes on untouched and comes
+back on the reply. A ``sy-traceparent`` a producer wrote is dropped like a lane header.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from processors.authenticate import SIGNATURE_HEADERS
 from processors.outputs import Output, OutputKind
@@ -31,6 +36,10 @@ UNSEALED: frozenset[OutputKind] = frozenset({"reply", "pre_step", "rekey"})
 
 LANE_TENANT, LANE_PRIORITY = "sy-lane-tenant", "sy-lane-priority"
 LANE_HEADERS = frozenset({LANE_TENANT, LANE_PRIORITY})
+TRACE_HEADER = "sy-traceparent"
+INTERNAL_HEADERS = LANE_HEADERS | {TRACE_HEADER}
+# Outputs that carry a job to the next hop, so its trace context with it.
+TRACED: frozenset[OutputKind] = frozenset({"dispatch", "retry"})
 
 
 def topic_for(output: Output, catalogue: TopicCatalogue) -> str:
@@ -59,21 +68,31 @@ def records(
     catalogue: TopicCatalogue,
     headers: AnyHeaders,
     cluster_key: bytes,
+    trace: Sequence[tuple[str, bytes]] = (),
 ) -> list[Record]:
     """``(topic, key, value, headers)`` per output, in order, serialised once with orjson;
-    internal records sealed with ``cluster_key``."""
-    as_written = [(k, v) for k, v in without_seal(headers) if k not in LANE_HEADERS]
+    internal records sealed with ``cluster_key``; ``trace`` (the writing span's
+    ``sy-traceparent``, if any) added to the records that carry the job on."""
+    as_written = [(k, v) for k, v in without_seal(headers) if k not in INTERNAL_HEADERS]
     unsigned = [(k, v) for k, v in as_written if k not in SIGNATURE_HEADERS]
     return [
-        _record(o, catalogue, as_written if o.kind == "rekey" else unsigned, cluster_key)
+        _record(o, catalogue, as_written if o.kind == "rekey" else unsigned, cluster_key, trace)
         for o in outputs
     ]
 
 
-def _record(o: Output, catalogue: TopicCatalogue, passed_on: Headers, cluster_key: bytes) -> Record:
+def _record(
+    o: Output,
+    catalogue: TopicCatalogue,
+    passed_on: Headers,
+    cluster_key: bytes,
+    trace: Sequence[tuple[str, bytes]],
+) -> Record:
     topic = topic_for(o, catalogue)
     value = o.message if isinstance(o.message, bytes) else dumps(o.message)
     sent = list(passed_on) if o.headers else []
+    if trace and o.kind in TRACED:
+        sent += trace
     if isinstance(o.message, DispatchJob):
         decided = o.message.decision
         sent += [(LANE_TENANT, decided.tenant.encode()), (LANE_PRIORITY, decided.priority.encode())]

@@ -29,6 +29,9 @@ paused until it is.
 Origin: a dispatch or retry record without the cluster key's seal is dropped
 before it is decoded (``SealGate``: counted, its offset committed); everything
 this worker writes to internal topics is sealed (``streams.outputs.records``).
+
+Traces: given a tracer provider, each run of a job is a span with its calls, its
+reply or parked copy, and its wait on a retry topic (``streams.observe.tracing``).
 """
 
 import asyncio
@@ -39,12 +42,12 @@ import os
 import random
 import socket
 import time
-from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import TracerProvider
 
 from processors.fair_share import FairQueue
 from schemas.config import SwitchyardConfig
@@ -58,20 +61,19 @@ from streams.kafka.seals import SealGate
 from streams.kafka.topic_directory import TopicDirectory
 from streams.observe.counting import ProviderCounts
 from streams.observe.metrics import provider_metrics
+from streams.observe.tracing import tracing_from
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
 from streams.workers.live_config import LiveConfig
 from streams.workers.provider_calls import ModelCaller
 from streams.workers.provider_job import JobRunner
+from streams.workers.provider_rebalance import Rebalance
 from streams.workers.read_ahead import FETCH_RECORDS, Waiting, decoded, lane_of
 
 log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.5
-# Rebalance: how long a revoked partition's jobs get to finish before it is
-# handed over (under the group's 4 s rebalance timeout).
-REVOKE_WAIT_S = 2.0
 
 Records = dict[TopicPartition, list[Any]]
 
@@ -83,8 +85,10 @@ class ProviderWorker:
         bootstrap: str,
         catalogue: TopicCatalogue,
         cluster_key: bytes,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.config = config
+        self.tracing = tracing_from(tracer_provider)  # each job's spans, when set
         self.gate = SealGate(cluster_key, "provider")
         self.bootstrap = bootstrap
         self.catalogue = catalogue
@@ -147,6 +151,7 @@ class ProviderWorker:
             topics,
             self.gate.cluster_key,
             self.counts,
+            self.tracing,
         )
         await live.start("provider")  # the last version applied, before the first job
         consumer = self._consumer(4 * limit)
@@ -184,7 +189,7 @@ class ProviderWorker:
         )
         consumer.subscribe(
             [self.catalogue.dispatch.name, *self.retry_topics],
-            listener=_Rebalance(self, consumer),
+            listener=Rebalance(self, consumer),
         )
         return consumer
 
@@ -243,14 +248,15 @@ class ProviderWorker:
                     continue
                 headers = list(record.headers)
                 parked: DispatchJob | None = None
+                parked_at: int | None = None  # when it was parked: its record's time
                 if tp.topic in self.retry_topics:
                     due = self._job_or_park(consumer, tp, record.offset, record.value)
                     if due is False:
                         break  # partition paused until its head is due
-                    parked = due
+                    parked, parked_at = due, record.timestamp
                 tenant, priority, job = lane_of(headers, parked, record.value)
                 tenants.append(tenant)
-                waiting = Waiting(tp, record.offset, record.value, headers, job)
+                waiting = Waiting(tp, record.offset, record.value, headers, job, parked_at)
                 self.tracker.started(tp, record.offset)
                 self.waiting.push(waiting, tenant, priority)
                 self.waiting_bytes += waiting.size
@@ -269,7 +275,12 @@ class ProviderWorker:
             lease = self.leases.of(tp)
             work = (
                 self.jobs.handle_or_dead_letter(
-                    job, waiting.headers, (tp.topic, tp.partition, offset), value, lease
+                    job,
+                    waiting.headers,
+                    (tp.topic, tp.partition, offset),
+                    value,
+                    lease,
+                    waiting.parked_at_ms,
                 )
                 if job is not None
                 else self.jobs.dead_letter_undecodable(tp.topic, tp.partition, offset, value, lease)
@@ -338,55 +349,6 @@ class ProviderWorker:
             log.warning("commit refused (group rebalanced); uncommitted jobs will be replayed")
             return
         self.committed.update(moved)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hand partitions over cleanly: finish and commit what we can, then forget them.
-
-    Jobs still running when the wait ends keep running, their outputs held until
-    the group's new assignment says whether the partition is still ours
-    (``streams.kafka.leases``)."""
-
-    def __init__(self, worker: ProviderWorker, consumer: AIOKafkaConsumer) -> None:
-        self.worker = worker
-        self.consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        worker = self.worker
-        gone = set(revoked)
-        # Jobs still waiting are the next owner's: dropped unstarted, offsets uncommitted.
-        dropped = worker.waiting.drop(lambda waiting: waiting.tp in gone)
-        worker.waiting_bytes -= sum(waiting.size for waiting in dropped)
-        unstarted = Counter(waiting.tp for waiting in dropped)
-        deadline = time.monotonic() + REVOKE_WAIT_S
-        # Polling: the counts change in task callbacks, which have no event to wait on.
-        while (  # noqa: ASYNC110
-            any(worker.tracker.pending(tp) > unstarted[tp] for tp in revoked)
-            and time.monotonic() < deadline
-        ):
-            await asyncio.sleep(0.05)
-        worker.leases.suspend(revoked)
-        await worker.leases.quiesce()  # what was sent is in the ledger before anyone replays
-        with contextlib.suppress(KafkaError):
-            await worker._commit(self.consumer)
-        log.info("revoked %d partitions", len(revoked))
-        for tp in revoked:
-            worker.tracker.forget(tp)
-            worker.committed.pop(tp, None)
-            worker.resume_at.pop(tp, None)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        dispatch = self.worker.catalogue.dispatch
-        owned = sum(1 for tp in assigned if tp.topic == dispatch.name)
-        # Providers' own limits are split by dispatch partitions; a worker holding none
-        # (more workers than partitions) still gets one partition's share for retries.
-        self.worker.board.pace_share(max(owned, 1) / dispatch.partitions)
-        lost = self.worker.leases.settle(assigned)
-        if lost:
-            log.info("%d partitions went to another worker with jobs in flight", len(lost))
-        # Answers the previous owner wrote must be known before its jobs replay.
-        await self.worker.ledger.catch_up()
-        log.info("assigned %d partitions", len(assigned))
 
 
 __all__ = ["ProviderWorker"]

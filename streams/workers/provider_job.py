@@ -41,6 +41,7 @@ from sinks.kafka_out import Headers, KafkaPublisher
 from streams.kafka.leases import Lease
 from streams.kafka.topic_directory import TopicDirectory
 from streams.observe.counting import ProviderCounts
+from streams.observe.tracing import NO_TRACE, JobTrace, TraceHeaders, Tracing
 from streams.outputs import records
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
@@ -65,9 +66,11 @@ class JobRunner:
         topics: TopicDirectory,
         cluster_key: bytes,
         counts: ProviderCounts,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
         self.counts = counts
+        self.tracing = tracing
         self.cluster_key = cluster_key
         self.catalogue = catalogue
         self.caller = caller
@@ -88,25 +91,30 @@ class JobRunner:
         self.config = config
         self.context = dataclasses.replace(self.context, config=config)
 
-    async def handle(self, job: DispatchJob, headers: Headers, lease: Lease) -> None:
+    async def handle(
+        self, job: DispatchJob, headers: Headers, lease: Lease, parked_at_ms: int | None = None
+    ) -> None:
         """Decide and answer one job; returns once its outputs are acknowledged.
 
         Its outputs go out only while ``lease`` holds its partition: a job whose
-        partition moved while it ran is answered by the next owner's replay."""
+        partition moved while it ran is answered by the next owner's replay.
+        ``parked_at_ms`` is when a job read from a retry topic was parked (its trace)."""
         job_key = (job.request.tenant, job.request.request_id)
         running = self.in_flight.get(job_key)
         if running is not None:  # the same job is being answered right now
             await asyncio.shield(running)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.in_flight[job_key] = done
+        trace = self.tracing.job(job, headers, parked_at_ms) if self.tracing else NO_TRACE
         try:
             await self.topics.recheck(job.request.reply_to)
             flow = provider_hop(job, self.ledger.get(*job_key), self.context)
-            result = await self._drive(flow, job)
-            answered = await self._send(result, headers, lease, job.request.tenant)
+            result = await self._drive(flow, job, trace)
+            answered = await self._send(result, headers, lease, job.request.tenant, trace)
             if answered and result.shadow is not None:
                 self._start_shadow(job, result.shadow)
         finally:
+            trace.end()
             if self.in_flight.get(job_key) is done:
                 del self.in_flight[job_key]
             done.set_result(None)
@@ -118,11 +126,12 @@ class JobRunner:
         source: tuple[str, int, int],
         raw: bytes | None,
         lease: Lease,
+        parked_at_ms: int | None = None,
     ) -> None:
         """``handle``, and if it raises anything a replay cannot fix, answer the job with
         an error and dead-letter it; ``source`` is its record's (topic, partition, offset)."""
         try:
-            await self.handle(job, headers, lease)
+            await self.handle(job, headers, lease, parked_at_ms)
         except (KafkaError, RetryableError):
             raise  # the broker or a sink: left uncommitted, replayed
         except Exception as exc:
@@ -143,7 +152,7 @@ class JobRunner:
         for task in list(self.shadows):
             task.cancel()
 
-    async def _drive(self, flow: ProviderFlow, job: DispatchJob) -> HopResult:
+    async def _drive(self, flow: ProviderFlow, job: DispatchJob, trace: JobTrace) -> HopResult:
         """Make the calls the flow asks for until it returns the job's outputs."""
         deadline = job.request.deadline.timestamp() if job.request.deadline else None
         step = _advance(flow, None)
@@ -151,24 +160,34 @@ class JobRunner:
         while isinstance(step, ModelCall):
             if step.wait_s > 0:
                 await asyncio.sleep(step.wait_s)
+            started = time.time_ns()
             result = await self.caller.call(
                 step.model, job.request, job.decision.priority, job.round, deadline
             )
+            trace.attempt(result, self.config, job.request.tenant, started)
             await self.board.record(result.attempt, time.time())
             self.counts.call(result.attempt, job.request.tenant, previous)
             previous = result.attempt
             step = _advance(flow, result)
         return step
 
-    async def _send(self, result: HopResult, headers: Headers, lease: Lease, tenant: str) -> bool:
+    async def _send(
+        self, result: HopResult, headers: Headers, lease: Lease, tenant: str, trace: JobTrace
+    ) -> bool:
         """Send the job's outputs; False if its partition was handed over meanwhile."""
-        held = await self._deliver_held(result.outputs, headers, lease, tenant)
+        with trace.sending(result.outputs):
+            held = await self._deliver_held(result.outputs, headers, lease, tenant, trace.header())
         if held and result.remember is not None:
             self.ledger.remember(result.remember)
         return held
 
     async def _deliver_held(
-        self, outputs: list[Output], headers: Headers | None, lease: Lease, tenant: str = ""
+        self,
+        outputs: list[Output],
+        headers: Headers | None,
+        lease: Lease,
+        tenant: str = "",
+        trace: TraceHeaders = (),
     ) -> bool:
         """Deliver ``outputs`` if ``lease`` still holds the partition, else only their cost;
         ``tenant`` is the job's, for the metrics."""
@@ -178,14 +197,17 @@ class JobRunner:
             return False
         try:
             if outputs:
-                await self._deliver(outputs, headers)
+                await self._deliver(outputs, headers, trace)
                 self.counts.sent(outputs, tenant)
         finally:
             lease.end_send()
         return True
 
-    async def _deliver(self, outputs: list[Output], headers: Headers | None) -> None:
-        await self.publisher.deliver(*records(outputs, self.catalogue, headers, self.cluster_key))
+    async def _deliver(
+        self, outputs: list[Output], headers: Headers | None, trace: TraceHeaders = ()
+    ) -> None:
+        sent = records(outputs, self.catalogue, headers, self.cluster_key, trace)
+        await self.publisher.deliver(*sent)
 
     def _start_shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
         task = asyncio.create_task(self._shadow(job, shadow))

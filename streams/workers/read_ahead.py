@@ -30,6 +30,7 @@ class Waiting:
     value: bytes | None
     headers: list[tuple[str, bytes]]
     job: DispatchJob | None
+    parked_at_ms: int | None = None  # read from a retry topic: when it was parked
 
     @property
     def size(self) -> int:

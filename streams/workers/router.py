@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from opentelemetry.trace import TracerProvider
 
 from processors.budget import Position
 from processors.router import RoutingContext
@@ -42,6 +43,7 @@ from streams.kafka.topic_directory import TopicDirectory
 from streams.observe.collectors import budget_state, faust_lag
 from streams.observe.counting import RouterCounts
 from streams.observe.metrics import router_metrics
+from streams.observe.tracing import TraceHeaders, Tracing, tracing_from
 from streams.outputs import records
 from streams.tenant_keys import Keyring
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
@@ -79,10 +81,12 @@ def build_router_app(
     state_dir: Path,
     cluster_key: bytes,
     replication_factor: int = 1,
+    tracer_provider: TracerProvider | None = None,
 ) -> faust.App:
     """The router worker's faust app: its agents, the budget table, the followers' task
     and the ``/budget/`` page. ``cluster_key`` seals what it writes to internal topics
-    and checks what it reads from them (``processors.seal``)."""
+    and checks what it reads from them (``processors.seal``); with ``tracer_provider``,
+    each job's decision is a span (``streams.observe.tracing``)."""
     quirks.apply()
     app = faust_app(config, bootstrap, catalogue, web_port, state_dir, replication_factor)
     gate = SealGate(cluster_key, "router")
@@ -93,7 +97,7 @@ def build_router_app(
         load_learned(config),
         TopicDirectory(bootstrap),
     )
-    hops = _Hops(app, config, catalogue, book, state, gate)
+    hops = _Hops(app, config, catalogue, book, state, gate, tracing_from(tracer_provider))
     if config.observability.metrics.enabled:
         hops.counts = _observed(app, config, catalogue, hops)
     live = LiveConfig(bootstrap, catalogue.config.name, gate, config, hops.use)
@@ -188,7 +192,8 @@ def _add_agents(app: faust.App, catalogue: TopicCatalogue, hops: "_Hops") -> Non
 
 class _Hops:
     """Runs the hops on faust events: decode, one call into ``processors.router_hop``,
-    store the snapshot, send the outputs."""
+    store the snapshot, send the outputs; with ``tracing``, record each job's span and
+    pass its context on with the job."""
 
     def __init__(
         self,
@@ -198,8 +203,10 @@ class _Hops:
         book: BudgetBook,
         state: RouterState,
         gate: SealGate,
+        tracing: Tracing | None,
     ) -> None:
         self.app = app
+        self.tracing = tracing
         self.gate = gate
         self.config = config
         self.catalogue = catalogue
@@ -242,6 +249,7 @@ class _Hops:
 
     def _route_one(self, event: Any, view: RouterView, prepared: bool) -> "_Decided":
         started = time.perf_counter()
+        begun = time.time_ns() if self.tracing is not None else 0
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         # The signature is the router's to check; ``records`` drops it from what it
@@ -260,7 +268,9 @@ class _Hops:
             )
         except Exception as exc:
             result = self._failed(event.value, exc, position)
-        return self._staged(_Decided(result, headers, position, event.value, event.key))
+        tracing = self.tracing
+        trace = tracing.route(headers, result.outputs, begun, message.topic) if tracing else ()
+        return self._staged(_Decided(result, headers, position, event.value, event.key, trace))
 
     async def settle(self, events: Sequence[Any]) -> None:
         """Apply a batch of settlements; one without the cluster key's seal is dropped
@@ -325,7 +335,7 @@ class _Hops:
         acks: list[Awaitable[Any]] = []
         for decided in batch:
             try:
-                acks += await self._send(decided.result, decided.headers)
+                acks += await self._send(decided.result, decided.headers, decided.trace)
             except Exception as exc:
                 try:
                     letter = self._failed(decided.raw, exc, decided.position)
@@ -341,9 +351,11 @@ class _Hops:
         await asyncio.gather(*acks)
         self.book.write_staged()
 
-    async def _send(self, result: HopResult, headers: Any) -> list[Awaitable[Any]]:
+    async def _send(
+        self, result: HopResult, headers: Any, trace: TraceHeaders = ()
+    ) -> list[Awaitable[Any]]:
         """Hand the outputs to the producer; the acknowledgements to wait for."""
-        sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key)
+        sent = records(result.outputs, self.catalogue, headers, self.gate.cluster_key, trace)
         producer = self.app.producer
         acks = []
         for output, (topic, key, value, sent_headers) in zip(result.outputs, sent, strict=True):
@@ -368,6 +380,7 @@ class _Decided:
     position: Position
     raw: bytes | None
     key: bytes | None  # the tenant's name, as the producer keyed it
+    trace: TraceHeaders = ()  # the router span's header, for the job's next hop
 
 
 __all__ = ["build_router_app"]
