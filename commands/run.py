@@ -72,6 +72,10 @@ def demo(
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
         print_summary(summary)
+        say(
+            f"the telemetry stays in {env.state_dir}: try `switchyard report`, "
+            "`switchyard query --list` and `switchyard drift`"
+        )
     return 0 if summary["lost"] == 0 else 1
 
 
