@@ -17,7 +17,7 @@ Metric = Literal[
     "model_mix",  # share of a task's answered requests per model
     "cost_per_request",  # mean cost of a task's answered requests
     "failure_rate",  # share of a task's requests not answered (error, expired, rejected)
-    "fallback_rate",  # share of a task's answered requests served by one of their fallbacks
+    "fallback_rate",  # share of a task's answered requests that took more than one call
     "provider_error_rate",  # share of a provider's calls (attempts) that did not succeed
     "predicted_quality",  # mean predicted quality of a task's learned-routed requests
     "feedback",  # mean feedback value of a task's judged requests, per feedback kind
@@ -63,7 +63,7 @@ class TaskWindow(BaseModel):
     requests: int = Field(default=0, ge=0)  # every request, answered or not
     failed: int = Field(default=0, ge=0)  # status other than ok
     answered_by: dict[str, int] = Field(default_factory=dict)  # model -> answered requests
-    fell_back: int = Field(default=0, ge=0)  # answered by one of the request's fallbacks
+    fell_back: int = Field(default=0, ge=0)  # answered after more than one call (no escalation)
     cost: Moments = Moments()  # cost_usd of answered requests
     log_cost: Moments = Moments()  # log1p(cost_usd * 1e6) of the same: what is tested
     predicted_quality: Moments = Moments()  # answered requests with a prediction

@@ -18,6 +18,7 @@ from processors.drift.windows import Window
 from schemas.drift import Moments, ProviderWindow, TaskWindow, WindowStats
 from schemas.errors import UsageError
 from schemas.messages import ID_PATTERN
+from sinks.rollups import FELL_BACK
 
 Runner = Callable[[str], tuple[list[str], Sequence[Sequence[Any]]]]
 
@@ -27,8 +28,7 @@ _REQUESTS = """
 SELECT {period} AS period, task, model,
     count() AS requests,
     countIf(status != 'ok') AS failed,
-    countIf(status = 'ok'
-        AND has(JSONExtract(explanation, 'fallbacks', 'Array(String)'), model)) AS fell_back,
+    countIf(status = 'ok' AND {fell_back}) AS fell_back,
     sumIf(cost_usd, status = 'ok'),
     sumIf(cost_usd * cost_usd, status = 'ok'),
     sumIf(log1p(cost_usd * 1000000), status = 'ok'),
@@ -61,7 +61,7 @@ def read_windows(
     parts = _sql_parts(database, baseline, recent, tenant)
     tasks: dict[str, dict[str, TaskWindow]] = {"baseline": {}, "recent": {}}
     providers: dict[str, dict[str, ProviderWindow]] = {"baseline": {}, "recent": {}}
-    for period, task, model, *sums in run(_REQUESTS.format(**parts))[1]:
+    for period, task, model, *sums in run(_REQUESTS.format(**parts, fell_back=FELL_BACK))[1]:
         seen = tasks[period].get(task, TaskWindow())
         tasks[period][task] = _add_requests(seen, str(model), sums)
     for period, provider, calls, errors in run(_ATTEMPTS.format(**parts))[1]:

@@ -34,6 +34,7 @@ from schemas.report import (
     SpendPoint,
     Totals,
 )
+from sinks.rollups import FELL_BACK
 
 Query = Callable[[str], tuple[list[str], Sequence[Sequence[Any]]]]
 
@@ -162,7 +163,7 @@ class ReportSource:
         )
         answers_sql = (
             f"SELECT {bucket} AS at, provider, countIf(status = 'ok') AS answered, "  # noqa: S608
-            "countIf(status = 'ok' AND attempts > 1) AS fallbacks "
+            f"countIf(status = 'ok' AND {FELL_BACK}) AS fallbacks "
             f"FROM {self._table('requests')} WHERE {where} AND provider != '' "
             "GROUP BY at, provider"
         )

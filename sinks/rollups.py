@@ -35,6 +35,9 @@ _DOWNGRADED = (
     'multiSearchAny(steps, [\'"kind":"rate_downgraded"\', \'"kind":"budget_downgraded"\'])'
 )
 _ESCALATED = 'position(steps, \'"kind":"check_failed"\') > 0'
+# One definition of a fallback for every reader (rollups, report, drift): a request that
+# took more than one provider call, a cascade's escalation aside.
+FELL_BACK = f"attempts > 1 AND NOT ({_ESCALATED})"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ REQUESTS_HOURLY = Rollup(
         ("answered", _SUM_U, "countIf(status = 'ok')"),
         ("errors", _SUM_U, "countIf(status = 'error')"),
         ("refused", _SUM_U, "countIf(status IN ('rejected', 'expired'))"),
-        ("fallbacks", _SUM_U, f"countIf(attempts > 1 AND NOT ({_ESCALATED}))"),
+        ("fallbacks", _SUM_U, f"countIf({FELL_BACK})"),
         ("escalations", _SUM_U, f"countIf({_ESCALATED})"),
         ("cache_hits", _SUM_U, "countIf(cache = 'hit')"),
         ("downgrades", _SUM_U, f"countIf({_DOWNGRADED})"),
