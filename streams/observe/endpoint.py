@@ -29,6 +29,8 @@ from schemas.runtime_settings import MetricsSettings
 from streams.local.broker import pid_alive
 
 METRICS_PORT_ENV = "SWITCHYARD_METRICS_PORT"
+# A container's Prometheus scrapes from another host: compose widens the bind here.
+METRICS_HOST_ENV = "SWITCHYARD_METRICS_HOST"
 
 
 def metrics_dir(state_dir: Path) -> Path:
@@ -66,21 +68,26 @@ def metrics_port(settings: MetricsSettings) -> int:
     return int(raw)
 
 
+def metrics_host(settings: MetricsSettings) -> str:
+    """``SWITCHYARD_METRICS_HOST`` if set, else the config's host (loopback by default)."""
+    return os.environ.get(METRICS_HOST_ENV) or settings.host
+
+
 def serve_metrics(
     settings: MetricsSettings, role: str, registry: CollectorRegistry, state_dir: Path
 ) -> MetricsEndpoint | None:
     """Serve ``registry`` as this process's ``role``; None when metrics are off."""
     if not settings.enabled:
         return None
-    port = metrics_port(settings)
+    port, bind = metrics_port(settings), metrics_host(settings)
     try:
-        server, _ = start_http_server(port, settings.host, registry)
+        server, _ = start_http_server(port, bind, registry)
     except OSError as exc:
         raise StackError(
-            f"metrics endpoint: cannot listen on {settings.host}:{port} ({exc.strerror}); "
+            f"metrics endpoint: cannot listen on {bind}:{port} ({exc.strerror}); "
             f"set {METRICS_PORT_ENV}=0 for a free port"
         ) from exc
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    host = f"[{bind}]" if ":" in bind else bind
     url = f"http://{host}:{server.server_port}/metrics"
     file = metrics_dir(state_dir) / f"{role}-{os.getpid()}.json"
     file.parent.mkdir(parents=True, exist_ok=True)

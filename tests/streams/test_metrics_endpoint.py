@@ -16,10 +16,12 @@ from schemas.errors import InvalidOption, StackError
 from schemas.runtime_settings import MetricsSettings
 from streams.local.broker import free_port
 from streams.observe.endpoint import (
+    METRICS_HOST_ENV,
     METRICS_PORT_ENV,
     MetricsEndpoint,
     endpoints,
     metrics_dir,
+    metrics_host,
     metrics_port,
     serve_metrics,
 )
@@ -98,3 +100,12 @@ def test_metrics_off_serve_nothing(tmp_path: Path) -> None:
     registry = TelemetryMetrics(CollectorRegistry()).registry
     assert serve_metrics(MetricsSettings(enabled=False), "router", registry, tmp_path) is None
     assert endpoints(tmp_path) == []
+
+
+def test_the_bind_host_is_loopback_unless_the_environment_widens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(METRICS_HOST_ENV, raising=False)
+    assert metrics_host(MetricsSettings()) == "127.0.0.1"
+    monkeypatch.setenv(METRICS_HOST_ENV, "0.0.0.0")  # noqa: S104 - what compose sets
+    assert metrics_host(MetricsSettings()) == "0.0.0.0"  # noqa: S104
