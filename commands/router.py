@@ -28,22 +28,20 @@ import orjson
 import typer
 
 from commands.app import JsonFlag, ManyValuesCommand, at_least, exclusive, new_app
-from commands.console import Column, print_table, say
+from commands.console import say
 from commands.outcome_files import read_outcome_files
 from commands.progress import Progress
+from commands.router_report import print_calibration, print_report
+from processors.learning.calibration import parse_tier_goals, setting_lambda
 from processors.learning.evaluation import EvalInput, evaluate
-from processors.learning.quality_model import (
-    QualityModel,
-    choose_for_lambda_batch,
-    choose_for_target_batch,
-)
-from schemas.errors import InvalidOption, OutcomeFileError, TrainingError
+from processors.learning.quality_model import QualityModel, choose_for_lambda_batch
+from schemas.errors import InvalidOption, OutcomeFileError, TrainingError, UsageError
 from schemas.outcomes import OutcomeRow
-from schemas.router_eval import EvalReport
+from schemas.router_artifact import TIERS
 from sinks.router_artifact import load_router, save_router
 
 
-def cmd_train(data: Sequence[Path], out: Path) -> int:
+def cmd_train(data: Sequence[Path], out: Path, tier_goals: str = "") -> int:
     started = time.monotonic()
     files = _read(data)
     bars: dict[str, Progress] = {}
@@ -55,11 +53,12 @@ def cmd_train(data: Sequence[Path], out: Path) -> int:
 
     # Here, not at the top: scikit-learn takes a second to import, and every worker
     # process starts through this command line.
-    from processors.learning.training import train_router
+    from processors.learning.training import TrainSettings, train_router
 
-    say("featurising and fitting (3-fold CV of C per model)")
+    settings = TrainSettings(tier_goals=parse_tier_goals(tier_goals))
+    say("featurising and fitting (3-fold CV of C per model), calibrating tiers")
     try:
-        manifest, arrays = train_router(files, datetime.now(UTC), progress=progress)
+        manifest, arrays = train_router(files, datetime.now(UTC), settings, progress=progress)
     except TrainingError as exc:
         raise OutcomeFileError(str(exc)) from exc
     version = save_router(out, manifest, arrays)
@@ -77,6 +76,7 @@ def cmd_train(data: Sequence[Path], out: Path) -> int:
     print(
         f"  reference (strongest): {manifest.reference_model}, ${manifest.reference_cost_usd:.6g}"
     )
+    print_calibration(manifest.calibration)
     return 0
 
 
@@ -99,7 +99,11 @@ def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | Non
 
 
 def cmd_predict(
-    router: Path, data: Path | Sequence[Path], target: float | None, lam: float | None
+    router: Path,
+    data: Path | Sequence[Path],
+    target: float | None,
+    lam: float | None,
+    tier: str | None = None,
 ) -> int:
     model = load_router(router)
     rows = _test_rows(_read([data] if isinstance(data, Path) else data))
@@ -107,10 +111,9 @@ def cmd_predict(
     if unknown:
         say(f"unknown to the router, never chosen: {', '.join(unknown)}")
     quality, cost = _predictions(model, rows, names)
-    if target is not None:
-        chosen = choose_for_target_batch(quality, cost, target)
-    else:
-        chosen = choose_for_lambda_batch(quality, cost, lam or 0.0, model.reference_cost)
+    lam, meaning = setting_lambda(model.calibration, tier, target, lam)
+    say(f"lambda {lam:.4g}: {meaning}")
+    chosen = choose_for_lambda_batch(quality, cost, lam, model.reference_cost)
     out = sys.stdout
     for row, index in zip(rows, chosen.tolist(), strict=True):
         out.write(orjson.dumps({"id": row.id, "model": names[index]}).decode() + "\n")
@@ -131,6 +134,7 @@ def eval_input(model: QualityModel, rows: Sequence[OutcomeRow]) -> EvalInput:
         quality=quality,
         predicted_cost=cost,
         reference_cost=model.reference_cost,
+        calibration=model.calibration,
         dropped=len(rows) - len(kept),
         unknown_models=tuple(unknown),
     )
@@ -172,71 +176,6 @@ def _test_rows(files: dict[str, list[OutcomeRow]]) -> list[OutcomeRow]:
     if not rows:
         raise OutcomeFileError(f"no test rows in {', '.join(files)}")
     return rows
-
-
-FIGURE_COLUMNS = (
-    Column("", 16),
-    Column("cost/prompt", 11, right=True),
-    Column("quality", 7, right=True),
-    Column("AIQ", 6, right=True),
-    Column("cost@95%", 10, right=True),
-    Column("q@strong$", 9, right=True),
-)
-SINGLE_COLUMNS = (Column("single model", 28), Column("cost/prompt", right=True), Column("quality"))
-
-
-def print_report(report: EvalReport) -> None:
-    """The readable report ``switchyard router eval`` prints: tables, then the verdicts."""
-    print(
-        f"{report.n} test prompts ({report.dropped} dropped: a model had no outcome); "
-        f"strongest {report.strongest_model}, cheapest {report.cheapest_model}\n"
-    )
-    figures = {"router": report.router, **report.baselines}
-    print_table(
-        FIGURE_COLUMNS,
-        [
-            (name, _usd(f.cost_usd), _num(f.quality), _num(f.aiq),
-             _usd(f.cost_at_95pct_strongest), _num(f.quality_at_strongest_cost))
-            for name, f in figures.items()
-        ],
-    )  # fmt: skip
-    print()
-    single = [(s.model, _usd(s.cost_usd), f"{s.quality:.4f}") for s in report.single_models]
-    print_table(SINGLE_COLUMNS, single)
-    print("\n" + "\n".join(_verdicts(report)))
-
-
-def _verdicts(report: EvalReport) -> list[str]:
-    ratio = report.cost_at_95pct_ratio
-    margins = (
-        f"{c.fraction:.0%} {c.margin:+.4f}" if c.margin is not None else f"{c.fraction:.0%} n/a"
-        for c in report.hull_check
-    )
-    lines = [
-        f"95% of the strongest's quality ({0.95 * report.strongest_quality:.4f}) at "
-        + (f"{ratio:.1%} of its cost" if ratio is not None else "no cost on the frontier"),
-        "router - zero-router at a share of the strongest's cost: " + "  ".join(margins),
-        "above the zero-router from 20% to 80%: "
-        + ("yes" if report.above_zero_router_20_80 else "no"),
-    ]
-    if report.random_cpt_50 is not None:
-        lines.append(
-            f"CPT(50%) {_pct(report.cpt_50)} (random 50%), "
-            f"CPT(80%) {_pct(report.cpt_80)} (random 80%)"
-        )
-    return lines
-
-
-def _usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:.3g}"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 # --- the `switchyard router` commands ------------------------------------------
@@ -284,6 +223,14 @@ def train(
         int,
         typer.Option(help="--from-telemetry: judgements before a model is shifted or added"),
     ] = 30,
+    tier_goals: Annotated[
+        str,
+        typer.Option(
+            metavar="TIER=GOAL,...",
+            help="--data: each tier's goal, a share of the strongest model's quality "
+            "(or quality:Q for a quality itself); unnamed tiers keep their default",
+        ),
+    ] = "economy=0.90,balanced=0.95,premium=0.99",
 ) -> int:
     """Train a router, or refit one from production feedback; write a new version.
 
@@ -295,7 +242,11 @@ def train(
         return _refit(router, out, since, [k.value for k in kind or []], min_rows)
     if out is None:
         raise InvalidOption("router train --data needs --out DIR")
-    return cmd_train(data or [], out)
+    try:
+        parse_tier_goals(tier_goals)
+    except UsageError as exc:
+        raise InvalidOption(f"--tier-goals: {exc}") from None
+    return cmd_train(data or [], out, tier_goals)
 
 
 def _refit(
@@ -338,9 +289,15 @@ def predict(
     ctx: typer.Context,
     router: RouterDir,
     data: Annotated[Path, typer.Option(metavar="FILE")],
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            metavar="|".join(TIERS), help="the tier's calibrated point (default balanced)"
+        ),
+    ] = None,
     quality_target: Annotated[
         float | None,
-        typer.Option(metavar="Q", help="cheapest model predicted to reach Q (0..1)"),
+        typer.Option(metavar="Q", help="the calibrated point reaching mean quality Q (0..1)"),
     ] = None,
     lam: Annotated[
         float | None,
@@ -349,9 +306,14 @@ def predict(
         ),
     ] = None,
 ) -> int:
-    """Print {"id", "model"} per test prompt."""
-    exclusive(ctx, {"--quality-target": quality_target, "--lambda": lam})
+    """Print {"id", "model"} per test prompt, at a tier's calibrated point."""
+    exclusive(ctx, {"--tier": tier, "--quality-target": quality_target, "--lambda": lam})
+    if tier is not None and tier not in TIERS:
+        raise InvalidOption(f"--tier must be one of {', '.join(TIERS)}")
     if quality_target is not None and not 0 <= quality_target <= 1:
         raise InvalidOption("--quality-target must be within 0 and 1")
     at_least("--lambda", lam, 0)
-    return cmd_predict(router, data, quality_target, lam)
+    try:
+        return cmd_predict(router, data, quality_target, lam, tier)
+    except UsageError as exc:
+        raise InvalidOption(str(exc)) from None

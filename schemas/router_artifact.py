@@ -100,6 +100,55 @@ class FeedbackRefit(_Frozen):
     min_rows: int = Field(ge=1)
 
 
+TIERS: tuple[str, ...] = ("economy", "balanced", "premium")
+DEFAULT_TIER_GOALS: dict[str, float] = {"economy": 0.90, "balanced": 0.95, "premium": 0.99}
+
+
+class CurvePoint(_Frozen):
+    """One lambda of the calibration sweep: mean true quality and cost on train rows."""
+
+    lam: float = Field(ge=0)
+    quality: float
+    cost_usd: float = Field(ge=0)
+
+
+class TierPoint(_Frozen):
+    """A tier's calibrated operating point: the lambda that reached its goal on train.
+
+    ``goal`` is a share of the strongest model's mean train quality (or, with
+    ``absolute``, a quality itself); ``target`` is that goal as a quality.
+    ``reached`` is False when no lambda got there: lambda 0 (best predicted
+    quality) is used and the figures say how far it fell short.
+    """
+
+    goal: float = Field(gt=0)
+    absolute: bool = False
+    target: float
+    lam: float = Field(ge=0)
+    quality: float
+    cost_usd: float = Field(ge=0)
+    reached: bool
+
+
+class Calibration(_Frozen):
+    """How tiers and quality targets map to the lambda rule, measured on train only.
+
+    The curve holds, for a sweep of lambdas, the mean true score and cost of the
+    lambda choice made with *out-of-fold* predictions (each train row predicted
+    by models fit on the other folds), so it says what a setting does on
+    prompts the predictor has not seen. It is made monotone (quality never rises
+    as lambda grows), so a target maps to the largest lambda still reaching it.
+    """
+
+    folds: int = Field(ge=2)
+    rows: int = Field(ge=1, description="train rows where every model has an outcome")
+    strongest_model: str
+    strongest_quality: float
+    strongest_cost_usd: float = Field(ge=0)
+    curve: list[CurvePoint] = Field(min_length=1, description="by lambda, ascending")
+    tiers: dict[str, TierPoint]
+
+
 class RouterManifest(_Frozen):
     """A trained router: featurizer, per-model fits, cost models and priors."""
 
@@ -116,6 +165,9 @@ class RouterManifest(_Frozen):
     priors: dict[str, dict[str, float]] = Field(description="model -> task -> prior quality")
     prior_pseudo_rows: float = Field(ge=0)
     priors_from: str
+    calibration: Calibration | None = Field(
+        default=None, description="tiers and targets to lambdas; None in routers before it"
+    )
     feedback: list[FeedbackRefit] = Field(
         default_factory=list, description="refits from production feedback, oldest first"
     )

@@ -51,6 +51,37 @@ class RouterPoint(BaseModel):
     strongest_share: float
 
 
+class Interval(BaseModel):
+    """A bootstrap 95% interval (2.5th and 97.5th percentiles over resampled prompts)."""
+
+    low: float
+    high: float
+
+
+class CalibratedResult(BaseModel):
+    """What a setting chosen on train (a tier's calibrated point) did on the test prompts.
+
+    Shares are of the strongest model's mean quality and mean cost on the same
+    prompts; ``within_2_points`` is None for an absolute goal.
+    """
+
+    name: str = Field(description="tier, or the cascade's tier")
+    goal: float
+    absolute: bool
+    setting: float = Field(description="lambda, or a cascade's escalation threshold")
+    reached_on_train: bool
+    train_quality_share: float
+    train_cost_share: float
+    cost_usd: float
+    quality: float
+    quality_share: float
+    quality_share_ci: Interval
+    cost_share: float
+    cost_share_ci: Interval
+    zero_router_quality: float | None = Field(description="zero-router hull at its cost")
+    within_2_points: bool | None
+
+
 class EvalReport(BaseModel):
     n: int = Field(description="test prompts evaluated")
     dropped: int = Field(description="test prompts left out: some model had no outcome")
@@ -77,6 +108,13 @@ class EvalReport(BaseModel):
     cpt_80: float | None
     random_cpt_50: float | None
     random_cpt_80: float | None
+    calibrated: list[CalibratedResult] = Field(
+        default_factory=list, description="each tier's point chosen on train, on test"
+    )
+    settings_20_80: int = Field(default=0, description="swept lambdas at 20-80% of its cost")
+    settings_below_zero_router_20_80: int = Field(
+        default=0, description="of those, below the zero-router hull at their cost"
+    )
     single_models: list[SingleModel]
     router: Figures
     baselines: dict[str, Figures]

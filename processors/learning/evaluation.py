@@ -29,13 +29,22 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from processors.learning.calibrated_eval import Outcome, Setting, shares
 from processors.learning.featurize import FloatArray
-from processors.learning.quality_model import choose_for_lambda_batch, choose_for_target_batch
+from processors.learning.quality_model import choose_for_lambda_batch
 from schemas.errors import UsageError
-from schemas.router_eval import EvalReport, Figures, HullCheck, Pair, RouterPoint, SingleModel
+from schemas.router_artifact import Calibration
+from schemas.router_eval import (
+    CalibratedResult,
+    EvalReport,
+    Figures,
+    HullCheck,
+    Pair,
+    RouterPoint,
+    SingleModel,
+)
 
 HULL_FRACTIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-TARGETS = tuple(float(t) for t in np.linspace(0, 1, 201))
 LOG_GRID_POINTS = 120
 MAX_FLIP_LAMBDAS = 2000
 
@@ -52,6 +61,7 @@ class EvalInput:
     reference_cost: float
     dropped: int = 0
     unknown_models: tuple[str, ...] = ()
+    calibration: Calibration | None = None
 
 
 # --- frontier geometry -------------------------------------------------------
@@ -148,12 +158,6 @@ def router_points(inp: EvalInput, strongest: int) -> list[RouterPoint]:
     for lam in lambda_grid(inp.quality, inp.predicted_cost, inp.reference_cost):
         chosen = choose_for_lambda_batch(inp.quality, inp.predicted_cost, lam, inp.reference_cost)
         points.append(point("lambda", lam, chosen))
-    for target in TARGETS:
-        points.append(
-            point(
-                "target", target, choose_for_target_batch(inp.quality, inp.predicted_cost, target)
-            )
-        )
     return points
 
 
@@ -180,7 +184,42 @@ def evaluate(inp: EvalInput) -> EvalReport:
         "oracle": ends.figures(upper_envelope([*ends.means, oracle_point]), oracle_point),
     }
     checks = _hull_check(router, zero, ends.strong[0])
-    return _report(inp, ends, points, ends.figures(router), baselines, checks, oracle_point)
+    report = _report(inp, ends, points, ends.figures(router), baselines, checks, oracle_point)
+    swept = [p for p in points if 0.2 <= p.cost_usd / ends.strong[0] <= 0.8]
+    below = [p for p in swept if p.quality < (frontier_at(zero, p.cost_usd) or 0.0) - 1e-12]
+    return report.model_copy(
+        update={
+            "calibrated": _calibrated(inp, ends, zero),
+            "settings_20_80": len(swept),
+            "settings_below_zero_router_20_80": len(below),
+        }
+    )
+
+
+def _calibrated(inp: EvalInput, ends: "_Ends", zero: list[Pair]) -> list[CalibratedResult]:
+    """Each tier's lambda, chosen on train, applied to the test prompts."""
+    cal = inp.calibration
+    if cal is None:
+        return []
+    rows = np.arange(inp.score.shape[0])
+    strongest = Outcome(inp.score[:, ends.strongest], inp.cost[:, ends.strongest])
+    found = []
+    for tier, tp in cal.tiers.items():
+        chosen = choose_for_lambda_batch(
+            inp.quality, inp.predicted_cost, tp.lam, inp.reference_cost
+        )
+        setting = Setting(
+            name=tier,
+            goal=tp.goal,
+            absolute=tp.absolute,
+            value=tp.lam,
+            reached=tp.reached,
+            train_quality_share=tp.quality / cal.strongest_quality if cal.strongest_quality else 0,
+            train_cost_share=tp.cost_usd / cal.strongest_cost_usd if cal.strongest_cost_usd else 0,
+        )
+        outcome = Outcome(inp.score[rows, chosen], inp.cost[rows, chosen])
+        found.append(shares(setting, outcome, strongest, lambda c: frontier_at(zero, c)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from processors.learning.featurize import Featurizer, FloatArray
 from schemas.errors import UsageError
-from schemas.router_artifact import RouterManifest
+from schemas.router_artifact import Calibration, RouterManifest
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,22 @@ class QualityModel:
     @property
     def reference_cost(self) -> float:
         return self.manifest.reference_cost_usd
+
+    @property
+    def reference_model(self) -> str:
+        return self.manifest.reference_model
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """Tiers and targets as lambdas (``processors.learning.calibration``); None in
+        routers trained before calibration existed."""
+        return self.manifest.calibration
+
+    def relative_size(self, prompt_chars: int) -> float:
+        """The reference model's predicted cost for a prompt this long, in units of its
+        mean cost: how much dearer than usual the strongest model's call would be."""
+        line = self.manifest.cost_models[self.manifest.reference_model]
+        return (line.intercept_usd + line.per_char_usd * prompt_chars) / self.reference_cost
 
     def knows(self, model: str) -> bool:
         """True if the artifact has a prediction (learned or prior) for ``model``."""

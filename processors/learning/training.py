@@ -33,11 +33,18 @@ from scipy.optimize import nnls
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from processors.learning.calibration import calibrate_train
 from processors.learning.featurize import Featurizer, FloatArray, fit_featurizer
 from processors.learning.quality_model import RouterArrays
 from schemas.errors import TrainingError
 from schemas.outcomes import SPLITS, OutcomeRow, Split
-from schemas.router_artifact import CostModel, FeaturizerParams, ModelFit, RouterManifest
+from schemas.router_artifact import (
+    DEFAULT_TIER_GOALS,
+    CostModel,
+    FeaturizerParams,
+    ModelFit,
+    RouterManifest,
+)
 
 Progress = Callable[[str, int, int, str], None]
 """Called as (stage, done, total, note) while training runs."""
@@ -50,7 +57,7 @@ _CHUNK = 1000
 class TrainSettings:
     featurizer: FeaturizerParams = field(default_factory=FeaturizerParams)
     min_rows: int = 20
-    folds: int = 3
+    folds: int = 5
     c_grid: tuple[float, ...] = tuple(4.0**k for k in range(-6, 7))
     c_start: float = 1.0
     prior_pseudo_rows: float = 10.0
@@ -58,6 +65,9 @@ class TrainSettings:
     tol: float = 1e-4
     max_iter: int = 100
     threads: int = 3
+    tier_goals: Mapping[str, tuple[float, bool]] = field(
+        default_factory=lambda: {t: (g, False) for t, g in DEFAULT_TIER_GOALS.items()}
+    )
 
 
 @dataclass(frozen=True)
@@ -84,20 +94,19 @@ def train_router(
     models = sorted({model for row in train for model in row.outcomes})
     params, idf = fit_featurizer(settings.featurizer, [row.prompt for row in train])
     x = _featurize(Featurizer(params, idf), train, report)
-    fits: list[ModelFit] = []
-    coefs: list[FloatArray] = []
-    intercepts: list[float] = []
-    report("fitting", 0, len(models), "")
-    for done, model in enumerate(models):
-        fit, coef, intercept = _train_model(model, train, x, len(coefs), settings)
-        fits.append(fit)
-        if coef is not None:
-            coefs.append(coef)
-            intercepts.append(intercept)
-        note = f"{model}: C={fit.c:g}" if fit.kind == "learned" else f"{model}: prior only"
-        report("fitting", done + 1, len(models), note)
+    trained = _train_models(models, train, x, settings, report)
+    fits = [t.fit for t in trained]
+    coefs = [t.coef for t in trained if t.coef is not None]
+    intercepts = [t.intercept for t in trained if t.coef is not None]
+    oof = np.column_stack([t.oof for t in trained])
     reference = max(fits, key=lambda fit: (fit.mean_score, fit.name))
     cost_models = {model: _cost_model(train, model) for model in models}
+    reference_cost = _reference_cost(cost_models, reference.name)
+    report("calibrating", 0, 1, "")
+    calibration = calibrate_train(
+        train, models, oof, cost_models, reference_cost, settings.tier_goals, settings.folds
+    )
+    report("calibrating", 1, 1, "")
     manifest = RouterManifest(
         created_at=created_at,
         featurizer=params,
@@ -106,7 +115,8 @@ def train_router(
         cv_folds=settings.folds,
         cost_models=cost_models,
         reference_model=reference.name,
-        reference_cost_usd=_reference_cost(cost_models, reference.name),
+        reference_cost_usd=reference_cost,
+        calibration=calibration,
         row_counts=_row_counts(files),
         priors={m: _task_priors(train, m, settings.prior_pseudo_rows) for m in models},
         prior_pseudo_rows=settings.prior_pseudo_rows,
@@ -123,6 +133,26 @@ def train_router(
     return manifest, arrays
 
 
+def _train_models(
+    models: list[str],
+    train: Sequence[OutcomeRow],
+    x: sp.csr_matrix,
+    settings: TrainSettings,
+    report: Progress,
+) -> list["_Trained"]:
+    """Every model's fit, in ``models`` order; learned ones numbered by weight row."""
+    found: list[_Trained] = []
+    report("fitting", 0, len(models), "")
+    for done, model in enumerate(models):
+        weight_row = sum(t.coef is not None for t in found)
+        trained = _train_model(model, train, x, weight_row, settings)
+        found.append(trained)
+        fit = trained.fit
+        note = f"{model}: C={fit.c:g}" if fit.kind == "learned" else f"{model}: prior only"
+        report("fitting", done + 1, len(models), note)
+    return found
+
+
 def _featurize(
     featurizer: Featurizer, rows: Sequence[OutcomeRow], report: Progress
 ) -> sp.csr_matrix:
@@ -135,34 +165,51 @@ def _featurize(
     return sp.vstack(parts, format="csr")
 
 
+@dataclass(frozen=True)
+class _Trained:
+    """One model's fit, its weights (None for a prior) and out-of-fold predictions.
+
+    ``oof`` has one entry per train row: NaN where the model has no outcome.
+    """
+
+    fit: ModelFit
+    coef: FloatArray | None
+    intercept: float
+    oof: FloatArray
+
+
 def _train_model(
     model: str, rows: Sequence[OutcomeRow], x: sp.csr_matrix, weight_row: int, s: TrainSettings
-) -> tuple[ModelFit, FloatArray | None, float]:
+) -> _Trained:
     """One model's fit: learned (with its weights and intercept) or prior only."""
     index = np.array([i for i, row in enumerate(rows) if model in row.outcomes], dtype=np.int64)
     mine = [rows[i] for i in index]
     scores = np.array([row.outcomes[model].score for row in mine])
+    folds = np.array([zlib.crc32(row.id.encode(), _FOLD_SEED) % s.folds for row in mine])
+    prior_loss, prior_oof = _prior_log_loss(mine, model, scores, folds, s)
+    oof = np.full(len(rows), np.nan)
+    oof[index] = prior_oof
     prior = ModelFit(
         name=model, kind="prior", train_rows=len(mine), mean_score=float(scores.mean())
     )
     if len(mine) < s.min_rows:
         reason = f"{len(mine)} train rows (< {s.min_rows})"
-        return prior.model_copy(update={"reason": reason}), None, 0.0
+        return _Trained(prior.model_copy(update={"reason": reason}), None, 0.0, oof)
     if scores.sum() == 0 or (1 - scores).sum() == 0:
-        return prior.model_copy(update={"reason": "one class only"}), None, 0.0
+        return _Trained(prior.model_copy(update={"reason": "one class only"}), None, 0.0, oof)
     # Only columns some row has: the others' weights stay exactly 0 under L2, so fitting
     # without them gives the same model, much faster on small data.
     xm = x[index]
     active = np.unique(xm.indices)
     xm = xm[:, active]
-    folds = np.array([zlib.crc32(row.id.encode(), _FOLD_SEED) % s.folds for row in mine])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        c, curve = _choose_c(xm, scores, folds, s)
+        c, curve, learned_oof = _choose_c(xm, scores, folds, s)
         final = _logistic(c, s.tol, s.max_iter, warm=False)
         labels = _labels(scores)
         final.fit(xm[labels.rows], labels.y, sample_weight=labels.weight)
-    prior_loss = _prior_log_loss(mine, model, scores, folds, s)
+    # A fold that could not be fit (one class in the rest) keeps the prior's prediction.
+    oof[index] = np.where(np.isnan(learned_oof), prior_oof, learned_oof)
     fit = prior.model_copy(
         update={
             "kind": "learned",
@@ -176,20 +223,22 @@ def _train_model(
     )
     coef = np.zeros(x.shape[1])
     coef[active] = final.coef_[0]
-    return fit, coef, float(final.intercept_[0])
+    return _Trained(fit, coef, float(final.intercept_[0]), oof)
 
 
 def _choose_c(
     x: sp.csr_matrix, scores: FloatArray, folds: npt.NDArray[np.int64], s: TrainSettings
-) -> tuple[float, list[tuple[float, float]]]:
-    """Walk the C grid from ``c_start`` toward lower CV log-loss; (best C, every (C, loss))."""
+) -> tuple[float, list[tuple[float, float]], FloatArray]:
+    """Walk the C grid from ``c_start`` toward lower CV log-loss: the best C, every
+    (C, loss) tried, and the out-of-fold predictions at the best C."""
     grid = sorted(s.c_grid)
     estimators = [_logistic(grid[0], s.cv_tol, s.max_iter, warm=False) for _ in range(s.folds)]
     losses: dict[int, float] = {}
+    oofs: dict[int, FloatArray] = {}
 
     def loss_at(j: int) -> float:
         if j not in losses:
-            losses[j] = _cv_loss(x, scores, folds, estimators, grid[j], s.threads)
+            losses[j], oofs[j] = _cv_loss(x, scores, folds, estimators, grid[j], s.threads)
         return losses[j]
 
     best = min(range(len(grid)), key=lambda j: abs(math.log(grid[j] / s.c_start)))
@@ -200,7 +249,7 @@ def _choose_c(
             best, j, moved = j, j + step, True
         if moved:
             break
-    return grid[best], [(grid[j], loss) for j, loss in losses.items()]
+    return grid[best], [(grid[j], loss) for j, loss in losses.items()], oofs[best]
 
 
 def _cv_loss(
@@ -210,8 +259,10 @@ def _cv_loss(
     estimators: list[LogisticRegression],
     c: float,
     threads: int,
-) -> float:
-    """Mean held-out weighted log-loss over the folds whose training part has both classes."""
+) -> tuple[float, FloatArray]:
+    """Mean held-out weighted log-loss over the folds whose training part has both
+    classes, and every row's out-of-fold prediction (NaN in a fold not fit)."""
+    oof = np.full(scores.size, np.nan)
 
     def one(k: int) -> float | None:
         train, held = _labels(scores[folds != k]), _labels(scores[folds == k])
@@ -220,12 +271,13 @@ def _cv_loss(
         estimator = estimators[k]
         estimator.set_params(C=c)
         estimator.fit(x[folds != k][train.rows], train.y, sample_weight=train.weight)
-        p = estimator.predict_proba(x[folds == k][held.rows])[:, 1]
-        return _log_loss(p, held.y, held.weight)
+        p = estimator.predict_proba(x[folds == k])[:, 1]
+        oof[folds == k] = p
+        return _log_loss(p[held.rows], held.y, held.weight)
 
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
         found = [loss for loss in pool.map(one, range(len(estimators))) if loss is not None]
-    return float(np.mean(found)) if found else math.inf
+    return (float(np.mean(found)) if found else math.inf), oof
 
 
 def _prior_log_loss(
@@ -234,9 +286,12 @@ def _prior_log_loss(
     scores: FloatArray,
     folds: npt.NDArray[np.int64],
     s: TrainSettings,
-) -> float | None:
-    """The same CV log-loss for the per-task prior alone: what the classifier must beat."""
+) -> tuple[float | None, FloatArray]:
+    """The same CV log-loss for the per-task prior alone (what the classifier must
+    beat), and each row's prior from the other folds (its mean over all rows in a
+    fold that has no other)."""
     found = []
+    oof = np.full(len(rows), float(scores.mean()) if scores.size else 0.5)
     for k in range(s.folds):
         train = [row for row, f in zip(rows, folds, strict=True) if f != k]
         held = np.flatnonzero(folds == k)
@@ -245,9 +300,10 @@ def _prior_log_loss(
         priors = _task_priors(train, model, s.prior_pseudo_rows)
         overall = float(np.mean([row.outcomes[model].score for row in train]))
         p = np.array([priors.get(rows[int(i)].task, overall) for i in held])
+        oof[held] = p
         labels = _labels(scores[held])
         found.append(_log_loss(p[labels.rows], labels.y, labels.weight))
-    return float(np.mean(found)) if found else None
+    return (float(np.mean(found)) if found else None), oof
 
 
 def _logistic(c: float, tol: float, max_iter: int, warm: bool) -> LogisticRegression:

@@ -20,6 +20,7 @@ from processors.strategies import (
 )
 from schemas.decision import CandidateVerdict
 from schemas.messages import Quality
+from schemas.router_artifact import Calibration
 from tests.helpers import make_request, verdict
 
 # Cheapest first; only "mid" and "top" reach a 0.7 target on configured quality.
@@ -328,6 +329,11 @@ class FakePredictor:
         self.scores = scores
         self.version = version
         self.asked: list[tuple[str, str]] = []
+        self.calibration: Calibration | None = None
+        self.reference_model = "large"
+
+    def relative_size(self, prompt_chars: int) -> float:
+        return 1.0
 
     def predict(self, text: str, task: str) -> dict[str, float]:
         self.asked.append((text, task))
