@@ -31,9 +31,12 @@ from commands.app import JsonFlag, ManyValuesCommand, at_least, exclusive, new_a
 from commands.console import say
 from commands.outcome_files import read_outcome_files
 from commands.progress import Progress
-from commands.router_report import print_calibration, print_report
+from commands.router_report import print_calibration, print_checks, print_report
 from processors.learning.calibration import parse_tier_goals, setting_lambda
+from processors.learning.cascade_eval import evaluate_cascade
+from processors.learning.cascade_route import first_rungs, second_rungs
 from processors.learning.evaluation import EvalInput, evaluate
+from processors.learning.featurize import FloatArray
 from processors.learning.quality_model import QualityModel, choose_for_lambda_batch
 from schemas.errors import InvalidOption, OutcomeFileError, TrainingError, UsageError
 from schemas.outcomes import OutcomeRow
@@ -77,13 +80,18 @@ def cmd_train(data: Sequence[Path], out: Path, tier_goals: str = "") -> int:
         f"  reference (strongest): {manifest.reference_model}, ${manifest.reference_cost_usd:.6g}"
     )
     print_calibration(manifest.calibration)
+    print_checks(manifest)
     return 0
 
 
 def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | None) -> int:
     model = load_router(router)
     rows = _test_rows(_read(data))
-    report = evaluate(eval_input(model, rows))
+    inp = eval_input(model, rows)
+    report = evaluate(inp)
+    report = report.model_copy(update={"cascade": evaluate_cascade(inp, report)})
+    if model.verifier is None:
+        say(f"no cascade figures: {model.manifest.checks_note or 'the router has no checks'}")
     if report.unknown_models:
         say(f"unknown to the router, left out: {', '.join(report.unknown_models)}")
     if plot is not None:
@@ -104,6 +112,7 @@ def cmd_predict(
     target: float | None,
     lam: float | None,
     tier: str | None = None,
+    cascade: bool = False,
 ) -> int:
     model = load_router(router)
     rows = _test_rows(_read([data] if isinstance(data, Path) else data))
@@ -111,13 +120,49 @@ def cmd_predict(
     if unknown:
         say(f"unknown to the router, never chosen: {', '.join(unknown)}")
     quality, cost = _predictions(model, rows, names)
+    out = sys.stdout
+    if cascade:
+        if model.verifier is None or model.cascade_calibration is None:
+            raise UsageError(f"this router has no learned checks: {model.manifest.checks_note}")
+        lam, meaning = setting_lambda(model.cascade_calibration, tier, target, lam)
+        say(f"cascade, lambda {lam:.4g}: {meaning}")
+        calls = cascade_calls(model, rows, names, quality, cost, lam)
+        for row, called in zip(rows, calls, strict=True):
+            models = [names[i] for i in called]
+            out.write(orjson.dumps({"id": row.id, "model": models[-1], "called": models}).decode())
+            out.write("\n")
+        return 0
     lam, meaning = setting_lambda(model.calibration, tier, target, lam)
     say(f"lambda {lam:.4g}: {meaning}")
     chosen = choose_for_lambda_batch(quality, cost, lam, model.reference_cost)
-    out = sys.stdout
     for row, index in zip(rows, chosen.tolist(), strict=True):
         out.write(orjson.dumps({"id": row.id, "model": names[index]}).decode() + "\n")
     return 0
+
+
+def cascade_calls(
+    model: QualityModel,
+    rows: Sequence[OutcomeRow],
+    names: list[str],
+    quality: FloatArray,
+    cost: FloatArray,
+    lam: float,
+) -> list[list[int]]:
+    """Per row, the models the cascade calls, in order. A check runs only on the answer
+    of the model called first: no other model's response is read."""
+    verifier = model.verifier
+    if verifier is None or model.cascade_calibration is None:
+        raise UsageError(f"this router has no learned checks: {model.manifest.checks_note}")
+    has_check = np.array([verifier.knows(name) for name in names])
+    first = first_rungs(quality, cost, has_check, lam, model.reference_cost)
+    seen = np.full(len(rows), np.nan)
+    for i, row in enumerate(rows):
+        name = names[first[i]]
+        outcome = row.outcomes.get(name)
+        if has_check[first[i]] and outcome is not None and outcome.response:
+            seen[i] = verifier.probability(name, row.prompt, row.task, outcome.response)
+    second = second_rungs(quality, cost, first, seen, lam, model.reference_cost)
+    return [[int(f)] + ([int(s)] if s >= 0 else []) for f, s in zip(first, second, strict=True)]
 
 
 def eval_input(model: QualityModel, rows: Sequence[OutcomeRow]) -> EvalInput:
@@ -135,9 +180,35 @@ def eval_input(model: QualityModel, rows: Sequence[OutcomeRow]) -> EvalInput:
         predicted_cost=cost,
         reference_cost=model.reference_cost,
         calibration=model.calibration,
+        checked=_checked(model, kept, names),
+        cascade=model.cascade_calibration,
         dropped=len(rows) - len(kept),
         unknown_models=tuple(unknown),
     )
+
+
+def _checked(
+    model: QualityModel, rows: Sequence[OutcomeRow], names: list[str]
+) -> FloatArray | None:
+    """Each model's learned check of its own answer per row (NaN: no check or no answer);
+    None when the router has no checks. The cascade reads only the column of the model
+    it called first."""
+    verifier = model.verifier
+    if verifier is None:
+        return None
+    out = np.full((len(rows), len(names)), np.nan)
+    for j, name in enumerate(names):
+        if not verifier.knows(name):
+            continue
+        at = [i for i, row in enumerate(rows) if row.outcomes[name].response]
+        if at:
+            out[at, j] = verifier.probability_batch(
+                name,
+                [rows[i].prompt for i in at],
+                [rows[i].task for i in at],
+                [rows[i].outcomes[name].response or "" for i in at],
+            )
+    return out
 
 
 def _portfolio(model: QualityModel, rows: Sequence[OutcomeRow]) -> tuple[list[str], list[str]]:
@@ -305,15 +376,21 @@ def predict(
             "--lambda", metavar="L", help="maximise quality - L x cost / strongest's mean cost"
         ),
     ] = None,
+    cascade: Annotated[
+        bool,
+        typer.Option(
+            "--cascade", help="route as the cascade with learned checks (needs responses)"
+        ),
+    ] = False,
 ) -> int:
-    """Print {"id", "model"} per test prompt, at a tier's calibrated point."""
-    exclusive(ctx, {"--tier": tier, "--quality-target": quality_target, "--lambda": lam})
+    """Print {"id", "model"} per test prompt at a tier's calibrated point; with --cascade
+    also "called", every model the cascade called, in order."""
+    exclusive(
+        ctx, {"--tier": tier, "--quality-target": quality_target, "--lambda": lam}, required=False
+    )
     if tier is not None and tier not in TIERS:
         raise InvalidOption(f"--tier must be one of {', '.join(TIERS)}")
     if quality_target is not None and not 0 <= quality_target <= 1:
         raise InvalidOption("--quality-target must be within 0 and 1")
     at_least("--lambda", lam, 0)
-    try:
-        return cmd_predict(router, data, quality_target, lam, tier)
-    except UsageError as exc:
-        raise InvalidOption(str(exc)) from None
+    return cmd_predict(router, data, quality_target, lam, tier, cascade)

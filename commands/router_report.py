@@ -2,8 +2,8 @@
 and each tier's calibrated point on the test split."""
 
 from commands.console import Column, print_table
-from schemas.router_artifact import Calibration
-from schemas.router_eval import CalibratedResult, EvalReport
+from schemas.router_artifact import Calibration, RouterManifest
+from schemas.router_eval import CalibratedResult, CascadeReport, EvalReport
 
 FIGURE_COLUMNS = (
     Column("", 16),
@@ -38,6 +38,8 @@ def print_report(report: EvalReport) -> None:
     if report.calibrated:
         print(f"\nsettings chosen on the train split, on these {report.n} test prompts:")
         print_table(CALIBRATED_COLUMNS, [_calibrated_row(c) for c in report.calibrated])
+    if report.cascade is not None:
+        _print_cascade(report.cascade, report.n)
 
 
 CALIBRATED_COLUMNS = (
@@ -62,6 +64,29 @@ def _calibrated_row(c: CalibratedResult) -> tuple[str, ...]:
         f"{c.quality_share:.1%} ({c.quality_share_ci.low:.1%}-{c.quality_share_ci.high:.1%})",
         f"{c.cost_share:.1%} ({c.cost_share_ci.low:.1%}-{c.cost_share_ci.high:.1%})",
         hull,
+    )
+
+
+def _print_cascade(cascade: CascadeReport, n: int) -> None:
+    ratio = cascade.cost_at_95pct_ratio
+    aucs = ", ".join(
+        f"{m} {a:.3f}" if a is not None else f"{m} n/a" for m, a in cascade.check_auc.items()
+    )
+    print(
+        f"\ncascade with learned checks (cost counts every model called); check AUC on "
+        f"test: {aucs}\n95% of the strongest's quality at "
+        + (f"{ratio:.1%} of its cost" if ratio is not None else "no cost on its frontier")
+        + f" (swept on test); swept settings at 20-80% below the zero-router: "
+        f"{cascade.settings_below_zero_router_20_80} of {cascade.settings_20_80}"
+    )
+    print(f"settings chosen on the train split, on these {n} test prompts:")
+    print_table(CALIBRATED_COLUMNS, [_calibrated_row(c) for c in cascade.calibrated])
+    print(
+        "escalated / straight to the strongest: "
+        + ", ".join(
+            f"{t} {cascade.escalated_share[t]:.0%} / {cascade.straight_share[t]:.0%}"
+            for t in cascade.escalated_share
+        )
     )
 
 
@@ -119,3 +144,21 @@ def print_calibration(calibration: Calibration | None) -> None:
             f"{p.quality / calibration.strongest_quality:.1%}, cost "
             f"{p.cost_usd / calibration.strongest_cost_usd:.1%}{state}"
         )
+
+
+def print_checks(manifest: RouterManifest) -> None:
+    """The learned answer checks and the cascade's calibrated points, or why there are none."""
+    if manifest.checks is None:
+        print(f"  no learned answer checks: {manifest.checks_note}")
+        return
+    for fit in manifest.checks.verifiers:
+        auc = "n/a" if fit.oof_auc is None else f"{fit.oof_auc:.3f}"
+        print(
+            f"  answer check for {fit.model}: {fit.train_rows} answers, C={fit.c:g}, CV log-loss "
+            f"{fit.cv_log_loss:.4f} (mean alone {fit.cv_mean_log_loss:.4f}), out-of-fold AUC {auc}"
+        )
+    if manifest.checks_note:
+        print(f"  no answer check for some models: {manifest.checks_note}")
+    if manifest.cascade is not None:
+        print("  cascade with learned checks:")
+        print_calibration(manifest.cascade)

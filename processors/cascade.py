@@ -9,17 +9,24 @@ Checks (``AnswerCheck``):
   ``response_format`` carries a JSON schema, validates against it;
 - ``regex``: the answer matches the configured pattern;
 - ``logprob``: the provider's mean token log-probability is at least the
-  threshold; an answer without log-probabilities fails, so it escalates.
+  threshold; an answer without log-probabilities fails, so it escalates;
+- ``arithmetic``: every arithmetic step of the answer computes
+  (``processors.checks.arithmetic``);
+- ``learned``: the router's learned check of the answering model
+  (``judge``: P(good | prompt, answer)) reaches the threshold the router put
+  in the plan. Only the answer in hand is read: the rung just called.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import orjson
 
+from processors.checks.arithmetic import check_arithmetic
+from processors.classify import last_user_text
 from schemas.messages import InferenceRequest
 from schemas.plan import AnswerCheck
 
@@ -30,13 +37,27 @@ class CheckResult:
     detail: str
 
 
+Judge = Callable[[str, str, str, str], float | None]
+"""(model, prompt text, task, answer) -> P(good) by the learned check; None: no check."""
+
+
 def check_answer(
     check: AnswerCheck,
     request: InferenceRequest,
     text: str,
     logprobs: Sequence[float] | None = None,
+    model: str = "",
+    task: str = "",
+    judge: Judge | None = None,
 ) -> CheckResult:
-    """Judge one answer; pure, so a cascade's escalation rule is testable without a model."""
+    """Judge one answer of ``model``; pure, so a cascade's escalation rule is testable
+    without a model."""
+    if check.kind == "learned":
+        found = judge(model, last_user_text(request), task, text) if judge is not None else None
+        return _check_learned(check, model, found)
+    if check.kind == "arithmetic":
+        verdict = check_arithmetic(text)
+        return CheckResult(verdict.passed, verdict.detail)
     if check.kind == "regex":
         pattern = check.pattern or r"\S"
         found = re.search(pattern, text) is not None
@@ -48,6 +69,15 @@ def check_answer(
         ok = mean >= check.min_mean_logprob
         return CheckResult(ok, f"mean logprob {mean:.3f} vs {check.min_mean_logprob:.3f}")
     return _check_json(request, text)
+
+
+def _check_learned(check: AnswerCheck, model: str, found: float | None) -> CheckResult:
+    if found is None:
+        return CheckResult(True, f"no learned check for {model}: accepted")
+    if check.threshold is None:
+        return CheckResult(True, f"P(good) {found:.3f}, no threshold: accepted")
+    passed = found >= check.threshold
+    return CheckResult(passed, f"P(good) {found:.3f} vs threshold {check.threshold:.3f}")
 
 
 def _check_json(request: InferenceRequest, text: str) -> CheckResult:

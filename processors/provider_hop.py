@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from processors.cache import entry_for
-from processors.cascade import check_answer
+from processors.cascade import Judge, check_answer
 from processors.dispatch import Call, EndpointGate, Finish, Park, next_step, retry_tier
 from processors.dispatch_check import job_letter, recheck, refusal
 from processors.idempotency import duplicate_action
@@ -104,6 +104,7 @@ class HopContext:
     rng: random.Random  # backoff jitter
     requests_topic: str  # where a dead letter's request came from
     replies: ReplyTopics = field(default_factory=lambda: ReplyTopics("switchyard", "replies"))
+    judge: Judge | None = None  # the router's learned answer checks, for kind "learned"
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -162,22 +163,28 @@ def dispatch(job: DispatchJob, ctx: HopContext) -> ProviderFlow:
         if isinstance(step, Call):
             progress.attempts.extend(step.skipped)
             result = yield ModelCall(step.model, step.wait_s)
-            take(progress, result, job, ctx.config)
+            take(progress, result, job, ctx)
         elif isinstance(step, Park):
             return HopResult([parked(job, progress, step, now)])
         else:
             return finish(job, progress, step, ctx)
 
 
-def take(
-    progress: Progress, result: CallResult, job: DispatchJob, config: SwitchyardConfig
-) -> None:
-    """Record one call; a checked cascade rung whose answer fails the check escalates."""
+def take(progress: Progress, result: CallResult, job: DispatchJob, ctx: HopContext) -> None:
+    """Record one call; a checked cascade rung whose answer fails the check escalates.
+
+    The check reads only this call's answer: the rung just called."""
     attempt, answer = result.attempt, result.answer
-    plan = job.decision.plan
+    plan, config = job.decision.plan, ctx.config
     if answer is not None and attempt.model in plan.cascade[:-1]:  # the top rung stands
         check = check_answer(
-            plan.check or AnswerCheck(), job.request, answer.message.text(), answer.logprobs
+            plan.check or AnswerCheck(),
+            job.request,
+            answer.message.text(),
+            answer.logprobs,
+            model=attempt.model,
+            task=job.decision.task,
+            judge=ctx.judge,
         )
         kind = "check_passed" if check.passed else "check_failed"
         progress.steps.append(PlanStep(kind=kind, model=attempt.model, detail=check.detail))

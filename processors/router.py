@@ -303,11 +303,13 @@ def _plan(
         model=choice.chosen.model if choice else None,
         fallbacks=[f.model for f in choice.fallbacks] if choice else [],
         cascade=cascade,
-        check=config.routing.cascade.check if cascade else None,
+        check=(choice.check if choice and choice.check else config.routing.cascade.check)
+        if cascade
+        else None,
         shadow=shadow,
         predicted_quality=choice.predicted if choice else {},
         quality_target=seen.target,
-        router_version=context.learned.version if seen.strategy == "learned" else None,
+        router_version=context.learned.version if _read_learned(seen, choice) else None,
         config_version=config.version,
     )
 
@@ -326,3 +328,10 @@ def _explain(
         rejected={v.model: v.reason for v in seen.verdicts if not v.eligible},
         plan=plan,
     )
+
+
+def _read_learned(seen: "Assessment", choice: Choice | None) -> bool:
+    """Whether the learned router decided: its strategy, or a cascade on its checks."""
+    if seen.strategy == "learned":
+        return True
+    return choice is not None and choice.check is not None and choice.check.kind == "learned"

@@ -21,12 +21,14 @@ TRAIN_PERCENT = 70
 
 
 class Outcome(BaseModel):
-    """How one model did on one prompt: a score in [0, 1] (1 = correct) and what it cost."""
+    """How one model did on one prompt: a score in [0, 1] (1 = correct), what it cost,
+    and (optional) the text it answered, which learned answer checks train on."""
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     score: float = Field(ge=0, le=1)
     cost_usd: float = Field(ge=0)
+    response: str | None = None
 
 
 class OutcomeRow(BaseModel):

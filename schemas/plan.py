@@ -25,7 +25,7 @@ StepKind = Literal[
     "budget_downgraded",  # over a soft team or app budget, served by a cheaper model
     "budget_alert",  # this job's reservation crossed a budget's alert_at (detail: which)
 ]
-CheckKind = Literal["json_schema", "regex", "logprob"]
+CheckKind = Literal["json_schema", "regex", "logprob", "learned", "arithmetic"]
 
 
 class AnswerCheck(BaseModel):
@@ -35,7 +35,11 @@ class AnswerCheck(BaseModel):
     ``response_format`` schema (or just that it is JSON); ``regex`` requires a
     match of ``pattern``; ``logprob`` requires the provider's mean token
     log-probability to be at least ``min_mean_logprob`` (answers without
-    log-probabilities fail it, so they escalate).
+    log-probabilities fail it, so they escalate); ``arithmetic`` requires every
+    ``a op b = c`` step of the answer to compute; ``learned`` requires the
+    router's learned check of that model (P(good | prompt, answer)) to reach
+    ``threshold``, which the router sets per request from the tier's
+    calibrated cascade point (a model without a learned check passes).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,6 +47,9 @@ class AnswerCheck(BaseModel):
     kind: CheckKind = "json_schema"
     pattern: str | None = None
     min_mean_logprob: float = Field(default=-0.5, le=0)
+    threshold: float | None = Field(
+        default=None, description="learned: set by the router per request; None never escalates"
+    )
 
 
 class RoutePlan(BaseModel):

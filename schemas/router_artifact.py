@@ -149,6 +149,44 @@ class Calibration(_Frozen):
     tiers: dict[str, TierPoint]
 
 
+class VerifierFit(_Frozen):
+    """A learned answer check for one model: P(its answer is good | prompt, answer).
+
+    ``cv_log_loss`` is the held-out log-loss at the chosen ``c``; ``cv_mean_log_loss``
+    the one of predicting the model's mean score alone, what the check must beat.
+    """
+
+    model: str
+    weight_row: int = Field(ge=0)
+    train_rows: int = Field(ge=1)
+    mean_score: float = Field(ge=0, le=1)
+    c: float = Field(gt=0)
+    cv_log_loss: float
+    cv_mean_log_loss: float
+    oof_auc: float | None = Field(description="out-of-fold AUC on train (None: one class)")
+
+
+class AnswerChecks(_Frozen):
+    """The learned answer checks of a router (``processors/learning/verifier.py``).
+
+    One featurizer reads prompt and answer together; the answer features
+    (``processors/checks/answer_features.py``) are standardised with the train
+    means and standard deviations and appended as the last columns.
+    """
+
+    featurizer: FeaturizerParams
+    answer_features: tuple[str, ...]
+    answer_mean: tuple[float, ...]
+    answer_std: tuple[float, ...]
+    verifiers: list[VerifierFit]
+    skipped: dict[str, str] = Field(
+        default_factory=dict, description="model -> why it has no learned check"
+    )
+
+    def fit_for(self, model: str) -> VerifierFit | None:
+        return next((v for v in self.verifiers if v.model == model), None)
+
+
 class RouterManifest(_Frozen):
     """A trained router: featurizer, per-model fits, cost models and priors."""
 
@@ -167,6 +205,13 @@ class RouterManifest(_Frozen):
     priors_from: str
     calibration: Calibration | None = Field(
         default=None, description="tiers and targets to lambdas; None in routers before it"
+    )
+    checks: AnswerChecks | None = Field(
+        default=None, description="learned answer checks; None when the data had no responses"
+    )
+    checks_note: str = Field(default="", description="why there are no (or few) learned checks")
+    cascade: Calibration | None = Field(
+        default=None, description="tiers to lambdas for the cascade with learned checks"
     )
     feedback: list[FeedbackRefit] = Field(
         default_factory=list, description="refits from production feedback, oldest first"

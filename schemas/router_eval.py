@@ -82,6 +82,25 @@ class CalibratedResult(BaseModel):
     within_2_points: bool | None
 
 
+class CascadeReport(BaseModel):
+    """The cascade with learned checks on the test prompts: its frontier over a sweep of
+    lambdas and each tier's calibrated point. Cost counts every model called."""
+
+    frontier: list[Pair]
+    aiq: float
+    cost_at_95pct_ratio: float | None
+    quality_at_strongest_cost: float | None
+    hull_check: list[HullCheck]
+    settings_20_80: int
+    settings_below_zero_router_20_80: int
+    calibrated: list[CalibratedResult]
+    escalated_share: dict[str, float] = Field(description="tier -> share of prompts escalated")
+    straight_share: dict[str, float] = Field(
+        description="tier -> share sent to the strongest model straight away"
+    )
+    check_auc: dict[str, float | None] = Field(description="model -> its check's test AUC")
+
+
 class EvalReport(BaseModel):
     n: int = Field(description="test prompts evaluated")
     dropped: int = Field(description="test prompts left out: some model had no outcome")
@@ -114,6 +133,9 @@ class EvalReport(BaseModel):
     settings_20_80: int = Field(default=0, description="swept lambdas at 20-80% of its cost")
     settings_below_zero_router_20_80: int = Field(
         default=0, description="of those, below the zero-router hull at their cost"
+    )
+    cascade: CascadeReport | None = Field(
+        default=None, description="the cascade with learned checks (routers trained on answers)"
     )
     single_models: list[SingleModel]
     router: Figures

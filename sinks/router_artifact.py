@@ -37,12 +37,21 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 _ARRAYS = ("idf", "coef", "intercept")
+_CHECK_ARRAYS = ("check_idf", "check_coef", "check_intercept")  # absent in routers before them
 
 
 def save_router(directory: Path, manifest: RouterManifest, arrays: RouterArrays) -> Path:
     """Write a new version of the router into ``directory`` and make it current."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, idf=arrays.idf, coef=arrays.coef, intercept=arrays.intercept)
+    np.savez_compressed(
+        buffer,
+        idf=arrays.idf,
+        coef=arrays.coef,
+        intercept=arrays.intercept,
+        check_idf=arrays.check_idf,
+        check_coef=arrays.check_coef,
+        check_intercept=arrays.check_intercept,
+    )
     weights = buffer.getvalue()
     digest = hashlib.sha256(weights).hexdigest()
     version = f"{manifest.created_at:%Y%m%dT%H%M%SZ}-{digest[:8]}"
@@ -81,7 +90,9 @@ def load_router(directory: Path) -> QualityModel:
         )
     try:
         with np.load(io.BytesIO(weights), allow_pickle=False) as stored:
-            arrays = RouterArrays(**{name: stored[name] for name in _ARRAYS})
+            found = {name: stored[name] for name in _ARRAYS}
+            found |= {name: stored[name] for name in _CHECK_ARRAYS if name in stored.files}
+            arrays = RouterArrays(**found)
         return QualityModel(manifest, arrays)
     except (OSError, KeyError, ValueError) as exc:
         raise RouterArtifactError(f"{version / WEIGHTS}: unusable weights: {exc}") from exc

@@ -239,3 +239,25 @@ def provider_calls(stack: Stack) -> dict[str, int]:
     admin = (stack.simulator_url or "").removesuffix("/v1")
     stats = httpx.get(f"{admin}/admin/stats", headers=stack.admin_headers(), timeout=5).json()
     return {name: int(m["requests"]) for name, m in stats["models"].items()}
+
+
+class FakePredictor:
+    """A learned router for strategy tests: fixed predicted qualities, no calibration
+    (so the learned strategy takes its cheapest-capable path), and the prompts it saw."""
+
+    calibration = None
+    cascade_calibration = None
+    verifier = None
+    reference_model = "large"
+
+    def __init__(self, scores: dict[str, float], version: str = "router-v7") -> None:
+        self.scores = scores
+        self.version = version
+        self.asked: list[tuple[str, str]] = []
+
+    def relative_size(self, prompt_chars: int) -> float:
+        return 1.0
+
+    def predict(self, text: str, task: str) -> dict[str, float]:
+        self.asked.append((text, task))
+        return dict(self.scores)

@@ -27,9 +27,14 @@ FILLER = [f"w{i}" for i in range(200)]
 
 def synthetic_rows(
     n: int, seed: int = 7, models: dict[str, tuple[float, float, float, float]] | None = None,
-    with_split: bool = False, fractional: bool = True,
+    with_split: bool = False, fractional: bool = True, responses: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """``n`` rows as dicts (JSON-ready); scores are Bernoulli draws, some halves if fractional."""
+    """``n`` rows as dicts (JSON-ready); scores are Bernoulli draws, some halves if fractional.
+
+    With ``responses`` each outcome carries an answer ending in one multiplication:
+    a bad answer's step does not compute 70% of the time, a good one's always does,
+    so a learned or arithmetic check can tell them apart (not perfectly).
+    """
     rnd = random.Random(seed)
     models = models or MODELS
     rows = []
@@ -48,6 +53,8 @@ def synthetic_rows(
             if fractional and rnd.random() < 0.05:
                 score = 0.5
             outcomes[name] = {"score": score, "cost_usd": base + per_char * len(prompt)}
+            if responses:
+                outcomes[name]["response"] = _response(rnd, score)
         row: dict[str, Any] = {"id": f"syn.{seed}.{i}", "prompt": prompt, "task": task}
         if with_split:
             row["split"] = "test" if i % 10 < 3 else "train"
@@ -60,3 +67,10 @@ def write_rows(path: Path, rows: list[dict[str, Any]], compress: bool = False) -
     data = b"".join(orjson.dumps(row) + b"\n" for row in rows)
     path.write_bytes(gzip.compress(data) if compress else data)
     return path
+
+
+def _response(rnd: random.Random, score: float) -> str:
+    a, b = rnd.randint(2, 99), rnd.randint(2, 99)
+    shown = a * b if score >= 0.5 or rnd.random() < 0.3 else a * b + rnd.randint(1, 9)
+    words = " ".join(rnd.choices(FILLER, k=rnd.randint(3, 12)))
+    return f"{words}, so {a} * {b} = {shown}\n#### {shown}"

@@ -89,3 +89,15 @@ def _interval(mine: FloatArray, theirs: FloatArray, idx: npt.NDArray[np.int64]) 
     ratios = np.divide(mine[idx].sum(axis=1), top, out=np.zeros(top.size), where=top > 0)
     low, high = np.percentile(ratios, [2.5, 97.5])
     return Interval(low=float(low), high=float(high))
+
+
+def auc(predicted: FloatArray, scores: FloatArray) -> float | None:
+    """P(a good answer is ranked above a bad one), ties half; None with one class."""
+    good = scores >= 0.5
+    n_good, n_bad = int(good.sum()), int((~good).sum())
+    if n_good == 0 or n_bad == 0:
+        return None
+    _, inverse, counts = np.unique(predicted, return_inverse=True, return_counts=True)
+    mean_rank = (np.cumsum(counts) - counts) + (counts + 1) / 2.0  # 1-based, ties averaged
+    u = mean_rank[inverse][good].sum() - n_good * (n_good + 1) / 2.0
+    return float(u / (n_good * n_bad))

@@ -15,7 +15,8 @@ whose fitted quality still reaches it: the fit averages the noise of
 neighbouring lambdas instead of following their dips.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,6 +37,10 @@ from schemas.router_artifact import (
 CURVE_POINTS = 400
 
 
+Sweep = Callable[[float], tuple[FloatArray, FloatArray]]
+"""lambda -> per train row, the true score of the answer returned and the true cost paid."""
+
+
 def calibrate(
     models: list[str],
     quality: FloatArray,
@@ -46,42 +51,63 @@ def calibrate(
     goals: Mapping[str, tuple[float, bool]],
     folds: int,
 ) -> Calibration:
-    """The calibration of ``goals`` (tier -> (goal, absolute)) on out-of-fold predictions.
+    """The calibration of ``goals`` (tier -> (goal, absolute)) for the lambda rule on
+    out-of-fold predictions. Rows are train prompts where every model has an
+    outcome, columns ``models``."""
+    rows = np.arange(score.shape[0])
 
-    Rows are train prompts where every model has an outcome, columns ``models``.
+    def routed(lam: float) -> tuple[FloatArray, FloatArray]:
+        chosen = choose_for_lambda_batch(quality, predicted_cost, lam, reference_cost)
+        return score[rows, chosen], cost[rows, chosen]
+
+    lams = lambda_grid(quality, predicted_cost, reference_cost)
+    return calibrate_sweep(models, lams, routed, score, cost, goals, folds)
+
+
+def calibrate_sweep(
+    models: list[str],
+    lams: Sequence[float],
+    sweep: Sweep,
+    score: FloatArray,
+    cost: FloatArray,
+    goals: Mapping[str, tuple[float, bool]],
+    folds: int,
+) -> Calibration:
+    """Each goal's largest lambda whose (monotone-fitted) train quality reaches it.
+
+    ``score`` and ``cost`` are every model's true figures on the rows, for the
+    strongest model's quality and cost that shares are of.
     """
     if score.shape[0] == 0:
         raise UsageError("no train row has an outcome for every model: nothing to calibrate on")
     means = score.mean(axis=0)
     strongest = min(range(len(models)), key=lambda m: (-means[m], cost[:, m].mean(), models[m]))
-    rows = np.arange(score.shape[0])
-    lams = np.array(lambda_grid(quality, predicted_cost, reference_cost))
-    q = np.empty(lams.size)
-    c = np.empty(lams.size)
-    for i, lam in enumerate(lams):
-        chosen = choose_for_lambda_batch(quality, predicted_cost, float(lam), reference_cost)
-        q[i], c[i] = score[rows, chosen].mean(), cost[rows, chosen].mean()
+    grid = np.array(sorted(lams))
+    q = np.empty(grid.size)
+    c = np.empty(grid.size)
+    for i, lam in enumerate(grid):
+        got, paid = sweep(float(lam))
+        q[i], c[i] = got.mean(), paid.mean()
     monotone = _decreasing_fit(q)
     q_strong = float(means[strongest])
     tiers = {}
-    keep = set(np.unique(np.linspace(0, lams.size - 1, CURVE_POINTS).round().astype(int)))
+    keep = set(np.unique(np.linspace(0, grid.size - 1, CURVE_POINTS).round().astype(int)))
     for tier, (goal, absolute) in goals.items():
         target = goal if absolute else goal * q_strong
         index = _last_reaching(monotone, target)
-        reached = index is not None
         i = index if index is not None else 0
         keep.add(i)
         tiers[tier] = TierPoint(
             goal=goal,
             absolute=absolute,
             target=round(target, 6),
-            lam=float(lams[i]),
+            lam=float(grid[i]),
             quality=float(q[i]),
             cost_usd=float(c[i]),
-            reached=reached,
+            reached=index is not None,
         )
     curve = [
-        CurvePoint(lam=float(lams[i]), quality=float(monotone[i]), cost_usd=float(c[i]))
+        CurvePoint(lam=float(grid[i]), quality=float(monotone[i]), cost_usd=float(c[i]))
         for i in sorted(keep)
     ]
     return Calibration(
@@ -92,6 +118,39 @@ def calibrate(
         strongest_cost_usd=float(cost[:, strongest].mean()),
         curve=curve,
         tiers=tiers,
+    )
+
+
+@dataclass(frozen=True)
+class TrainMatrices:
+    """The train rows where every model has an outcome, as matrices (columns ``models``):
+    which rows they are, the cost the router predicts, and the true score and cost."""
+
+    complete: list[int]
+    predicted_cost: FloatArray
+    score: FloatArray
+    cost: FloatArray
+
+
+def train_matrices(
+    rows: Sequence[OutcomeRow], models: list[str], cost_models: Mapping[str, CostModel]
+) -> TrainMatrices:
+    complete = [i for i, row in enumerate(rows) if all(m in row.outcomes for m in models)]
+    kept = [rows[i] for i in complete]
+    chars = np.array([len(row.prompt) for row in kept], dtype=np.float64)[:, None]
+    lines = [cost_models[m] for m in models]
+    predicted = np.array([c.intercept_usd for c in lines]) + chars * np.array(
+        [c.per_char_usd for c in lines]
+    )
+    return TrainMatrices(
+        complete,
+        predicted.reshape(len(kept), len(models)),
+        np.array([[row.outcomes[m].score for m in models] for row in kept]).reshape(
+            -1, len(models)
+        ),
+        np.array([[row.outcomes[m].cost_usd for m in models] for row in kept]).reshape(
+            -1, len(models)
+        ),
     )
 
 
@@ -109,24 +168,11 @@ def calibrate_train(
     ``oof`` holds each row's out-of-fold prediction per model (columns ``models``);
     costs are predicted with the cost lines, as the router predicts them.
     """
-    complete = [i for i, row in enumerate(rows) if all(m in row.outcomes for m in models)]
-    if not complete:
+    m = train_matrices(rows, models, cost_models)
+    if not m.complete:
         return None
-    kept = [rows[i] for i in complete]
-    chars = np.array([len(row.prompt) for row in kept], dtype=np.float64)[:, None]
-    lines = [cost_models[m] for m in models]
-    predicted_cost = np.array([c.intercept_usd for c in lines]) + chars * np.array(
-        [c.per_char_usd for c in lines]
-    )
     return calibrate(
-        models,
-        oof[complete],
-        predicted_cost,
-        np.array([[row.outcomes[m].score for m in models] for row in kept]),
-        np.array([[row.outcomes[m].cost_usd for m in models] for row in kept]),
-        reference_cost,
-        goals,
-        folds,
+        models, oof[m.complete], m.predicted_cost, m.score, m.cost, reference_cost, goals, folds
     )
 
 

@@ -62,6 +62,8 @@ class EvalInput:
     dropped: int = 0
     unknown_models: tuple[str, ...] = ()
     calibration: Calibration | None = None
+    checked: FloatArray | None = None  # each model's check of its own answer; NaN: none
+    cascade: Calibration | None = None
 
 
 # --- frontier geometry -------------------------------------------------------
@@ -183,7 +185,7 @@ def evaluate(inp: EvalInput) -> EvalReport:
         "zero_router": ends.figures(zero),
         "oracle": ends.figures(upper_envelope([*ends.means, oracle_point]), oracle_point),
     }
-    checks = _hull_check(router, zero, ends.strong[0])
+    checks = hull_check(router, zero, ends.strong[0])
     report = _report(inp, ends, points, ends.figures(router), baselines, checks, oracle_point)
     swept = [p for p in points if 0.2 <= p.cost_usd / ends.strong[0] <= 0.8]
     below = [p for p in swept if p.quality < (frontier_at(zero, p.cost_usd) or 0.0) - 1e-12]
@@ -324,7 +326,7 @@ def _oracle(score: FloatArray, cost: FloatArray) -> Pair:
     return float(cost[rows, chosen].mean()), float(score[rows, chosen].mean())
 
 
-def _hull_check(router: list[Pair], zero: list[Pair], strongest_cost: float) -> list[HullCheck]:
+def hull_check(router: list[Pair], zero: list[Pair], strongest_cost: float) -> list[HullCheck]:
     checks = []
     for fraction in HULL_FRACTIONS:
         cost = fraction * strongest_cost

@@ -19,11 +19,12 @@ the same on matrices (columns in ``sorted(names)`` order) for evaluation.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from processors.learning.answer_verifier import AnswerVerifier
 from processors.learning.featurize import Featurizer, FloatArray
 from schemas.errors import UsageError
 from schemas.router_artifact import Calibration, RouterManifest
@@ -31,11 +32,17 @@ from schemas.router_artifact import Calibration, RouterManifest
 
 @dataclass(frozen=True)
 class RouterArrays:
-    """The arrays of a router: IDF (dim), weights (learned models x width), intercepts."""
+    """The arrays of a router: IDF (dim), weights (learned models x width), intercepts;
+    the same for its learned answer checks (empty without them)."""
 
     idf: npt.NDArray[np.float32]
     coef: npt.NDArray[np.float32]
     intercept: npt.NDArray[np.float64]
+    check_idf: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    check_coef: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), np.float32)
+    )
+    check_intercept: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
 
 class QualityModel:
@@ -71,6 +78,12 @@ class QualityModel:
         cost = [manifest.cost_models[name] for name in self.models]
         self._cost_a = np.array([c.intercept_usd for c in cost])
         self._cost_b = np.array([c.per_char_usd for c in cost])
+        checks = manifest.checks
+        self._verifier = (
+            AnswerVerifier(checks, arrays.check_idf, arrays.check_coef, arrays.check_intercept)
+            if checks is not None
+            else None
+        )
 
     @property
     def version(self) -> str:
@@ -90,6 +103,16 @@ class QualityModel:
         """Tiers and targets as lambdas (``processors.learning.calibration``); None in
         routers trained before calibration existed."""
         return self.manifest.calibration
+
+    @property
+    def verifier(self) -> AnswerVerifier | None:
+        """The learned answer checks; None when the router was trained without responses."""
+        return self._verifier
+
+    @property
+    def cascade_calibration(self) -> Calibration | None:
+        """Tiers to lambdas for the cascade with learned checks (None without checks)."""
+        return self.manifest.cascade
 
     def relative_size(self, prompt_chars: int) -> float:
         """The reference model's predicted cost for a prompt this long, in units of its

@@ -145,7 +145,7 @@ def refit_from_feedback(
             "weights_sha256": "",
         }
     )
-    new_arrays = RouterArrays(idf=arrays.idf, coef=arrays.coef, intercept=draft.intercept)
+    new_arrays = replace(arrays, intercept=draft.intercept)
     return Refit(new_manifest, new_arrays, report)
 
 

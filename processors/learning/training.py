@@ -18,12 +18,10 @@ train score; its mean train cost is the reference cost. Nothing here depends on
 test rows, and no setting was picked by looking at test figures.
 """
 
-import math
 import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -31,11 +29,13 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.optimize import nnls
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from processors.learning.calibration import calibrate_train
+from processors.learning.cascade_route import calibrate_cascade
 from processors.learning.featurize import Featurizer, FloatArray, fit_featurizer
+from processors.learning.logistic_cv import choose_c, log_loss, logistic, weighted_labels
 from processors.learning.quality_model import RouterArrays
+from processors.learning.verifier import train_checks
 from schemas.errors import TrainingError
 from schemas.outcomes import SPLITS, OutcomeRow, Split
 from schemas.router_artifact import (
@@ -70,15 +70,6 @@ class TrainSettings:
     )
 
 
-@dataclass(frozen=True)
-class _Labels:
-    """A model's rows as weighted binary labels (fractional scores appear twice)."""
-
-    rows: npt.NDArray[np.int64]  # into the model's own rows
-    y: FloatArray
-    weight: FloatArray
-
-
 def train_router(
     files: Mapping[str, Sequence[OutcomeRow]],
     created_at: datetime,
@@ -107,6 +98,15 @@ def train_router(
         train, models, oof, cost_models, reference_cost, settings.tier_goals, settings.folds
     )
     report("calibrating", 1, 1, "")
+    checks, note = train_checks(train, models, reference.name, settings)
+    cascade = None
+    if checks is not None:
+        report("calibrating the cascade", 0, 1, "")
+        cascade = calibrate_cascade(
+            train, models, oof, checks.oof, cost_models, reference_cost, settings.tier_goals,
+            settings.folds,
+        )  # fmt: skip
+        report("calibrating the cascade", 1, 1, "")
     manifest = RouterManifest(
         created_at=created_at,
         featurizer=params,
@@ -117,6 +117,9 @@ def train_router(
         reference_model=reference.name,
         reference_cost_usd=reference_cost,
         calibration=calibration,
+        checks=checks.checks if checks else None,
+        checks_note=note,
+        cascade=cascade,
         row_counts=_row_counts(files),
         priors={m: _task_priors(train, m, settings.prior_pseudo_rows) for m in models},
         prior_pseudo_rows=settings.prior_pseudo_rows,
@@ -130,6 +133,13 @@ def train_router(
         coef=np.array(coefs, dtype=np.float32).reshape(len(coefs), params.width),
         intercept=np.array(intercepts, dtype=np.float64),
     )
+    if checks is not None:
+        arrays = replace(
+            arrays,
+            check_idf=checks.idf.astype(np.float32),
+            check_coef=checks.coef.astype(np.float32),
+            check_intercept=checks.intercept.astype(np.float64),
+        )
     return manifest, arrays
 
 
@@ -204,9 +214,9 @@ def _train_model(
     xm = xm[:, active]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        c, curve, learned_oof = _choose_c(xm, scores, folds, s)
-        final = _logistic(c, s.tol, s.max_iter, warm=False)
-        labels = _labels(scores)
+        c, curve, learned_oof = choose_c(xm, scores, folds, s)
+        final = logistic(c, s.tol, s.max_iter, warm=False)
+        labels = weighted_labels(scores)
         final.fit(xm[labels.rows], labels.y, sample_weight=labels.weight)
     # A fold that could not be fit (one class in the rest) keeps the prior's prediction.
     oof[index] = np.where(np.isnan(learned_oof), prior_oof, learned_oof)
@@ -224,60 +234,6 @@ def _train_model(
     coef = np.zeros(x.shape[1])
     coef[active] = final.coef_[0]
     return _Trained(fit, coef, float(final.intercept_[0]), oof)
-
-
-def _choose_c(
-    x: sp.csr_matrix, scores: FloatArray, folds: npt.NDArray[np.int64], s: TrainSettings
-) -> tuple[float, list[tuple[float, float]], FloatArray]:
-    """Walk the C grid from ``c_start`` toward lower CV log-loss: the best C, every
-    (C, loss) tried, and the out-of-fold predictions at the best C."""
-    grid = sorted(s.c_grid)
-    estimators = [_logistic(grid[0], s.cv_tol, s.max_iter, warm=False) for _ in range(s.folds)]
-    losses: dict[int, float] = {}
-    oofs: dict[int, FloatArray] = {}
-
-    def loss_at(j: int) -> float:
-        if j not in losses:
-            losses[j], oofs[j] = _cv_loss(x, scores, folds, estimators, grid[j], s.threads)
-        return losses[j]
-
-    best = min(range(len(grid)), key=lambda j: abs(math.log(grid[j] / s.c_start)))
-    loss_at(best)
-    for step in (1, -1):
-        j, moved = best + step, False
-        while 0 <= j < len(grid) and loss_at(j) < losses[best]:
-            best, j, moved = j, j + step, True
-        if moved:
-            break
-    return grid[best], [(grid[j], loss) for j, loss in losses.items()], oofs[best]
-
-
-def _cv_loss(
-    x: sp.csr_matrix,
-    scores: FloatArray,
-    folds: npt.NDArray[np.int64],
-    estimators: list[LogisticRegression],
-    c: float,
-    threads: int,
-) -> tuple[float, FloatArray]:
-    """Mean held-out weighted log-loss over the folds whose training part has both
-    classes, and every row's out-of-fold prediction (NaN in a fold not fit)."""
-    oof = np.full(scores.size, np.nan)
-
-    def one(k: int) -> float | None:
-        train, held = _labels(scores[folds != k]), _labels(scores[folds == k])
-        if held.rows.size == 0 or np.unique(train.y).size < 2:
-            return None
-        estimator = estimators[k]
-        estimator.set_params(C=c)
-        estimator.fit(x[folds != k][train.rows], train.y, sample_weight=train.weight)
-        p = estimator.predict_proba(x[folds == k])[:, 1]
-        oof[folds == k] = p
-        return _log_loss(p[held.rows], held.y, held.weight)
-
-    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        found = [loss for loss in pool.map(one, range(len(estimators))) if loss is not None]
-    return (float(np.mean(found)) if found else math.inf), oof
 
 
 def _prior_log_loss(
@@ -301,28 +257,9 @@ def _prior_log_loss(
         overall = float(np.mean([row.outcomes[model].score for row in train]))
         p = np.array([priors.get(rows[int(i)].task, overall) for i in held])
         oof[held] = p
-        labels = _labels(scores[held])
-        found.append(_log_loss(p[labels.rows], labels.y, labels.weight))
+        labels = weighted_labels(scores[held])
+        found.append(log_loss(p[labels.rows], labels.y, labels.weight))
     return (float(np.mean(found)) if found else None), oof
-
-
-def _logistic(c: float, tol: float, max_iter: int, warm: bool) -> LogisticRegression:
-    return LogisticRegression(C=c, solver="newton-cg", tol=tol, max_iter=max_iter, warm_start=warm)
-
-
-def _labels(scores: FloatArray) -> _Labels:
-    good, bad = np.flatnonzero(scores > 0), np.flatnonzero(scores < 1)
-    return _Labels(
-        rows=np.concatenate([good, bad]),
-        y=np.concatenate([np.ones(good.size), np.zeros(bad.size)]),
-        weight=np.concatenate([scores[good], 1 - scores[bad]]),
-    )
-
-
-def _log_loss(p: FloatArray, y: FloatArray, weight: FloatArray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    return float(np.sum(weight * losses) / np.sum(weight))
 
 
 def _task_priors(rows: Sequence[OutcomeRow], model: str, pseudo: float) -> dict[str, float]:

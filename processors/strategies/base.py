@@ -18,6 +18,7 @@ from processors.latency import LatencyEstimate
 from schemas.config import StrategyName, SwitchyardConfig
 from schemas.decision import CandidateVerdict
 from schemas.messages import InferenceRequest, Quality
+from schemas.plan import AnswerCheck
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Choice:
     reason: str
     predicted: dict[str, float] = field(default_factory=dict)  # learned quality per model
     cascade: list[str] = field(default_factory=list)  # models tried cheapest first
+    check: AnswerCheck | None = None  # the cascade's check for this request, else config's
 
     def cost_usd(self, verdicts: list[CandidateVerdict]) -> float:
         """What serving it may cost, the most any path through it can pay: a cascade may

@@ -26,7 +26,14 @@ from processors.strategies.base import Choice, Strategy, StrategyContext, Strate
 from processors.strategies.cheapest_capable import cheapest_capable
 from schemas.config import SwitchyardConfig
 from schemas.decision import CandidateVerdict
+from schemas.plan import AnswerCheck
 from schemas.router_artifact import Calibration
+
+
+class CheckedModels(Protocol):
+    """Which models have a learned answer check (``answer_verifier.AnswerVerifier``)."""
+
+    def knows(self, model: str) -> bool: ...
 
 
 class QualityPredictor(Protocol):
@@ -40,6 +47,12 @@ class QualityPredictor(Protocol):
 
     @property
     def reference_model(self) -> str: ...
+
+    @property
+    def cascade_calibration(self) -> Calibration | None: ...
+
+    @property
+    def verifier(self) -> CheckedModels | None: ...
 
     def relative_size(self, prompt_chars: int) -> float: ...
 
@@ -65,7 +78,8 @@ class Learned(Strategy):
     def version(self) -> str | None:
         return self.model.version if self.model is not None else None
 
-    def choose(self, inp: StrategyInput) -> Choice | None:
+    def _rescored(self, inp: StrategyInput) -> tuple[list[CandidateVerdict], dict[str, float]]:
+        """The verdicts with each known model's predicted quality, and those predictions."""
         predicted = self.model.predict(inp.text, inp.task) if self.model is not None else {}
         scores: dict[str, float] = {}
         rescored = []
@@ -78,6 +92,10 @@ class Learned(Strategy):
                 scores[verdict.model] = round(known, 4)
                 verdict = verdict.model_copy(update={"quality_score": known})
             rescored.append(verdict)
+        return rescored, scores
+
+    def choose(self, inp: StrategyInput) -> Choice | None:
+        rescored, scores = self._rescored(inp)
         source = (
             f"predicted for {len(scores)} of {sum(v.eligible for v in inp.verdicts)} models"
             if scores
@@ -102,13 +120,7 @@ class Learned(Strategy):
         eligible = [v for v in verdicts if v.eligible]
         if not eligible:
             return None
-        if inp.request.quality_target is not None:
-            lam = lambda_for_target(calibration, inp.request.quality_target)
-            why = f"quality_target {inp.request.quality_target:g}"
-        else:
-            tier = calibration.tiers.get(inp.quality)
-            lam = tier.lam if tier is not None else 0.0
-            why = f"tier {inp.quality}" if tier is not None else f"uncalibrated tier {inp.quality}"
+        lam, why = _lambda(calibration, inp)
         unit = self._cost_unit(verdicts, model, len(inp.text))
 
         def utility(v: CandidateVerdict) -> tuple[float, float, str]:
@@ -141,3 +153,65 @@ class Learned(Strategy):
         size = model.relative_size(prompt_chars)
         unit = priced.estimated_cost_usd / size if size > 0 else priced.estimated_cost_usd
         return unit if unit > 0 else 1.0
+
+    def cascade_choice(self, inp: StrategyInput) -> Choice | None:
+        """The cascade with learned checks (``processors.learning.cascade_route``), live:
+        the first rung by the value of trying it first, then the next rung and the
+        threshold under which its check's P(good) escalates. None without checks."""
+        model = self.model
+        calibration = model.cascade_calibration if model is not None else None
+        verifier = model.verifier if model is not None else None
+        if model is None or calibration is None or verifier is None:
+            return None
+        rescored, scores = self._rescored(inp)
+        eligible = [v for v in rescored if v.eligible]
+        if not eligible:
+            return None
+        lam, why = _lambda(calibration, inp)
+        unit = self._cost_unit(rescored, model, len(inp.text))
+        utility = {v.model: v.quality_score - lam * v.estimated_cost_usd / unit for v in eligible}
+
+        def checked(v: CandidateVerdict) -> bool:
+            return verifier.knows(self.aliases.get(v.model, v.model))
+
+        def value(v: CandidateVerdict) -> float:
+            others = [u for m, u in utility.items() if m != v.model]
+            if not checked(v) or not others:
+                return utility[v.model]
+            return utility[v.model] + (1 - v.quality_score) * max(0.0, max(others))
+
+        ranked = sorted(eligible, key=lambda v: (-value(v), v.estimated_cost_usd, v.model))
+        first, rest = (
+            ranked[0],
+            sorted(ranked[1:], key=lambda v: (-utility[v.model], v.estimated_cost_usd, v.model)),
+        )
+        if not checked(first) or not rest:
+            reason = f"{first.model} straight away (lambda {lam:.4g} for {why}; no check)"
+            return Choice(first, rest[: inp.max_fallbacks], reason, scores)
+        top = rest[0]
+        threshold = round(utility[top.model], 6)
+        reason = (
+            f"cascade {first.model} -> {top.model}: escalate when the learned check of "
+            f"{first.model}'s answer is under {threshold:.3f} (lambda {lam:.4g} for {why})"
+        )
+        return Choice(
+            first,
+            rest[: 1 + inp.max_fallbacks],
+            reason,
+            scores,
+            cascade=[first.model, top.model],
+            check=AnswerCheck(kind="learned", threshold=threshold),
+        )
+
+
+def _lambda(calibration: Calibration, inp: StrategyInput) -> tuple[float, str]:
+    """The request's lambda: its quality_target's calibrated point, else its tier's."""
+    if inp.request.quality_target is not None:
+        return (
+            lambda_for_target(calibration, inp.request.quality_target),
+            f"quality_target {inp.request.quality_target:g}",
+        )
+    tier = calibration.tiers.get(inp.quality)
+    if tier is None:
+        return 0.0, f"uncalibrated tier {inp.quality}"
+    return tier.lam, f"tier {inp.quality}"

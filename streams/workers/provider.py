@@ -70,6 +70,7 @@ from streams.workers.provider_calls import ModelCaller
 from streams.workers.provider_job import JobRunner
 from streams.workers.provider_rebalance import Rebalance
 from streams.workers.read_ahead import FETCH_RECORDS, Waiting, decoded, lane_of
+from streams.workers.route_state import load_judge
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class ProviderWorker:
             self.gate.cluster_key,
             self.counts,
             self.tracing,
+            load_judge(self.config),
         )
         await live.start("provider")  # the last version applied, before the first job
         consumer = self._consumer(4 * limit)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
+from processors.cascade import Judge
 from processors.dispatch_check import undecodable
 from processors.handover import handed_over
 from processors.job_failure import failed_job
@@ -67,6 +68,7 @@ class JobRunner:
         cluster_key: bytes,
         counts: ProviderCounts,
         tracing: Tracing | None = None,
+        judge: Judge | None = None,
     ) -> None:
         self.config = config
         self.counts = counts
@@ -80,7 +82,7 @@ class JobRunner:
         self.topics = topics
         self.context = HopContext(
             config, board.gates, time.time, rng, catalogue.requests.name,
-            topics.reply_topics(catalogue),
+            topics.reply_topics(catalogue), judge,
         )  # fmt: skip
         # (tenant, request_id) -> finished when the job running for it is done
         self.in_flight: dict[tuple[str, str], asyncio.Future[None]] = {}

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from processors.cache import usable
+from processors.cascade import Judge
 from processors.latency import LatencyBook, LatencyEstimate
 from processors.strategies.learned import Learned
 from schemas.cache import CachedAnswer
@@ -88,6 +89,25 @@ def load_learned(config: SwitchyardConfig) -> Learned:
     from sinks.router_artifact import load_router
 
     return Learned(load_router(Path(settings.artifact)), settings.aliases)
+
+
+def load_judge(config: SwitchyardConfig) -> Judge | None:
+    """The learned answer checks of the configured router artifact, for the provider's
+    cascade checks of kind ``learned``; None without an artifact or checks in it.
+    A provider worker loads them at start (restart it after retraining)."""
+    settings = config.routing.learned
+    if settings.artifact is None:
+        return None
+    from processors.learning.answer_verifier import judge_for
+    from schemas.errors import RouterArtifactError
+    from sinks.router_artifact import load_router
+
+    try:
+        verifier = load_router(Path(settings.artifact)).verifier
+    except RouterArtifactError as exc:
+        log.warning("no learned answer checks: %s", exc)
+        return None
+    return judge_for(verifier, settings.aliases) if verifier is not None else None
 
 
 async def reload_learned(config: SwitchyardConfig, current: Learned) -> Learned | None:

@@ -138,12 +138,23 @@ def test_predict_checks_its_knob(
     assert message in capsys.readouterr().err
 
 
-def test_predict_needs_exactly_one_knob(router: Path, data: dict[str, Path]) -> None:
+def test_predict_takes_at_most_one_knob(
+    router: Path, data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["router", "predict", "--router", str(router), "--data", str(data["plain"])]
-    for extra in ([], ["--lambda", "1", "--quality-target", "0.5"]):
+    for extra in (
+        ["--lambda", "1", "--quality-target", "0.5"],
+        ["--tier", "economy", "--lambda", "1"],
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(base + extra)
         assert exit_.value.code == 2
+    capsys.readouterr()
+    assert main(base) == 0  # none: the balanced tier
+    default = capsys.readouterr()
+    assert "tier balanced" in default.err
+    assert main([*base, "--tier", "balanced"]) == 0
+    assert capsys.readouterr().out == default.out
 
 
 def test_unknown_models_are_left_out_and_named(

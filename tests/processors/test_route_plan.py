@@ -14,7 +14,7 @@ from schemas.budget import BudgetSnapshot
 from schemas.config import SwitchyardConfig, TenantSpec
 from schemas.messages import InferenceRequest
 from schemas.plan import AnswerCheck
-from tests.helpers import make_request, sample_config
+from tests.helpers import FakePredictor, make_request, sample_config
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BASE = sample_config()
@@ -59,16 +59,6 @@ def chain_cost(result: Routed) -> float:
     """What a chain reserves: its dearest model's estimate (any of them may answer)."""
     decision = result.decision
     return max(cost(result, m) for m in [decision.chosen_model, *decision.fallback_models])
-
-
-class FakePredictor:
-    version = "router-v7"
-
-    def __init__(self, scores: dict[str, float]) -> None:
-        self.scores = scores
-
-    def predict(self, text: str, task: str) -> dict[str, float]:
-        return dict(self.scores)
 
 
 def observed(ewma_ms: float = 100, p95_ms: float = 200, error_rate: float = 0.0) -> LatencyEstimate:

@@ -20,8 +20,7 @@ from processors.strategies import (
 )
 from schemas.decision import CandidateVerdict
 from schemas.messages import Quality
-from schemas.router_artifact import Calibration
-from tests.helpers import make_request, verdict
+from tests.helpers import FakePredictor, make_request, verdict
 
 # Cheapest first; only "mid" and "top" reach a 0.7 target on configured quality.
 CHEAP = verdict("cheap", 1.0, 0.5)
@@ -320,24 +319,6 @@ def test_unsure_margin_shadows_only_predictions_near_the_target() -> None:
 
 
 # --- learned ---------------------------------------------------------------------
-
-
-class FakePredictor:
-    """Predicts fixed qualities and remembers what it was asked."""
-
-    def __init__(self, scores: dict[str, float], version: str = "router-v7") -> None:
-        self.scores = scores
-        self.version = version
-        self.asked: list[tuple[str, str]] = []
-        self.calibration: Calibration | None = None
-        self.reference_model = "large"
-
-    def relative_size(self, prompt_chars: int) -> float:
-        return 1.0
-
-    def predict(self, text: str, task: str) -> dict[str, float]:
-        self.asked.append((text, task))
-        return dict(self.scores)
 
 
 def test_learned_version_comes_from_its_model() -> None:
