@@ -6,6 +6,8 @@ A request's own ``task`` hint always wins; the heuristic only fills the gap.
 import re
 from typing import Literal
 
+import orjson
+
 from schemas.messages import InferenceRequest
 
 TaskSource = Literal["hint", "classifier", "default"]
@@ -45,6 +47,27 @@ def classify(request: InferenceRequest, default_task: str) -> tuple[str, TaskSou
         if pattern.search(text):
             return task, "classifier"
     return default_task, "default"
+
+
+def raw_last_user_text(raw: bytes | None, limit: int = 4000) -> str | None:
+    """``last_user_text`` read straight from a job's JSON, before it is validated: the
+    router featurises a batch's prompts at once with it. None if it is not a job."""
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return None
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    found = users[-1] if users else messages[-1]
+    content = found.get("content") if isinstance(found, dict) else None
+    if isinstance(content, str):
+        return content[:limit]
+    if isinstance(content, list):
+        parts = (p for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(str(p.get("text", "")) for p in parts)[:limit]
+    return "" if content is None else None
 
 
 def last_user_text(request: InferenceRequest, limit: int = 4000) -> str:

@@ -258,6 +258,9 @@ class FakePredictor:
     def relative_size(self, prompt_chars: int) -> float:
         return 1.0
 
+    def prime(self, texts: list[str]) -> None:
+        pass
+
     def predict(self, text: str, task: str) -> dict[str, float]:
         self.asked.append((text, task))
         return dict(self.scores)

@@ -75,6 +75,7 @@ class QualityModel:
         self._coef_t = np.ascontiguousarray(arrays.coef[order].T) if learned else arrays.coef.T
         self._intercept = arrays.intercept[order] if learned else arrays.intercept
         self._priors = {fit.name: fit.mean_score for fit in manifest.models}
+        self._primed: dict[str, FloatArray] = {}
         cost = [manifest.cost_models[name] for name in self.models]
         self._cost_a = np.array([c.intercept_usd for c in cost])
         self._cost_b = np.array([c.per_char_usd for c in cost])
@@ -128,10 +129,26 @@ class QualityModel:
         """The model's smoothed mean train score on ``task`` (all tasks if unseen)."""
         return self.manifest.priors.get(model, {}).get(task, self._priors[model])
 
+    def prime(self, texts: Sequence[str]) -> None:
+        """Featurise a batch of prompts at once for the ``predict`` calls that follow
+        (a router primes each batch it routes). Only this batch is kept: the memo is
+        a speed-up, never a different answer (``Featurizer.transform_texts``)."""
+        if not self._learned or not texts:
+            self._primed = {}
+            return
+        distinct = list(dict.fromkeys(texts))
+        logits = np.asarray(self.featurizer.transform_texts(distinct) @ self._coef_t)
+        self._primed = dict(zip(distinct, logits, strict=True))
+
     def predict(self, text: str, task: str) -> dict[str, float]:
         """P(good answer) per known model for one prompt."""
-        indices, values = self.featurizer.transform_one(text, task)
-        logits = values @ self._coef_t[indices] + self._intercept
+        primed = self._primed.get(text)
+        if primed is not None:
+            column = self.featurizer.task_column(task)
+            logits = primed + self._coef_t[column] + self._intercept
+        else:
+            indices, values = self.featurizer.transform_one(text, task)
+            logits = values @ self._coef_t[indices] + self._intercept
         learned = dict(zip(self._learned, _sigmoid(logits).tolist(), strict=True))
         return {m: learned[m] if m in learned else self.prior(m, task) for m in self.models}
 

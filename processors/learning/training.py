@@ -35,11 +35,12 @@ from processors.learning.cascade_route import calibrate_cascade
 from processors.learning.featurize import Featurizer, FloatArray, fit_featurizer
 from processors.learning.logistic_cv import choose_c, log_loss, logistic, weighted_labels
 from processors.learning.quality_model import RouterArrays
-from processors.learning.verifier import train_checks
+from processors.learning.verifier import TrainedChecks, train_checks
 from schemas.errors import TrainingError
 from schemas.outcomes import SPLITS, OutcomeRow, Split
 from schemas.router_artifact import (
     DEFAULT_TIER_GOALS,
+    Calibration,
     CostModel,
     FeaturizerParams,
     ModelFit,
@@ -98,15 +99,9 @@ def train_router(
         train, models, oof, cost_models, reference_cost, settings.tier_goals, settings.folds
     )
     report("calibrating", 1, 1, "")
-    checks, note = train_checks(train, models, reference.name, settings)
-    cascade = None
-    if checks is not None:
-        report("calibrating the cascade", 0, 1, "")
-        cascade = calibrate_cascade(
-            train, models, oof, checks.oof, cost_models, reference_cost, settings.tier_goals,
-            settings.folds,
-        )  # fmt: skip
-        report("calibrating the cascade", 1, 1, "")
+    checks, note, cascade = _checks_and_cascade(
+        train, models, oof, cost_models, (reference.name, reference_cost), settings, report
+    )
     manifest = RouterManifest(
         created_at=created_at,
         featurizer=params,
@@ -128,19 +123,52 @@ def train_router(
             f"the model's mean over all tasks by {settings.prior_pseudo_rows:g} pseudo-rows"
         ),
     )
+    return manifest, _arrays(idf, coefs, intercepts, params.width, checks)
+
+
+def _arrays(
+    idf: FloatArray,
+    coefs: list[FloatArray],
+    intercepts: list[float],
+    width: int,
+    checks: TrainedChecks | None,
+) -> RouterArrays:
     arrays = RouterArrays(
         idf=idf.astype(np.float32),
-        coef=np.array(coefs, dtype=np.float32).reshape(len(coefs), params.width),
+        coef=np.array(coefs, dtype=np.float32).reshape(len(coefs), width),
         intercept=np.array(intercepts, dtype=np.float64),
     )
-    if checks is not None:
-        arrays = replace(
-            arrays,
-            check_idf=checks.idf.astype(np.float32),
-            check_coef=checks.coef.astype(np.float32),
-            check_intercept=checks.intercept.astype(np.float64),
-        )
-    return manifest, arrays
+    if checks is None:
+        return arrays
+    return replace(
+        arrays,
+        check_idf=checks.idf.astype(np.float32),
+        check_coef=checks.coef.astype(np.float32),
+        check_intercept=checks.intercept.astype(np.float64),
+    )
+
+
+def _checks_and_cascade(
+    train: Sequence[OutcomeRow],
+    models: list[str],
+    oof: FloatArray,
+    cost_models: Mapping[str, CostModel],
+    reference: tuple[str, float],
+    settings: TrainSettings,
+    report: Progress,
+) -> tuple[TrainedChecks | None, str, Calibration | None]:
+    """The learned answer checks (when rows carry responses), why some model has none,
+    and the cascade's calibration on their out-of-fold predictions."""
+    name, cost = reference
+    checks, note = train_checks(train, models, name, settings)
+    if checks is None:
+        return None, note, None
+    report("calibrating the cascade", 0, 1, "")
+    cascade = calibrate_cascade(
+        train, models, oof, checks.oof, cost_models, cost, settings.tier_goals, settings.folds
+    )
+    report("calibrating the cascade", 1, 1, "")
+    return checks, note, cascade
 
 
 def _train_models(

@@ -69,32 +69,8 @@ def train_checks(
     mean, std = dense.mean(axis=0), dense.std(axis=0)
     std[std == 0] = 1.0
     featurizer = Featurizer(params, idf)
-    verifiers: list[VerifierFit] = []
-    coefs: list[FloatArray] = []
-    intercepts: list[float] = []
-    oof: dict[str, FloatArray] = {}
-    for model, index in answered.items():
-        if model in skipped:
-            continue
-        at = [k for k, (m, _) in enumerate(pairs) if m == model]
-        x = sp.hstack(
-            [
-                featurizer.transform([texts[k] for k in at], [rows[i].task for i in index]),
-                sp.csr_matrix((dense[at] - mean) / std),
-            ],
-            format="csr",
-        )
-        scores = np.array([rows[i].outcomes[model].score for i in index])
-        fitted = _fit(model, rows, index, x, scores, len(coefs), knobs)
-        if isinstance(fitted, str):
-            skipped[model] = fitted
-            continue
-        fit, coef, intercept, held = fitted
-        verifiers.append(fit)
-        coefs.append(coef)
-        intercepts.append(intercept)
-        oof[model] = np.full(len(rows), np.nan)
-        oof[model][index] = held
+    columns = _Columns(featurizer, texts, dense, mean, std, pairs)
+    verifiers, coefs, intercepts, oof = _fit_all(rows, answered, skipped, columns, knobs)
     if not verifiers:
         return None, "; ".join(f"{m}: {why}" for m, why in skipped.items())
     checks = AnswerChecks(
@@ -109,6 +85,60 @@ def train_checks(
     coef = np.array(coefs).reshape(len(coefs), width)
     note = "; ".join(f"{m}: {why}" for m, why in skipped.items())
     return TrainedChecks(checks, idf, coef, np.array(intercepts), oof), note
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Every (model, row) answer's features: hashed text and standardised answer features."""
+
+    featurizer: Featurizer
+    texts: list[str]
+    dense: FloatArray
+    mean: FloatArray
+    std: FloatArray
+    pairs: list[tuple[str, int]]
+
+    def of(self, model: str, rows: Sequence[OutcomeRow], index: list[int]) -> sp.csr_matrix:
+        at = [k for k, (m, _) in enumerate(self.pairs) if m == model]
+        return sp.hstack(
+            [
+                self.featurizer.transform(
+                    [self.texts[k] for k in at], [rows[i].task for i in index]
+                ),
+                sp.csr_matrix((self.dense[at] - self.mean) / self.std),
+            ],
+            format="csr",
+        )
+
+
+def _fit_all(
+    rows: Sequence[OutcomeRow],
+    answered: dict[str, list[int]],
+    skipped: dict[str, str],
+    columns: _Columns,
+    knobs: CvKnobs,
+) -> tuple[list[VerifierFit], list[FloatArray], list[float], dict[str, FloatArray]]:
+    """Each answered model's check (``skipped`` gains why a model got none)."""
+    verifiers: list[VerifierFit] = []
+    coefs: list[FloatArray] = []
+    intercepts: list[float] = []
+    oof: dict[str, FloatArray] = {}
+    for model, index in answered.items():
+        if model in skipped:
+            continue
+        scores = np.array([rows[i].outcomes[model].score for i in index])
+        x = columns.of(model, rows, index)
+        fitted = _fit(model, rows, index, x, scores, len(coefs), knobs)
+        if isinstance(fitted, str):
+            skipped[model] = fitted
+            continue
+        fit, coef, intercept, held = fitted
+        verifiers.append(fit)
+        coefs.append(coef)
+        intercepts.append(intercept)
+        oof[model] = np.full(len(rows), np.nan)
+        oof[model][index] = held
+    return verifiers, coefs, intercepts, oof
 
 
 def _answer(row: OutcomeRow, model: str) -> str:

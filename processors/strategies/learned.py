@@ -18,7 +18,7 @@ choice. A router trained before calibration falls back to cheapest-capable
 over its predictions.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from processors.learning.calibration import lambda_for_target
@@ -58,6 +58,8 @@ class QualityPredictor(Protocol):
 
     def predict(self, text: str, task: str) -> dict[str, float]: ...
 
+    def prime(self, texts: Sequence[str]) -> None: ...
+
 
 class Learned(Strategy):
     """Built with its model loaded; the routing context carries the one in use."""
@@ -78,68 +80,90 @@ class Learned(Strategy):
     def version(self) -> str | None:
         return self.model.version if self.model is not None else None
 
-    def _rescored(self, inp: StrategyInput) -> tuple[list[CandidateVerdict], dict[str, float]]:
-        """The verdicts with each known model's predicted quality, and those predictions."""
-        predicted = self.model.predict(inp.text, inp.task) if self.model is not None else {}
-        scores: dict[str, float] = {}
-        rescored = []
+    def prime(self, texts: Sequence[str]) -> None:
+        """Featurise a batch's prompts at once before routing it (a speed-up only)."""
+        if self.model is not None:
+            self.model.prime(texts)
+
+    def _predicted(self, inp: StrategyInput) -> dict[str, float]:
+        """Predicted quality per eligible catalogue model the router knows."""
+        if self.model is None:
+            return {}
+        predicted = self.model.predict(inp.text, inp.task)
+        found = {}
         for verdict in inp.verdicts:
-            if not verdict.eligible:
-                rescored.append(verdict)
-                continue
-            known = predicted.get(self.aliases.get(verdict.model, verdict.model))
-            if known is not None:
-                scores[verdict.model] = round(known, 4)
-                verdict = verdict.model_copy(update={"quality_score": known})
-            rescored.append(verdict)
-        return rescored, scores
+            if verdict.eligible:
+                known = predicted.get(self.aliases.get(verdict.model, verdict.model))
+                if known is not None:
+                    found[verdict.model] = known
+        return found
+
+    @staticmethod
+    def _rescored(inp: StrategyInput, predicted: Mapping[str, float]) -> list[CandidateVerdict]:
+        """The verdicts with each known model's predicted quality."""
+        return [
+            v.model_copy(update={"quality_score": predicted[v.model]})
+            if v.model in predicted
+            else v
+            for v in inp.verdicts
+        ]
 
     def choose(self, inp: StrategyInput) -> Choice | None:
-        rescored, scores = self._rescored(inp)
-        source = (
-            f"predicted for {len(scores)} of {sum(v.eligible for v in inp.verdicts)} models"
-            if scores
-            else "no model predicted; configured qualities"
-        )
+        predicted = self._predicted(inp)
         calibration = self.model.calibration if self.model is not None else None
         if self.model is not None and calibration is not None:
-            choice = self._by_lambda(rescored, inp, calibration, self.model)
+            choice = self._by_lambda(inp, predicted, calibration, self.model)
         else:
+            rescored = self._rescored(inp, predicted)
             choice = cheapest_capable(rescored, inp.target, inp.max_fallbacks, inp.chains)
         if choice is None:
             return None
+        eligible = sum(v.eligible for v in inp.verdicts)
+        source = (
+            f"predicted for {len(predicted)} of {eligible} models"
+            if predicted
+            else "no model predicted; configured qualities"
+        )
+        scores = {m: round(q, 4) for m, q in predicted.items()}
         return Choice(choice.chosen, choice.fallbacks, f"{choice.reason} ({source})", scores)
 
     def _by_lambda(
         self,
-        verdicts: list[CandidateVerdict],
         inp: StrategyInput,
+        predicted: Mapping[str, float],
         calibration: Calibration,
         model: QualityPredictor,
     ) -> Choice | None:
-        eligible = [v for v in verdicts if v.eligible]
+        """argmax predicted quality - lambda x cost; only the verdicts kept are copied."""
+        eligible = [v for v in inp.verdicts if v.eligible]
         if not eligible:
             return None
         lam, why = _lambda(calibration, inp)
-        unit = self._cost_unit(verdicts, model, len(inp.text))
-
-        def utility(v: CandidateVerdict) -> tuple[float, float, str]:
-            return (
-                -(v.quality_score - lam * v.estimated_cost_usd / unit),
+        scale = lam / self._cost_unit(inp.verdicts, model, len(inp.text))
+        ranked = sorted(
+            eligible,
+            key=lambda v: (
+                scale * v.estimated_cost_usd - predicted.get(v.model, v.quality_score),
                 v.estimated_cost_usd,
                 v.model,
-            )
-
-        ranked = sorted(eligible, key=utility)
+            ),
+        )
         chosen, rest = ranked[0], ranked[1:]
         preferred = (inp.chains or {}).get(chosen.model, [])
-        rank = {name: i for i, name in enumerate(preferred)}
-        rest.sort(key=lambda v: rank.get(v.model, len(rank)))  # stable: utility order stays
+        if preferred:
+            rank = {name: i for i, name in enumerate(preferred)}
+            rest.sort(key=lambda v: rank.get(v.model, len(rank)))  # stable: utility order stays
+        kept = [
+            v.model_copy(update={"quality_score": predicted[v.model]})
+            if v.model in predicted
+            else v
+            for v in [chosen, *rest[: inp.max_fallbacks]]
+        ]
         reason = (
             f"best predicted quality - {lam:.4g} x cost of {len(eligible)} eligible models "
             f"(lambda calibrated for {why})"
         )
-        return Choice(chosen, rest[: inp.max_fallbacks], reason)
+        return Choice(kept[0], kept[1:], reason)
 
     def _cost_unit(
         self, verdicts: list[CandidateVerdict], model: QualityPredictor, prompt_chars: int
@@ -163,7 +187,9 @@ class Learned(Strategy):
         verifier = model.verifier if model is not None else None
         if model is None or calibration is None or verifier is None:
             return None
-        rescored, scores = self._rescored(inp)
+        predicted = self._predicted(inp)
+        rescored = self._rescored(inp, predicted)
+        scores = {m: round(q, 4) for m, q in predicted.items()}
         eligible = [v for v in rescored if v.eligible]
         if not eligible:
             return None
@@ -215,3 +241,12 @@ def _lambda(calibration: Calibration, inp: StrategyInput) -> tuple[float, str]:
     if tier is None:
         return 0.0, f"uncalibrated tier {inp.quality}"
     return tier.lam, f"tier {inp.quality}"
+
+
+def uses_learned(config: SwitchyardConfig) -> bool:
+    """Whether any route may ask the learned router: worth priming its batches."""
+    routing = config.routing
+    names: set[str | None] = {routing.strategy, *routing.strategy_by_task.values()}
+    for spec in config.tenants.values():
+        names |= {spec.strategy, *spec.strategy_by_task.values()}
+    return "learned" in names or ("cascade" in names and routing.cascade.check.kind == "learned")

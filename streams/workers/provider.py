@@ -142,19 +142,9 @@ class ProviderWorker:
         listing = asyncio.create_task(topics.follow())
         publisher = KafkaPublisher(producer)
         self.jobs = JobRunner(
-            self.config,
-            self.catalogue,
-            caller,
-            board,
-            self.ledger,
-            publisher,
-            self.rng,
-            topics,
-            self.gate.cluster_key,
-            self.counts,
-            self.tracing,
-            load_judge(self.config),
-        )
+            self.config, self.catalogue, caller, board, self.ledger, publisher, self.rng,
+            topics, self.gate.cluster_key, self.counts, self.tracing, load_judge(self.config),
+        )  # fmt: skip
         await live.start("provider")  # the last version applied, before the first job
         consumer = self._consumer(4 * limit)
         await consumer.start()

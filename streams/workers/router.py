@@ -27,6 +27,7 @@ import faust
 from opentelemetry.trace import TracerProvider
 
 from processors.budget import Position
+from processors.classify import raw_last_user_text
 from processors.router import RoutingContext
 from processors.router_hop import (
     HopResult,
@@ -35,7 +36,7 @@ from processors.router_hop import (
     route_hop,
     settle_hop,
 )
-from processors.strategies.learned import Learned
+from processors.strategies.learned import Learned, uses_learned
 from schemas.config import SwitchyardConfig
 from streams.kafka import quirks
 from streams.kafka.seals import SealGate
@@ -221,10 +222,12 @@ class _Hops:
         # interactive batch waits for at most the batch being decided.
         self.turn = asyncio.Lock()
         self.counts: RouterCounts | None = None  # metrics off
+        self.primes = uses_learned(config)
 
     def use(self, config: SwitchyardConfig) -> None:
         """A live config change: batches decided from now on use ``config``."""
         self.config = config
+        self.primes = uses_learned(config)
         self.keyring = Keyring(config)
         if self.counts is not None:
             self.counts.tenants.use(config.tenants)
@@ -243,6 +246,9 @@ class _Hops:
                 self.keyring,
                 home_partition,
             )
+            if self.primes:  # featurise the batch's prompts at once (a speed-up only)
+                texts = (raw_last_user_text(event.value) for event in events)
+                self.state.learned.prime([t for t in texts if t is not None])
             decided = [self._route_one(event, view, prepared) for event in events]
             await self._store_and_send(decided)
             self._count(events, decided, started)

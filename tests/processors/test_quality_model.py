@@ -214,3 +214,20 @@ def test_one_class_model_gets_its_prior() -> None:
     fit = manifest.fit_for("always-right")
     assert fit is not None and fit.kind == "prior" and fit.reason == "one class only"
     assert manifest.reference_model == "always-right"
+
+
+def test_a_primed_batch_predicts_exactly_what_single_prompts_do(trained: QualityModel) -> None:
+    texts = ["integral w5 w6", "hello w7\nw8", "", "x", "integral w5 w6", "proof " * 40]
+    single = [trained.predict(text, task) for text, task in zip(texts, TASKS6, strict=True)]
+    trained.prime(texts)
+    primed = [trained.predict(text, task) for text, task in zip(texts, TASKS6, strict=True)]
+    for a, b in zip(single, primed, strict=True):
+        assert a.keys() == b.keys()
+        for model in a:
+            assert a[model] == pytest.approx(b[model], abs=1e-12)
+    # Only the last batch is kept; an unprimed prompt is featurised as before.
+    trained.prime(["something else"])
+    assert trained.predict("hello w7\nw8", "poetry") == pytest.approx(single[1])
+
+
+TASKS6 = ["algebra", "poetry", "trivia", "unseen", "poetry", "algebra"]

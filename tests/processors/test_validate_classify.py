@@ -120,3 +120,25 @@ def test_json_depth_counts_containers(data: object, depth: int) -> None:
 
 def test_json_depth_stops_counting_past_the_limit() -> None:
     assert json_depth(nested(10_000), 64) == 65
+
+
+def test_the_raw_prompt_text_is_the_validated_one() -> None:
+    import orjson
+
+    from processors.classify import last_user_text, raw_last_user_text
+
+    bodies = [
+        {"messages": [{"role": "user", "content": "plain"}]},
+        {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u" * 5000}]},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
+                                                   {"type": "image_url", "image_url": {"url": "x"}},
+                                                   {"type": "text", "text": "b"}]}]},
+        {"messages": [{"role": "assistant", "content": "only"}]},
+    ]  # fmt: skip
+    for body in bodies:
+        request = make_request(**body)
+        raw = orjson.dumps(request.model_dump(mode="json", exclude_none=True))
+        assert raw_last_user_text(raw) == last_user_text(request)
+    assert raw_last_user_text(b"not json") is None
+    assert raw_last_user_text(None) is None
+    assert raw_last_user_text(b'{"messages": 3}') is None
