@@ -57,7 +57,14 @@ def check_answer(
         return _check_learned(check, model, found)
     if check.kind == "arithmetic":
         verdict = check_arithmetic(text)
-        return CheckResult(verdict.passed, verdict.detail)
+        # Counts only: the verdict's own detail quotes the answer, which must not
+        # reach the reply's steps or telemetry.
+        detail = (
+            f"{verdict.steps} steps compute"
+            if verdict.passed
+            else f"{verdict.failed} of {verdict.steps} steps do not compute"
+        )
+        return CheckResult(verdict.passed, detail)
     if check.kind == "regex":
         pattern = check.pattern or r"\S"
         found = re.search(pattern, text) is not None

@@ -60,7 +60,9 @@ ANSWER_FEATURES: tuple[str, ...] = (
 )
 
 _NUMBER = re.compile(r"-?\$?(?:" + NUMBER_PATTERN + r")")
-_PERCENT = re.compile(r"(" + NUMBER_PATTERN + r")\s?%")
+# Each number is matched once, "%" optional: "(number)\s?%" alone would retry every digit
+# of a long digit run as a new start (quadratic on a 20,000-digit prompt).
+_NUMBER_MAYBE_PERCENT = re.compile(r"(" + NUMBER_PATTERN + r")(\s?%)?")
 _LOWER_WORD = re.compile(r"[a-z]+")
 NUMBER_WORDS = {
     "zero": 0.0, "one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0,
@@ -133,18 +135,21 @@ def _prompt_numbers(prompt: str) -> set[float]:
     for word in _LOWER_WORD.findall(prompt.lower()):
         if word in NUMBER_WORDS:
             given.add(round(NUMBER_WORDS[word], 6))
-    for percent in _PERCENT.findall(prompt):
-        given.add(round(float(percent.replace(",", "")) / 100, 6))
+    for number, percent_sign in _NUMBER_MAYBE_PERCENT.findall(prompt):
+        if percent_sign:
+            given.add(round(float(number.replace(",", "")) / 100, 6))
     return {value for value in given if math.isfinite(value)}
 
 
 def _final_answer(text: str, answer_numbers: list[float]) -> tuple[float | None, bool]:
-    """The first number after the last ``####`` (marked), else the answer's last number."""
-    if "####" in text:
-        after_marker = _numbers(text.rsplit("####", 1)[1])
-        if after_marker:
-            return after_marker[0], True
-    return (answer_numbers[-1] if answer_numbers else None), False
+    """The first number after the last ``####`` (marked), else the text's last number."""
+    if "####" not in text:
+        return (answer_numbers[-1] if answer_numbers else None), False
+    after_marker = _numbers(text.rsplit("####", 1)[1])
+    if after_marker:
+        return after_marker[0], True
+    everywhere = _numbers(text)  # numbers between markers count too
+    return (everywhere[-1] if everywhere else None), False
 
 
 def _step_features(steps: list[Step]) -> dict[str, float]:

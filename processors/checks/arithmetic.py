@@ -28,7 +28,6 @@ from processors.checks.expression import (
     ReadExpression,
     Token,
     normalize_text,
-    number_value,
     read_expression,
     tokenize,
 )
@@ -41,7 +40,6 @@ CHAIN_TOLERANCE = 0.01
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
 _PROSE_BREAK = re.compile(r"\n|(?<=[^\d])\.\s|;|:\s")
 _SPACES = re.compile(r"\s+")
-_SHOWN_AS_EXPRESSION = -1  # decimals marker: the right side is a chained expression
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,10 @@ class ArithmeticVerdict:
 @dataclass(frozen=True)
 class _RightSide:
     values: tuple[float, ...]
+    decimals: tuple[int, ...]  # places each value is shown to (unused for an expression)
     operators: int
     unit_words: int
-    decimals: int  # decimals shown, or _SHOWN_AS_EXPRESSION
+    is_expression: bool  # the middle of a chain, compared with the chain's tolerance
     end: int  # where the part read ends in the segment
 
 
@@ -115,6 +114,9 @@ def check_arithmetic(text: str) -> ArithmeticVerdict:
 def _chain_steps(equation: str, annotated: bool, room: int) -> list[Step]:
     """Steps of ``a = b = c``: one per ``=``, at most ``room``."""
     segments = equation.split("=")
+    tokens = [tokenize(segment) for segment in segments]
+    # a middle segment (``= b =``) is read whole twice: as a right side, then as a left side
+    middles = [None, *(read_expression(part) for part in tokens[1:-1]), None]
     starts = [0]
     for segment in segments:
         starts.append(starts[-1] + len(segment) + 1)
@@ -122,11 +124,11 @@ def _chain_steps(equation: str, annotated: bool, room: int) -> list[Step]:
     for index in range(len(segments) - 1):
         if len(steps) >= room:
             break
-        left = _left_side(segments[index], chained=index > 0)
+        left = _left_side(tokens[index], middles[index])
         if left is None:
             continue
         read, left_start = left
-        right = _right_side(segments[index + 1], whole=index + 2 < len(segments))
+        right = _right_side(tokens[index + 1], middles[index + 1])
         if right is None or (read.operators == 0 and right.operators == 0):
             continue  # number = number: a unit conversion or restatement, not arithmetic
         if not all(math.isfinite(value) for value in right.values):
@@ -137,11 +139,11 @@ def _chain_steps(equation: str, annotated: bool, room: int) -> list[Step]:
 
 
 def _step(read: ReadExpression, right: _RightSide, annotated: bool, written: str) -> Step:
-    chained = right.decimals == _SHOWN_AS_EXPRESSION
+    chained = right.is_expression
     ok = any(
-        _chain_agrees(computed, shown) if chained else _shows(computed, shown, right.decimals)
+        _chain_agrees(computed, shown) if chained else _shows(computed, shown, decimals)
         for computed in read.values
-        for shown in right.values
+        for shown, decimals in zip(right.values, right.decimals, strict=True)
     )
     return Step(
         ok=ok,
@@ -154,14 +156,13 @@ def _step(read: ReadExpression, right: _RightSide, annotated: bool, written: str
     )
 
 
-def _left_side(segment: str, chained: bool) -> tuple[ReadExpression, int] | None:
-    """The expression ending the segment and where it starts; inside a chain (``= b =``)
-    the whole segment is tried first."""
-    tokens = tokenize(segment)
-    if chained:
-        whole = read_expression(tokens)
-        if whole is not None:
-            return whole, tokens[0].start
+def _left_side(
+    tokens: list[Token], whole: ReadExpression | None
+) -> tuple[ReadExpression, int] | None:
+    """The expression ending a segment and where it starts: the ``whole`` segment if it is
+    the middle of a chain (``= b =``) and reads, else the longest readable tail."""
+    if whole is not None:
+        return whole, tokens[0].start
     for index in range(max(0, len(tokens) - MAX_LEFT_TOKENS), len(tokens)):
         if _may_start_expression(tokens, index):
             read = read_expression(tokens[index:])
@@ -187,17 +188,14 @@ def _may_start_expression(tokens: list[Token], index: int) -> bool:
     return not (before.text == "." and index > 1 and tokens[index - 2].kind == "num")
 
 
-def _right_side(segment: str, whole: bool) -> _RightSide | None:
-    """The value shown right of ``=``. Inside a chain (another ``=`` follows) the whole
-    segment may be an expression; otherwise only the leading number or fraction ``a/b``."""
-    tokens = tokenize(segment)
-    if whole:
-        read = read_expression(tokens)
-        if read is not None:
-            end = tokens[-1].end
-            return _RightSide(
-                read.values, read.operators, read.unit_words, _SHOWN_AS_EXPRESSION, end
-            )
+def _right_side(tokens: list[Token], whole: ReadExpression | None) -> _RightSide | None:
+    """The value shown right of ``=``: the ``whole`` segment if it is the middle of a chain
+    and reads as an expression, else the leading number or simple fraction ``a/b``."""
+    if whole is not None:
+        places = (0,) * len(whole.values)
+        return _RightSide(
+            whole.values, places, whole.operators, whole.unit_words, True, tokens[-1].end
+        )
     negative = bool(tokens) and tokens[0].kind == "op" and OPERATORS.get(tokens[0].text) == "-"
     first = 1 if negative else 0
     if first >= len(tokens) or tokens[first].kind != "num":
@@ -208,15 +206,15 @@ def _right_side(segment: str, whole: bool) -> _RightSide | None:
     value, decimals, end, is_percent = shown
     if negative:
         value = -value
-    values = (value, value / 100.0) if is_percent else (value,)
-    return _RightSide(values, 0, 0, decimals, end)
+    if is_percent:  # "40%" read as 0.4 is shown to two more places
+        return _RightSide((value, value / 100), (decimals, decimals + 2), 0, 0, False, end)
+    return _RightSide((value,), (decimals,), 0, 0, False, end)
 
 
 def _shown_value(tokens: list[Token], at: int) -> tuple[float, int, int, bool] | None:
     """Number (or simple fraction) at ``tokens[at]``: value, decimals shown, end, percent."""
-    text = tokens[at].text
-    value, is_percent = number_value(text, False)
-    plain = text.replace("%", "").replace("$", "").strip()
+    value, is_percent = tokens[at].value, tokens[at].percent
+    plain = tokens[at].text.replace("%", "").replace("$", "").strip()
     decimals = len(plain.split(".")[1]) if "." in plain else 0
     end = tokens[at].end
     is_fraction = (
@@ -228,7 +226,7 @@ def _shown_value(tokens: list[Token], at: int) -> tuple[float, int, int, bool] |
         and "%" not in tokens[at + 2].text
     )
     if is_fraction:
-        denominator, _ = number_value(tokens[at + 2].text, False)
+        denominator = tokens[at + 2].value
         if denominator:
             value, decimals, end = value / denominator, 6, tokens[at + 2].end
             if at + 3 < len(tokens) and tokens[at + 3].kind in ("num", "op", "lp"):

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 NUMBER_PATTERN = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+# Whitespace after a token is part of its match (fewer matches: the tokenizer is the hot
+# loop); only whitespace at the very start matches the ``ws`` group.
 _TOKEN = re.compile(
-    r"(?P<num>\$?\s?(?:" + NUMBER_PATTERN + r")\s?%?)"
+    r"(?:(?P<num>\$?\s?(?:" + NUMBER_PATTERN + r")\s?%?)"
     r"|(?P<op>[-+*/^\u00d7\u00f7\u2212\u2013])"
     r"|(?P<lp>\()|(?P<rp>\))"
     r"|(?P<word>[A-Za-z][A-Za-z']*(?:/[A-Za-z]+)?)"
     r"|(?P<ws>[ \t]+)"
-    r"|(?P<other>.)",
+    r"|(?P<other>.))[ \t]*",
     re.S,
 )
 _OPERAND_FOLLOWS = re.compile(r"\s*[\d(]")
@@ -73,12 +75,15 @@ def normalize_text(text: str) -> str:
 
 
 class Token(NamedTuple):
-    """One token: its kind (num, op, lp, rp, word, var, other), text and span in the input."""
+    """One token: its kind (num, op, lp, rp, word, var, other), text and span in the input;
+    a number also carries the value it shows (``$``, ``,`` and ``%`` dropped)."""
 
     kind: str
     text: str
     start: int
     end: int
+    value: float = 0.0
+    percent: bool = False
 
 
 def tokenize(text: str) -> list[Token]:
@@ -90,24 +95,26 @@ def tokenize(text: str) -> list[Token]:
         kind = match.lastgroup or "other"
         if kind == "ws":
             continue
-        token_text = match.group()
-        if kind == "word" and previous_kind == "num" and match.start() == previous_end:
-            is_times = token_text.lower() == "x" and _OPERAND_FOLLOWS.match(text, match.end())
+        token_text = match.group(kind)
+        start = match.start()
+        # a number's text may end with the one space before a "%" that did not come
+        end = start + len(token_text.rstrip()) if kind == "num" else match.end(kind)
+        if kind == "word" and previous_kind == "num" and start == previous_end:
+            is_times = token_text.lower() == "x" and _OPERAND_FOLLOWS.match(text, end)
             kind = "op" if is_times else "var"
-        end = match.start() + len(token_text.rstrip())
-        tokens.append(Token(kind, token_text, match.start(), end))
+        if kind == "num":
+            tokens.append(Token(kind, token_text, start, end, *number_value(token_text)))
+        else:
+            tokens.append(Token(kind, token_text, start, end))
         previous_end, previous_kind = end, kind
     return tokens
 
 
-def number_value(token_text: str, percent_as_fraction: bool) -> tuple[float, bool]:
-    """The number a ``num`` token shows, and whether it is a percentage."""
+def number_value(token_text: str) -> tuple[float, bool]:
+    """The number a ``num`` token shows (``60%`` shows 60), and whether it is a percentage."""
     plain = token_text.replace("$", "").replace(",", "").strip()
     is_percent = plain.endswith("%")
-    value = float(plain.rstrip("%").strip())
-    if is_percent and percent_as_fraction:
-        value /= 100.0
-    return value, is_percent
+    return float(plain.rstrip("%").strip()), is_percent
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ class ReadExpression:
 _AFTER_OPERAND = ("operand", "rp")
 
 
-@dataclass
+@dataclass(slots=True)
 class _ExpressionBuilder:
     """Walks tokens once, writing the expression for both percentage readings."""
 
@@ -145,7 +152,7 @@ class _ExpressionBuilder:
         if kind == "word" and token.text in ("x", "X") and self.previous in _AFTER_OPERAND:
             kind = "op"
         if kind == "num":
-            return self._number(token.text)
+            return self._number(token.value, token.percent)
         if kind == "word":
             return self._unit_word()
         if kind == "op":
@@ -164,11 +171,10 @@ class _ExpressionBuilder:
         self.previous = previous
         return True
 
-    def _number(self, text: str) -> bool:
+    def _number(self, written: float, is_percent: bool) -> bool:
         if self.previous in _AFTER_OPERAND:
             return False
-        fraction, is_percent = number_value(text, True)
-        written, _ = number_value(text, False)
+        fraction = written / 100.0 if is_percent else written
         self.as_fraction.append(repr(fraction))
         self.as_written.append(repr(written))
         self.operands.append(written)
@@ -208,8 +214,9 @@ def read_expression(tokens: Sequence[Token]) -> ReadExpression | None:
     if not tokens or len(tokens) > MAX_EXPRESSION_TOKENS:
         return None
     builder = _ExpressionBuilder()
-    if not all(builder.add(token) for token in tokens):
-        return None
+    for token in tokens:
+        if not builder.add(token):
+            return None
     readings = builder.expressions()
     if readings is None:
         return None
