@@ -72,3 +72,52 @@ def test_without_responses_there_is_no_cascade_and_it_says_so(
     argv = ["router", "predict", "--router", str(out), "--data", str(data), "--cascade"]
     assert main(argv) == 2
     assert "no learned checks" in capsys.readouterr().err
+
+
+def test_the_live_cascade_makes_the_offline_calls(
+    trained: tuple[Path, Path, list[dict[str, Any]]],
+) -> None:
+    """Catalogue priced like the data: the cascade strategy's ladder and threshold, with
+    the check's P(good) of the first rung's answer, call what predict --cascade calls."""
+    from commands.router import cascade_calls
+    from processors.strategies import Cascade, Learned, StrategyInput
+    from schemas.outcomes import OutcomeRow
+    from sinks.router_artifact import load_router
+    from tests.helpers import make_request, verdict
+
+    _, out, rows = trained
+    model = load_router(out)
+    assert model.cascade_calibration is not None and model.verifier is not None
+    tests = [OutcomeRow.model_validate(r) for r in rows if r["split"] == "test"][:120]
+    names = model.models
+    quality = model.predict_batch([r.prompt for r in tests], [r.task for r in tests])
+    cost = model.predict_cost_batch([len(r.prompt) for r in tests])
+    strategy = Cascade(2, Learned(model, {}))
+    for tier in ("economy", "balanced", "premium"):
+        lam = model.cascade_calibration.tiers[tier].lam
+        offline = cascade_calls(model, tests, names, quality, cost, lam)
+        for i, row in enumerate(tests):
+            inp = StrategyInput(
+                request=make_request(row.prompt),
+                text=row.prompt,
+                task=row.task,
+                quality=tier,  # type: ignore[arg-type]
+                target=0.0,
+                verdicts=[verdict(m, float(cost[i, j]), 0.5) for j, m in enumerate(names)],
+                max_fallbacks=2,
+            )
+            choice = strategy.choose(inp)
+            assert choice is not None
+            assert choice.chosen.model == names[offline[i][0]], (tier, i)
+            if not choice.cascade:
+                assert len(offline[i]) == 1
+                continue
+            assert choice.check is not None and choice.check.kind == "learned"
+            assert choice.check.threshold is not None
+            first = choice.cascade[0]
+            answer = row.outcomes[first].response or ""
+            p_good = model.verifier.probability(first, row.prompt, row.task, answer)
+            escalates = p_good < choice.check.threshold
+            assert escalates == (len(offline[i]) == 2), (tier, i)
+            if escalates:
+                assert choice.cascade[1] == names[offline[i][1]]

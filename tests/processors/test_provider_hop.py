@@ -1,5 +1,6 @@
 """The provider hop's decision, driven with plain objects: scripted calls, a hand-set clock."""
 
+import dataclasses
 import hashlib
 import random
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from processors.circuit import CircuitBreaker
 from processors.dispatch import RETRY_TIERS_S, EndpointGate
@@ -208,6 +210,35 @@ def test_a_failed_cascade_check_escalates_to_the_next_rung() -> None:
     assert reply.message is not None and reply.message.text() == "maybe"
     assert reply.cost_usd == 0.004  # the refused rung's cost counts
     assert reply.model == "sim-medium"
+
+
+@pytest.mark.parametrize(("p_good", "escalates"), [(0.59, True), (0.6, False), (0.9, False)])
+def test_a_learned_check_escalates_exactly_under_the_routers_threshold(
+    p_good: float, escalates: bool
+) -> None:
+    """The router put the calibrated threshold in the plan; the provider asks the learned
+    check about the answer of the rung it just called, and about nothing else."""
+    asked: list[tuple[str, str]] = []
+
+    def judge(model: str, prompt: str, task: str, answer: str) -> float | None:
+        asked.append((model, answer))
+        return p_good
+
+    plan = RoutePlan(
+        cascade=["sim-small", "sim-medium"], check=AnswerCheck(kind="learned", threshold=0.6)
+    )
+    driven = drive(
+        job(["sim-small", "sim-medium"], plan),
+        dataclasses.replace(context(), judge=judge),
+        {"sim-small": ok("sim-small", "cheap answer"), "sim-medium": ok("sim-medium", "dear")},
+    )
+    assert asked == [("sim-small", "cheap answer")]  # never the rung not (yet) called
+    assert [c.model for c in driven.calls] == (
+        ["sim-small", "sim-medium"] if escalates else ["sim-small"]
+    )
+    step = driven.reply().steps[0]
+    assert step.kind == ("check_failed" if escalates else "check_passed")
+    assert step.detail == f"P(good) {p_good:.3f} vs threshold 0.600"
 
 
 def test_a_passed_cascade_check_answers_from_the_cheap_rung() -> None:
