@@ -149,7 +149,7 @@ def print_calibration(calibration: Calibration | None) -> None:
 def print_checks(manifest: RouterManifest) -> None:
     """The learned answer checks and the cascade's calibrated points, or why there are none."""
     if manifest.checks is None:
-        print(f"  no learned answer checks: {manifest.checks_note}")
+        print(f"  {manifest.checks_note or 'no learned answer checks'}")
         return
     for fit in manifest.checks.verifiers:
         auc = "n/a" if fit.oof_auc is None else f"{fit.oof_auc:.3f}"

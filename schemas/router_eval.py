@@ -61,11 +61,13 @@ class Interval(BaseModel):
 class CalibratedResult(BaseModel):
     """What a setting chosen on train (a tier's calibrated point) did on the test prompts.
 
-    Shares are of the strongest model's mean quality and mean cost on the same
-    prompts; ``within_2_points`` is None for an absolute goal.
+    Shares are of the mean quality and mean cost, on the same prompts, of the model
+    the goals were set against: the strongest on train (``reference``).
+    ``within_2_points`` is None for an absolute goal.
     """
 
     name: str = Field(description="tier, or the cascade's tier")
+    reference: str = Field(default="", description="the model whose quality shares are of")
     goal: float
     absolute: bool
     setting: float = Field(description="lambda, or a cascade's escalation threshold")

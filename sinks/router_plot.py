@@ -6,7 +6,8 @@ from schemas.router_eval import EvalReport, Pair
 
 
 def write_plot(report: EvalReport, path: Path, title: str) -> None:
-    """Router frontier and points, zero-router hull, random line, single models, oracle."""
+    """Router frontier and points, calibrated tiers (and the cascade's), zero-router hull,
+    random line, single models, oracle."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +22,7 @@ def write_plot(report: EvalReport, path: Path, title: str) -> None:
             s=4,
             alpha=0.35,
             color="tab:blue",
-            label="router settings (lambda, target)",
+            label="router settings (lambda sweep)",
         )
         right = report.strongest_cost * 1.05
         _line(ax, report.router.frontier, right, "router frontier", "tab:blue", "-")
@@ -34,6 +35,16 @@ def write_plot(report: EvalReport, path: Path, title: str) -> None:
             "--",
         )
         _line(ax, report.baselines["random"].frontier, right, "random mix", "tab:orange", ":")
+        if report.cascade is not None:
+            _line(ax, report.cascade.frontier, right, "cascade frontier", "tab:purple", "-")
+        for results, marker, who in (
+            (report.calibrated, "D", "router"),
+            (report.cascade.calibrated if report.cascade else [], "^", "cascade"),
+        ):
+            for c in results:
+                ax.scatter([c.cost_usd], [c.quality], s=60, marker=marker, color="tab:red")
+                ax.annotate(f"{who} {c.name}", (c.cost_usd, c.quality), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points")  # fmt: skip
         for single in report.single_models:
             ax.scatter([single.cost_usd], [single.quality], s=50, marker="s", color="black")
             ax.annotate(single.model, (single.cost_usd, single.quality), fontsize=8,

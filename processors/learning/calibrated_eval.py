@@ -34,6 +34,7 @@ class Setting:
     """A setting chosen on train and what it did there, as shares of the strongest."""
 
     name: str
+    reference: str
     goal: float
     absolute: bool
     value: float
@@ -56,6 +57,7 @@ def shares(
     cost = float(outcome.cost.mean())
     return CalibratedResult(
         name=setting.name,
+        reference=setting.reference,
         goal=setting.goal,
         absolute=setting.absolute,
         setting=setting.value,

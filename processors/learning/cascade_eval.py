@@ -17,6 +17,7 @@ from processors.learning.evaluation import (
     cost_to_reach,
     frontier_at,
     hull_check,
+    reference_column,
     upper_envelope,
 )
 from processors.learning.featurize import FloatArray
@@ -66,7 +67,8 @@ def _calibrated(
     inp: EvalInput, cal: Calibration, checked: FloatArray, strongest: int, zero: list[Pair]
 ) -> tuple[list[CalibratedResult], dict[str, float], dict[str, float]]:
     """Each tier's calibrated point on test, and the shares escalated and sent straight."""
-    top = Outcome(inp.score[:, strongest], inp.cost[:, strongest])
+    column = reference_column(inp.models, cal.strongest_model, strongest)
+    top = Outcome(inp.score[:, column], inp.cost[:, column])
     found, escalated, straight = [], {}, {}
     for tier, tp in cal.tiers.items():
         choices = cascade_batch(
@@ -74,9 +76,10 @@ def _calibrated(
         )
         score, cost = choices.outcomes(inp.score, inp.cost)
         escalated[tier] = float(np.mean(choices.second >= 0))
-        straight[tier] = float(np.mean(choices.first == strongest))
+        straight[tier] = float(np.mean(choices.first == column))
         setting = Setting(
             name=tier,
+            reference=cal.strongest_model,
             goal=tp.goal,
             absolute=tp.absolute,
             value=tp.lam,

@@ -204,7 +204,8 @@ def _calibrated(inp: EvalInput, ends: "_Ends", zero: list[Pair]) -> list[Calibra
     if cal is None:
         return []
     rows = np.arange(inp.score.shape[0])
-    strongest = Outcome(inp.score[:, ends.strongest], inp.cost[:, ends.strongest])
+    top = reference_column(inp.models, cal.strongest_model, ends.strongest)
+    strongest = Outcome(inp.score[:, top], inp.cost[:, top])
     found = []
     for tier, tp in cal.tiers.items():
         chosen = choose_for_lambda_batch(
@@ -212,6 +213,7 @@ def _calibrated(inp: EvalInput, ends: "_Ends", zero: list[Pair]) -> list[Calibra
         )
         setting = Setting(
             name=tier,
+            reference=cal.strongest_model,
             goal=tp.goal,
             absolute=tp.absolute,
             value=tp.lam,
@@ -316,6 +318,12 @@ def _report(
         baselines=baselines,
         points=points,
     )
+
+
+def reference_column(models: list[str], calibrated: str, fallback: int) -> int:
+    """Whose quality and cost calibrated shares are of: the model that was strongest on
+    train (its goals are shares of it), else the strongest on these prompts."""
+    return models.index(calibrated) if calibrated in models else fallback
 
 
 def _oracle(score: FloatArray, cost: FloatArray) -> Pair:
