@@ -20,7 +20,7 @@ VOCAB = [f"tok{i}" for i in range(400)]
 
 
 def rows(n: int, seed: int) -> list[dict[str, object]]:
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 - reproducible data, not secrets
     tasks = [f"task-{t}" for t in range(20)]
     models = {
         f"model-{k:02d}": (
@@ -36,14 +36,9 @@ def rows(n: int, seed: int) -> list[dict[str, object]]:
     for i in range(n):
         task = rnd.choice(tasks)
         difficulty = rnd.gauss(0, 1.2)
-        cues = max(0, int(round(difficulty * 2)))
+        cues = min(abs(round(difficulty * 2)), 30)  # how much the words give away
         words = rnd.choices(VOCAB[60:], k=rnd.randint(8, 60))
-        words += rnd.sample(hard_cues, min(cues, 30)) if difficulty > 0 else []
-        words += (
-            rnd.sample(easy_cues, min(-cues if cues < 0 else int(-difficulty * 2), 30))
-            if difficulty < 0
-            else []
-        )
+        words += rnd.sample(hard_cues if difficulty > 0 else easy_cues, cues)
         words += rnd.sample(hard_cues + easy_cues, 3)  # noise
         rnd.shuffle(words)
         prompt = " ".join(words)
