@@ -253,5 +253,18 @@ def test_shared_outcome_files(
     report = orjson.loads(capsys.readouterr().out.splitlines()[-1])
     assert report["above_zero_router_20_80"] is True
     assert report["aiq"] > report["zero_router_aiq"]
+    assert report["settings_below_zero_router_20_80"] == 0
+    # Settings chosen on train, measured on test: every tier within 2 points of its goal.
+    tiers = {c["name"]: c for c in report["calibrated"]}
+    assert set(tiers) == {"economy", "balanced", "premium"}
+    for tier in tiers.values():
+        assert tier["within_2_points"], tier
     if name == "mmlu":
         assert report["cost_at_95pct_strongest"] <= 0.5 * report["strongest_cost"]
+        assert report["cascade"] is None  # MMLU carries no answers
+        assert tiers["balanced"]["quality_share"] >= 0.95
+        assert tiers["balanced"]["cost_share"] <= 0.35
+    else:
+        cascade = report["cascade"]
+        assert cascade["check_auc"]["mixtral-8x7b-instruct"] > 0.7
+        assert cascade["settings_below_zero_router_20_80"] == 0
