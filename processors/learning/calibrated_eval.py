@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.learning.featurize import FloatArray
+from schemas.router_artifact import Calibration, TierPoint
 from schemas.router_eval import CalibratedResult, Interval
 
 RESAMPLES = 1000
@@ -41,6 +42,21 @@ class Setting:
     reached: bool
     train_quality_share: float
     train_cost_share: float
+
+
+def setting_of(tier: str, point: TierPoint, calibration: Calibration) -> Setting:
+    """A tier's calibrated point as a ``Setting``, its train figures as shares."""
+    q, c = calibration.strongest_quality, calibration.strongest_cost_usd
+    return Setting(
+        name=tier,
+        reference=calibration.strongest_model,
+        goal=point.goal,
+        absolute=point.absolute,
+        value=point.lam,
+        reached=point.reached,
+        train_quality_share=point.quality / q if q else 0.0,
+        train_cost_share=point.cost_usd / c if c else 0.0,
+    )
 
 
 def shares(

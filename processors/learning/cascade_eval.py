@@ -9,7 +9,7 @@ the cascade's calibration on train.
 
 import numpy as np
 
-from processors.learning.calibrated_eval import Outcome, Setting, auc, shares
+from processors.learning.calibrated_eval import Outcome, auc, setting_of, shares
 from processors.learning.cascade_route import cascade_batch, cascade_lambdas
 from processors.learning.evaluation import (
     EvalInput,
@@ -77,16 +77,7 @@ def _calibrated(
         score, cost = choices.outcomes(inp.score, inp.cost)
         escalated[tier] = float(np.mean(choices.second >= 0))
         straight[tier] = float(np.mean(choices.first == column))
-        setting = Setting(
-            name=tier,
-            reference=cal.strongest_model,
-            goal=tp.goal,
-            absolute=tp.absolute,
-            value=tp.lam,
-            reached=tp.reached,
-            train_quality_share=tp.quality / cal.strongest_quality if cal.strongest_quality else 0,
-            train_cost_share=tp.cost_usd / cal.strongest_cost_usd if cal.strongest_cost_usd else 0,
-        )
+        setting = setting_of(tier, tp, cal)
         found.append(shares(setting, Outcome(score, cost), top, lambda c: frontier_at(zero, c)))
     return found, escalated, straight
 

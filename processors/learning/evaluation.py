@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from processors.learning.calibrated_eval import Outcome, Setting, shares
+from processors.learning.calibrated_eval import Outcome, setting_of, shares
 from processors.learning.featurize import FloatArray
 from processors.learning.quality_model import choose_for_lambda_batch
 from schemas.errors import UsageError
@@ -211,16 +211,7 @@ def _calibrated(inp: EvalInput, ends: "_Ends", zero: list[Pair]) -> list[Calibra
         chosen = choose_for_lambda_batch(
             inp.quality, inp.predicted_cost, tp.lam, inp.reference_cost
         )
-        setting = Setting(
-            name=tier,
-            reference=cal.strongest_model,
-            goal=tp.goal,
-            absolute=tp.absolute,
-            value=tp.lam,
-            reached=tp.reached,
-            train_quality_share=tp.quality / cal.strongest_quality if cal.strongest_quality else 0,
-            train_cost_share=tp.cost_usd / cal.strongest_cost_usd if cal.strongest_cost_usd else 0,
-        )
+        setting = setting_of(tier, tp, cal)
         outcome = Outcome(inp.score[rows, chosen], inp.cost[rows, chosen])
         found.append(shares(setting, outcome, strongest, lambda c: frontier_at(zero, c)))
     return found

@@ -9,6 +9,7 @@ kept, so calibration can measure settings on rows no fit has seen.
 """
 
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from processors.learning.featurize import FloatArray
@@ -32,6 +34,8 @@ class CvKnobs(Protocol):
     def c_start(self) -> float: ...
     @property
     def cv_tol(self) -> float: ...
+    @property
+    def tol(self) -> float: ...
     @property
     def max_iter(self) -> int: ...
     @property
@@ -118,3 +122,17 @@ def log_loss(p: FloatArray, y: FloatArray, weight: FloatArray) -> float:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     return float(np.sum(weight * losses) / np.sum(weight))
+
+
+def cross_validated_fit(
+    x: sp.csr_matrix, scores: FloatArray, folds: npt.NDArray[np.int64], s: CvKnobs
+) -> tuple[float, list[tuple[float, float]], FloatArray, LogisticRegression]:
+    """``choose_c``, then the chosen C refit on every row: (C, every (C, loss) tried,
+    out-of-fold predictions at C, the fitted regression)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        c, curve, held = choose_c(x, scores, folds, s)
+        final = logistic(c, s.tol, s.max_iter, warm=False)
+        labels = weighted_labels(scores)
+        final.fit(x[labels.rows], labels.y, sample_weight=labels.weight)
+    return c, curve, held, final

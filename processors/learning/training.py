@@ -18,7 +18,6 @@ train score; its mean train cost is the reference cost. Nothing here depends on
 test rows, and no setting was picked by looking at test figures.
 """
 
-import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,12 +27,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.optimize import nnls
-from sklearn.exceptions import ConvergenceWarning
 
 from processors.learning.calibration import calibrate_train
 from processors.learning.cascade_route import calibrate_cascade
 from processors.learning.featurize import Featurizer, FloatArray, fit_featurizer
-from processors.learning.logistic_cv import choose_c, log_loss, logistic, weighted_labels
+from processors.learning.logistic_cv import cross_validated_fit, log_loss, weighted_labels
 from processors.learning.quality_model import RouterArrays
 from processors.learning.verifier import TrainedChecks, train_checks
 from schemas.errors import TrainingError
@@ -240,12 +238,7 @@ def _train_model(
     xm = x[index]
     active = np.unique(xm.indices)
     xm = xm[:, active]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        c, curve, learned_oof = choose_c(xm, scores, folds, s)
-        final = logistic(c, s.tol, s.max_iter, warm=False)
-        labels = weighted_labels(scores)
-        final.fit(xm[labels.rows], labels.y, sample_weight=labels.weight)
+    c, curve, learned_oof, final = cross_validated_fit(xm, scores, folds, s)
     # A fold that could not be fit (one class in the rest) keeps the prior's prediction.
     oof[index] = np.where(np.isnan(learned_oof), prior_oof, learned_oof)
     fit = prior.model_copy(

@@ -14,20 +14,18 @@ A check reads the prompt and *its own model's* answer only: the answer of a
 model already called, never one a cascade has not paid for.
 """
 
-import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from processors.checks.answer_features import ANSWER_FEATURES, answer_features
 from processors.learning.answer_verifier import check_text
 from processors.learning.calibrated_eval import auc
 from processors.learning.featurize import Featurizer, FloatArray, fit_featurizer
-from processors.learning.logistic_cv import CvKnobs, choose_c, log_loss, logistic, weighted_labels
+from processors.learning.logistic_cv import CvKnobs, cross_validated_fit, log_loss, weighted_labels
 from schemas.outcomes import OutcomeRow
 from schemas.router_artifact import AnswerChecks, FeaturizerParams, VerifierFit
 
@@ -158,12 +156,8 @@ def _fit(
     if scores.sum() == 0 or (1 - scores).sum() == 0:
         return "only good or only bad answers"
     folds = np.array([zlib.crc32(rows[i].id.encode(), _FOLD_SEED) % knobs.folds for i in index])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        c, curve, held = choose_c(x, scores, folds, knobs)
-        final = logistic(c, knobs.cv_tol, knobs.max_iter, warm=False)
-        labels = weighted_labels(scores)
-        final.fit(x[labels.rows], labels.y, sample_weight=labels.weight)
+    c, curve, held, final = cross_validated_fit(x, scores, folds, knobs)
+    labels = weighted_labels(scores)
     held = np.where(np.isnan(held), scores.mean(), held)
     fit = VerifierFit(
         model=model,
