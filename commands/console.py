@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+from pydantic import BaseModel
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -34,6 +36,11 @@ def say(message: str) -> None:
     """A one-off status line on stderr (above a live progress bar, if one runs)."""
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def print_json(report: BaseModel) -> None:
+    """One report as one JSON line on stdout (``--json``)."""
+    sys.stdout.write(orjson.dumps(report.model_dump(mode="json")).decode() + "\n")
 
 
 def stdout_is_terminal() -> bool:

@@ -23,30 +23,33 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import orjson
 import typer
 
 from commands.app import JsonFlag, ManyValuesCommand, at_least, exclusive, new_app
-from commands.console import say
-from commands.outcome_files import read_outcome_files
+from commands.console import print_json, say
 from commands.progress import Progress
+from commands.router_inputs import (
+    cascade_calls,
+    eval_input,
+    portfolio,
+    predictions,
+    read_files,
+    rows_in_test_split,
+)
 from commands.router_report import print_calibration, print_checks, print_report
 from processors.learning.calibration import parse_tier_goals, setting_lambda
 from processors.learning.cascade_eval import evaluate_cascade
-from processors.learning.cascade_route import first_rungs, second_rungs
-from processors.learning.evaluation import EvalInput, evaluate
-from processors.learning.featurize import FloatArray
-from processors.learning.quality_model import QualityModel, choose_for_lambda_batch
+from processors.learning.evaluation import evaluate
+from processors.learning.quality_model import choose_for_lambda_batch
 from schemas.errors import InvalidOption, OutcomeFileError, TrainingError, UsageError
-from schemas.outcomes import OutcomeRow
 from schemas.router_artifact import TIERS
 from sinks.router_artifact import load_router, save_router
 
 
 def cmd_train(data: Sequence[Path], out: Path, tier_goals: str = "") -> int:
     started = time.monotonic()
-    files = _read(data)
+    files = read_files(data)
     bars: dict[str, Progress] = {}
 
     def progress(stage: str, done: int, total: int, note: str) -> None:
@@ -86,7 +89,7 @@ def cmd_train(data: Sequence[Path], out: Path, tier_goals: str = "") -> int:
 
 def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | None) -> int:
     model = load_router(router)
-    rows = _test_rows(_read(data))
+    rows = rows_in_test_split(read_files(data))
     inp = eval_input(model, rows)
     report = evaluate(inp)
     report = report.model_copy(update={"cascade": evaluate_cascade(inp, report)})
@@ -100,7 +103,7 @@ def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | Non
         write_plot(report, plot, ", ".join(p.name for p in data))
         say(f"plot written to {plot}")
     if as_json:
-        sys.stdout.write(orjson.dumps(report.model_dump(mode="json")).decode() + "\n")
+        print_json(report)
     else:
         print_report(report)
     return 0
@@ -115,11 +118,11 @@ def cmd_predict(
     cascade: bool = False,
 ) -> int:
     model = load_router(router)
-    rows = _test_rows(_read([data] if isinstance(data, Path) else data))
-    names, unknown = _portfolio(model, rows)
+    rows = rows_in_test_split(read_files([data] if isinstance(data, Path) else data))
+    names, unknown = portfolio(model, rows)
     if unknown:
         say(f"unknown to the router, never chosen: {', '.join(unknown)}")
-    quality, cost = _predictions(model, rows, names)
+    quality, cost = predictions(model, rows, names)
     out = sys.stdout
     if cascade:
         if model.verifier is None or model.cascade_calibration is None:
@@ -138,115 +141,6 @@ def cmd_predict(
     for row, index in zip(rows, chosen.tolist(), strict=True):
         out.write(orjson.dumps({"id": row.id, "model": names[index]}).decode() + "\n")
     return 0
-
-
-def cascade_calls(
-    model: QualityModel,
-    rows: Sequence[OutcomeRow],
-    names: list[str],
-    quality: FloatArray,
-    cost: FloatArray,
-    lam: float,
-) -> list[list[int]]:
-    """Per row, the models the cascade calls, in order. A check runs only on the answer
-    of the model called first: no other model's response is read."""
-    verifier = model.verifier
-    if verifier is None or model.cascade_calibration is None:
-        raise UsageError(f"this router has no learned checks: {model.manifest.checks_note}")
-    has_check = np.array([verifier.knows(name) for name in names])
-    first = first_rungs(quality, cost, has_check, lam, model.reference_cost)
-    seen = np.full(len(rows), np.nan)
-    for i, row in enumerate(rows):
-        name = names[first[i]]
-        outcome = row.outcomes.get(name)
-        if has_check[first[i]] and outcome is not None and outcome.response:
-            seen[i] = verifier.probability(name, row.prompt, row.task, outcome.response)
-    second = second_rungs(quality, cost, first, seen, lam, model.reference_cost)
-    return [[int(f)] + ([int(s)] if s >= 0 else []) for f, s in zip(first, second, strict=True)]
-
-
-def eval_input(model: QualityModel, rows: Sequence[OutcomeRow]) -> EvalInput:
-    """True and predicted matrices over the test rows where every known model has an outcome."""
-    names, unknown = _portfolio(model, rows)
-    kept = [row for row in rows if all(name in row.outcomes for name in names)]
-    if not kept:
-        raise OutcomeFileError(f"no test row has an outcome for every model ({', '.join(names)})")
-    quality, cost = _predictions(model, kept, names)
-    return EvalInput(
-        models=names,
-        score=np.array([[row.outcomes[m].score for m in names] for row in kept]),
-        cost=np.array([[row.outcomes[m].cost_usd for m in names] for row in kept]),
-        quality=quality,
-        predicted_cost=cost,
-        reference_cost=model.reference_cost,
-        calibration=model.calibration,
-        checked=_checked(model, kept, names),
-        cascade=model.cascade_calibration,
-        dropped=len(rows) - len(kept),
-        unknown_models=tuple(unknown),
-    )
-
-
-def _checked(
-    model: QualityModel, rows: Sequence[OutcomeRow], names: list[str]
-) -> FloatArray | None:
-    """Each model's learned check of its own answer per row (NaN: no check or no answer);
-    None when the router has no checks. The cascade reads only the column of the model
-    it called first."""
-    verifier = model.verifier
-    if verifier is None:
-        return None
-    out = np.full((len(rows), len(names)), np.nan)
-    for j, name in enumerate(names):
-        if not verifier.knows(name):
-            continue
-        at = [i for i, row in enumerate(rows) if row.outcomes[name].response]
-        if at:
-            out[at, j] = verifier.probability_batch(
-                name,
-                [rows[i].prompt for i in at],
-                [rows[i].task for i in at],
-                [rows[i].outcomes[name].response or "" for i in at],
-            )
-    return out
-
-
-def _portfolio(model: QualityModel, rows: Sequence[OutcomeRow]) -> tuple[list[str], list[str]]:
-    """(known models to route among, sorted; data models the router does not know)."""
-    in_data = {name for row in rows for name in row.outcomes}
-    known = (
-        sorted(name for name in in_data if model.knows(name)) if in_data else sorted(model.models)
-    )
-    if not known:
-        raise OutcomeFileError(
-            f"the router knows none of the data's models ({', '.join(sorted(in_data))}); "
-            f"it knows {', '.join(model.models)}"
-        )
-    return known, sorted(in_data - set(known))
-
-
-def _predictions(
-    model: QualityModel, rows: Sequence[OutcomeRow], names: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    columns = [model.models.index(name) for name in names]
-    quality = model.predict_batch([r.prompt for r in rows], [r.task for r in rows])
-    cost = model.predict_cost_batch([len(r.prompt) for r in rows])
-    return quality[:, columns], cost[:, columns]
-
-
-def _read(paths: Sequence[Path]) -> dict[str, list[OutcomeRow]]:
-    started = time.monotonic()
-    files = read_outcome_files(paths)
-    total = sum(len(rows) for rows in files.values())
-    say(f"read {total} rows from {len(files)} file(s) in {time.monotonic() - started:.1f}s")
-    return files
-
-
-def _test_rows(files: dict[str, list[OutcomeRow]]) -> list[OutcomeRow]:
-    rows = [row for rows in files.values() for row in rows if row.effective_split == "test"]
-    if not rows:
-        raise OutcomeFileError(f"no test rows in {', '.join(files)}")
-    return rows
 
 
 # --- the `switchyard router` commands ------------------------------------------
@@ -353,6 +247,31 @@ def eval_(
 ) -> int:
     """Cost-quality figures on the test split vs baselines."""
     return cmd_eval(router, data, as_json, plot)
+
+
+@app.command("crossval", cls=ManyValuesCommand)
+def crossval(
+    data: Annotated[list[Path], typer.Option(metavar="FILE")],
+    repeats: Annotated[int, typer.Option(help="random splits to train and evaluate on")] = 10,
+    test_share: Annotated[float, typer.Option(help="share of the rows in each test part")] = 0.3,
+    seed: Annotated[int, typer.Option(help="seed of the splits")] = 0,
+    tier_goals: Annotated[
+        str, typer.Option(metavar="TIER=GOAL,...", help="as router train --tier-goals")
+    ] = "economy=0.90,balanced=0.95,premium=0.99",
+    as_json: JsonFlag = False,
+) -> int:
+    """Train, calibrate and evaluate on repeated random splits of every row: how each
+    tier's calibrated point lands on test, split after split (the rows' splits ignored)."""
+    at_least("--repeats", repeats, 1)
+    if not 0 < test_share < 1:
+        raise InvalidOption("--test-share must be between 0 and 1")
+    try:
+        parse_tier_goals(tier_goals)
+    except UsageError as exc:
+        raise InvalidOption(f"--tier-goals: {exc}") from None
+    from commands.router_crossval import cmd_crossval
+
+    return cmd_crossval(data, repeats, test_share, seed, tier_goals, as_json)
 
 
 @app.command("predict")

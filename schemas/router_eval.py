@@ -143,3 +143,38 @@ class EvalReport(BaseModel):
     router: Figures
     baselines: dict[str, Figures]
     points: list[RouterPoint] = Field(default_factory=list, exclude=True)
+
+
+class CrossvalTier(BaseModel):
+    """One tier's calibrated point over repeated random splits: per split, the test quality
+    and cost shares of the setting calibrated on that split's train rows."""
+
+    name: str = Field(description='tier, or "cascade " and the cascade\'s tier')
+    goal: float
+    absolute: bool
+    quality_share: list[float] = Field(description="per split, in split order")
+    cost_share: list[float]
+    quality_share_mean: float
+    quality_share_sd: float
+    cost_share_mean: float
+    cost_share_sd: float
+    within_2_points: int = Field(description="splits landing within 2 points of the goal")
+    reached_goal: int = Field(description="splits reaching the goal on test")
+
+
+class CrossvalReport(BaseModel):
+    """What ``switchyard router crossval`` reports: train, calibrate and evaluate on
+    ``repeats`` random splits of every row (each row's own split ignored)."""
+
+    repeats: int
+    test_share: float
+    seed: int
+    rows: int
+    test_rows: list[int] = Field(description="per split")
+    tiers: list[CrossvalTier]
+    cost_at_95pct_ratio: list[float | None] = Field(
+        description="per split, the router's frontier swept on test: cost share at 95%"
+    )
+    cascade_cost_at_95pct_ratio: list[float | None] = Field(
+        description="per split, the same for the cascade (None: no checks)"
+    )

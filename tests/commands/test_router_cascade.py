@@ -79,7 +79,7 @@ def test_the_live_cascade_makes_the_offline_calls(
 ) -> None:
     """Catalogue priced like the data: the cascade strategy's ladder and threshold, with
     the check's P(good) of the first rung's answer, call what predict --cascade calls."""
-    from commands.router import cascade_calls
+    from commands.router_inputs import cascade_calls
     from processors.strategies import Cascade, Learned, StrategyInput
     from schemas.outcomes import OutcomeRow
     from sinks.router_artifact import load_router

@@ -37,7 +37,7 @@ def held_out(n: int = 3000) -> list[OutcomeRow]:
 
 
 def test_each_tier_meets_its_goal_on_held_out_rows(router: QualityModel) -> None:
-    from commands.router import eval_input
+    from commands.router_inputs import eval_input
 
     calibration = router.calibration
     assert calibration is not None and calibration.strongest_model == "gamma-large"

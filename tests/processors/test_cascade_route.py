@@ -114,7 +114,7 @@ class SpyVerifier:
 
 
 def test_predict_cascade_reads_only_the_answer_of_the_model_it_called() -> None:
-    from commands.router import cascade_calls
+    from commands.router_inputs import cascade_calls
     from schemas.outcomes import OutcomeRow
 
     rows = [
@@ -154,7 +154,7 @@ def test_predict_cascade_reads_only_the_answer_of_the_model_it_called() -> None:
 
 
 def test_no_checks_means_no_cascade_to_predict() -> None:
-    from commands.router import cascade_calls
+    from commands.router_inputs import cascade_calls
     from schemas.errors import UsageError
 
     fake: Any = type(
