@@ -334,7 +334,14 @@ def test_restricted_data_reaches_no_disallowed_model_in_a_random_run(stack: Stac
         async with SwitchyardClient(stack.bootstrap, catalogue, keys=sample_keys()) as client:
             futures = [await client.submit(job) for job in jobs]
             await client.flush()
-            return list(await asyncio.wait_for(asyncio.gather(*futures), 180))
+            _, waiting = await asyncio.wait(futures, timeout=180)
+            missing = [jobs[i] for i, f in enumerate(futures) if f in waiting]
+            assert not missing, f"{len(missing)} jobs unanswered after 180 s: " + ", ".join(
+                f"{j.request_id} ({j.tenant}, {j.data_classification}, model {j.model}, "
+                f"providers {j.allowed_providers})"
+                for j in missing[:10]
+            )
+            return [f.result() for f in futures]
 
     watched = [*MARKERS.values(), CONFIDENTIAL_EMAIL]
     httpx.post(f"{admin}/admin/watch", json={"markers": watched},
@@ -416,7 +423,8 @@ def test_a_config_applied_live_changes_routing_on_every_worker(
         versions = {r.routing.plan.config_version for r in replies if r.routing and r.routing.plan}
         if versions == {applied_version}:
             switched_s = time.monotonic() - applied_at
-            assert {r.model for r in replies} == {"sim-local"}
+            failed = [(r.status, r.error) for r in replies if r.model != "sim-local"]
+            assert not failed, f"not answered by sim-local: {failed}"
         assert time.monotonic() - applied_at < 60, f"still {versions}"
         round_ += 1
     print(f"every tenant routed by the applied config {switched_s:.1f} s after it was applied")

@@ -16,7 +16,7 @@ PANELS = {
     "Operate": ["bench", "chaos", "whatif", "feedback", "dlq"],
     "Router": ["router"],
 }
-SUBCOMMANDS = {"dlq": ["list", "replay"], "router": ["train", "eval", "predict"]}
+SUBCOMMANDS = {"dlq": ["list", "replay"], "router": ["train", "eval", "crossval", "predict"]}
 
 
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
