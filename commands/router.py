@@ -32,6 +32,7 @@ from commands.progress import Progress
 from commands.router_inputs import (
     cascade_calls,
     eval_input,
+    evaluate_with_cascade,
     portfolio,
     predictions,
     read_files,
@@ -39,8 +40,6 @@ from commands.router_inputs import (
 )
 from commands.router_report import print_calibration, print_checks, print_report
 from processors.learning.calibration import parse_tier_goals, setting_lambda
-from processors.learning.cascade_eval import evaluate_cascade
-from processors.learning.evaluation import evaluate
 from processors.learning.quality_model import choose_for_lambda_batch
 from schemas.errors import InvalidOption, OutcomeFileError, TrainingError, UsageError
 from schemas.router_artifact import TIERS
@@ -91,8 +90,7 @@ def cmd_eval(router: Path, data: Sequence[Path], as_json: bool, plot: Path | Non
     model = load_router(router)
     rows = rows_in_test_split(read_files(data))
     inp = eval_input(model, rows)
-    report = evaluate(inp)
-    report = report.model_copy(update={"cascade": evaluate_cascade(inp, report)})
+    report = evaluate_with_cascade(inp)
     if model.verifier is None:
         say(f"no cascade figures: {model.manifest.checks_note or 'the router has no checks'}")
     if report.unknown_models:
@@ -207,11 +205,15 @@ def train(
         return _refit(router, out, since, [k.value for k in kind or []], min_rows)
     if out is None:
         raise InvalidOption("router train --data needs --out DIR")
+    _check_tier_goals(tier_goals)
+    return cmd_train(data or [], out, tier_goals)
+
+
+def _check_tier_goals(tier_goals: str) -> None:
     try:
         parse_tier_goals(tier_goals)
     except UsageError as exc:
         raise InvalidOption(f"--tier-goals: {exc}") from None
-    return cmd_train(data or [], out, tier_goals)
 
 
 def _refit(
@@ -265,10 +267,7 @@ def crossval(
     at_least("--repeats", repeats, 1)
     if not 0 < test_share < 1:
         raise InvalidOption("--test-share must be between 0 and 1")
-    try:
-        parse_tier_goals(tier_goals)
-    except UsageError as exc:
-        raise InvalidOption(f"--tier-goals: {exc}") from None
+    _check_tier_goals(tier_goals)
     from commands.router_crossval import cmd_crossval
 
     return cmd_crossval(data, repeats, test_share, seed, tier_goals, as_json)

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING
 
 from commands.console import Column, print_json, print_table, say
 from commands.progress import Progress
-from commands.router_inputs import eval_input, read_files, rows_in_test_split
+from commands.router_inputs import (
+    eval_input,
+    evaluate_with_cascade,
+    read_files,
+    rows_in_test_split,
+)
 from processors.learning.calibration import parse_tier_goals
-from processors.learning.cascade_eval import evaluate_cascade
 from processors.learning.crossval import resplit, summarise
-from processors.learning.evaluation import evaluate
 from processors.learning.quality_model import QualityModel
 from schemas.errors import OutcomeFileError, TrainingError
 from schemas.outcomes import OutcomeRow
@@ -71,9 +74,9 @@ def _one_split(files: dict[str, list[OutcomeRow]], settings: "TrainSettings") ->
         manifest, arrays = train_router(files, datetime.now(UTC), settings)
     except TrainingError as exc:
         raise OutcomeFileError(str(exc)) from exc
-    inp = eval_input(QualityModel(manifest, arrays), rows_in_test_split(files))
-    report = evaluate(inp)
-    return report.model_copy(update={"cascade": evaluate_cascade(inp, report)})
+    return evaluate_with_cascade(
+        eval_input(QualityModel(manifest, arrays), rows_in_test_split(files))
+    )
 
 
 def _balanced(report: EvalReport) -> str:

@@ -10,12 +10,14 @@ import numpy as np
 
 from commands.console import say
 from commands.outcome_files import read_outcome_files
+from processors.learning.cascade_eval import evaluate_cascade
 from processors.learning.cascade_route import first_rungs, second_rungs
-from processors.learning.evaluation import EvalInput
+from processors.learning.evaluation import EvalInput, evaluate
 from processors.learning.featurize import FloatArray
 from processors.learning.quality_model import QualityModel
 from schemas.errors import OutcomeFileError, UsageError
 from schemas.outcomes import OutcomeRow
+from schemas.router_eval import EvalReport
 
 
 def cascade_calls(
@@ -128,3 +130,9 @@ def rows_in_test_split(files: dict[str, list[OutcomeRow]]) -> list[OutcomeRow]:
     if not rows:
         raise OutcomeFileError(f"no test rows in {', '.join(files)}")
     return rows
+
+
+def evaluate_with_cascade(inp: EvalInput) -> EvalReport:
+    """``router eval``'s report: the router's figures and, with checks, the cascade's."""
+    report = evaluate(inp)
+    return report.model_copy(update={"cascade": evaluate_cascade(inp, report)})

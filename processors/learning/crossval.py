@@ -7,7 +7,7 @@ and calibrates on each train part and evaluates on its test part; this module
 makes the splits and sums the per-split reports up.
 """
 
-import math
+import statistics
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -69,9 +69,9 @@ def _tier(name: str, results: Sequence[CalibratedResult]) -> CrossvalTier:
         absolute=first.absolute,
         quality_share=quality,
         cost_share=cost,
-        quality_share_mean=_mean(quality),
+        quality_share_mean=statistics.fmean(quality),
         quality_share_sd=_sd(quality),
-        cost_share_mean=_mean(cost),
+        cost_share_mean=statistics.fmean(cost),
         cost_share_sd=_sd(cost),
         within_2_points=sum(1 for r in results if r.within_2_points),
         reached_goal=sum(1 for r in results if _reached(r)),
@@ -82,13 +82,6 @@ def _reached(result: CalibratedResult) -> bool:
     return (result.quality if result.absolute else result.quality_share) >= result.goal - 1e-12
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _sd(values: Sequence[float]) -> float:
     """Sample standard deviation; 0 for one value."""
-    if len(values) < 2:
-        return 0.0
-    mean = _mean(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return statistics.stdev(values) if len(values) > 1 else 0.0

@@ -50,8 +50,7 @@ def _result(name: str, quality_share: float, cost_share: float, goal: float) -> 
 
 
 def test_summarise_counts_each_tier_over_the_splits(tmp_path: Path) -> None:
-    files = {str(tmp_path / "x"): _rows(300, seed=4)}
-    base = _eval_report(files, tmp_path)
+    base = _eval_report(_rows(300, seed=4), tmp_path)
     reports = [
         base.model_copy(update={"calibrated": [_result("balanced", q, c, 0.95)]})
         for q, c in [(0.96, 0.30), (0.92, 0.40), (0.99, 0.35)]
@@ -66,18 +65,16 @@ def test_summarise_counts_each_tier_over_the_splits(tmp_path: Path) -> None:
     assert (tier.within_2_points, tier.reached_goal) == (1, 2)  # 0.96 in; 0.92 low; 0.99 high
 
 
-def _eval_report(files: dict[str, list[OutcomeRow]], tmp_path: Path) -> EvalReport:
-    path = write_rows(
-        tmp_path / "one.jsonl",
-        [orjson.loads(r.model_dump_json()) for r in files[next(iter(files))]],
-    )
+def _eval_report(rows: list[OutcomeRow], tmp_path: Path) -> EvalReport:
+    """A real report to vary: ``router train`` on ``rows``, then eval on their test part."""
+    path = write_rows(tmp_path / "one.jsonl", [orjson.loads(r.model_dump_json()) for r in rows])
     assert main(["router", "train", "--data", str(path), "--out", str(tmp_path / "r")]) == 0
     from commands.router_inputs import eval_input
     from processors.learning.evaluation import evaluate
     from sinks.router_artifact import load_router
 
-    rows = [row for row in files[next(iter(files))] if row.effective_split == "test"]
-    return evaluate(eval_input(load_router(tmp_path / "r"), rows))
+    test = [row for row in rows if row.effective_split == "test"]
+    return evaluate(eval_input(load_router(tmp_path / "r"), test))
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> Any:
