@@ -1,5 +1,6 @@
 """Commands that run the stack or a part of it: up, demo, worker, simulate, broker."""
 
+import asyncio
 import sys
 import time
 from typing import Annotated
@@ -103,6 +104,7 @@ def worker(
     # None without OTEL_EXPORTER_OTLP_ENDPOINT: the workers then record nothing.
     tracer_provider = configure_tracing(config.observability.tracing, kind)
     if kind == "router":
+        from streams.kafka.admin import cluster_replication
         from streams.kafka.quirks import quiet_worker
         from streams.workers.router import build_router_app
 
@@ -113,7 +115,7 @@ def worker(
             web_port,
             env.state_dir,
             cluster_key,
-            env.replication_factor,
+            asyncio.run(cluster_replication(bootstrap, env.replication_factor))[0],
             tracer_provider,
         )
         level = "INFO" if verbose(ctx) else "WARNING"

@@ -193,7 +193,7 @@ def stack_environment(
         config_path=config_path,
         state_dir=tmp_path,
         namespace=namespace,
-        replication_factor=1,
+        replication_factor=None,
     )
 
 

@@ -1,18 +1,56 @@
-"""Creating the catalogue's topics, before anything else touches the broker."""
+"""Creating the catalogue's topics, before anything else touches the broker.
+
+On a real cluster a topic is created by the controller and reaches each broker's
+metadata a moment later: a consumer that assigns a just-created topic can see no
+partitions yet. ``ensure_topics`` therefore returns only once every topic it
+created is described with all its partitions led, so nothing started after it
+meets a half-known topic.
+"""
+
+import asyncio
+import time
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from schemas.errors import TopicMismatch
+from schemas.errors import KafkaTimeout, TopicMismatch
 from streams.topics import TopicSpec
+
+VISIBLE_WITHIN_S = 30.0
+
+
+def replication_for(brokers: int, configured: int | None) -> tuple[int, int]:
+    """(replication factor, ``min.insync.replicas``) for a cluster of ``brokers``.
+
+    Unconfigured: 3 replicas with 2 in sync where there are 3 brokers or more, so an
+    acknowledged (``acks=all``) record survives the loss of any one broker; else
+    one copy per broker. A configured factor keeps one replica of slack in sync.
+    """
+    factor = configured if configured is not None else min(3, brokers)
+    if factor > brokers:
+        raise TopicMismatch(f"replication factor {factor} needs {factor} brokers, {brokers} up")
+    return factor, max(1, min(2, factor - 1))
+
+
+async def cluster_replication(bootstrap: str, configured: int | None) -> tuple[int, int]:
+    """``replication_for`` the cluster at ``bootstrap``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+    finally:
+        await admin.close()
+    return replication_for(brokers, configured)
 
 
 async def ensure_topics(
-    bootstrap: str, specs: list[TopicSpec], replication_factor: int = 1
+    bootstrap: str, specs: list[TopicSpec], replication_factor: int | None = None
 ) -> list[str]:
     """Create the missing topics; return the names created.
 
     Existing topics are checked, not altered: the partition count decides which
     partition a tenant's state lives on, so a mismatch is an error to fix by hand.
+    ``replication_factor`` None picks one by the cluster's size (``replication_for``).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
@@ -21,20 +59,15 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         if missing:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        s.name, s.partitions, replication_factor, topic_configs=s.broker_config()
-                    )
-                    for s in missing
-                ]
-            )
+            brokers = len((await admin.describe_cluster())["brokers"])
+            factor, min_isr = replication_for(brokers, replication_factor)
+            await admin.create_topics([_new_topic(s, factor, min_isr) for s in missing])
+            await _wait_visible(admin, {s.name: s.partitions for s in missing})
         present = [s for s in specs if s.name in existing]
         if present:
-            described = await admin.describe_topics([s.name for s in present])
-            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            counts = _partition_counts(await admin.describe_topics([s.name for s in present]))
             wrong = [
-                f"{s.name} has {counts[s.name]}, expected {s.partitions}"
+                f"{s.name} has {counts.get(s.name)}, expected {s.partitions}"
                 for s in present
                 if counts.get(s.name) != s.partitions
             ]
@@ -43,3 +76,29 @@ async def ensure_topics(
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+def _new_topic(spec: TopicSpec, factor: int, min_isr: int) -> NewTopic:
+    config = {**spec.broker_config(), "min.insync.replicas": str(min_isr)}
+    return NewTopic(spec.name, spec.partitions, factor, topic_configs=config)
+
+
+def _partition_counts(described: list[dict[str, Any]]) -> dict[str, int]:
+    """Partitions with a leader, per topic described without an error."""
+    return {
+        d["topic"]: sum(1 for p in d["partitions"] if p["leader"] >= 0)
+        for d in described
+        if d["error_code"] == 0
+    }
+
+
+async def _wait_visible(admin: AIOKafkaAdminClient, partitions: dict[str, int]) -> None:
+    deadline = time.monotonic() + VISIBLE_WITHIN_S
+    while True:
+        counts = _partition_counts(await admin.describe_topics(list(partitions)))
+        late = sorted(name for name, n in partitions.items() if counts.get(name) != n)
+        if not late:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaTimeout(f"topics created but not led within {VISIBLE_WITHIN_S:g}s: {late}")
+        await asyncio.sleep(0.1)

@@ -8,14 +8,17 @@ high watermark of the first fetch answer, not ListOffsets, which the embedded
 broker gets wrong (streams/kafka/quirks.py, defect 1).
 """
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.errors import StackError, TopicMissing
+from schemas.errors import KafkaTimeout, StackError, TopicMissing
 from streams.kafka.quirks import FETCH_MAX_WAIT_MS
+
+METADATA_WAIT_S = 30.0
 
 
 def standalone_consumer(
@@ -49,9 +52,15 @@ async def assign_whole_topic(
     """
     if topic not in await consumer.topics():
         raise TopicMissing(f"{label} {topic!r} does not exist: run `switchyard topics create`")
-    partitions = [
-        TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
+    deadline = time.monotonic() + METADATA_WAIT_S
+    # ``topics()`` fetched a listing of its own; the partitions come from the client's
+    # metadata, which on a real cluster can predate a just-created topic: refresh it.
+    while not consumer.partitions_for_topic(topic):
+        if time.monotonic() > deadline:
+            raise KafkaTimeout(f"{label} {topic!r} has no partitions in the cluster's metadata")
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.05)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(partitions)
     return partitions
 

@@ -18,7 +18,8 @@ class Environment:
     config_path: Path
     state_dir: Path
     namespace: str
-    replication_factor: int
+    # None: chosen by the cluster's size (3 where it has 3 brokers; streams/kafka/admin.py).
+    replication_factor: int | None
 
     @classmethod
     def from_env(cls) -> "Environment":
@@ -29,5 +30,9 @@ class Environment:
             config_path=Path(os.environ.get("SWITCHYARD_CONFIG", str(DEFAULT_CONFIG))),
             state_dir=state_dir,
             namespace=os.environ.get("SWITCHYARD_NAMESPACE", "switchyard"),
-            replication_factor=int(os.environ.get("SWITCHYARD_REPLICATION_FACTOR", "1")),
+            replication_factor=_optional_int(os.environ.get("SWITCHYARD_REPLICATION_FACTOR")),
         )
+
+
+def _optional_int(value: str | None) -> int | None:
+    return int(value) if value else None
