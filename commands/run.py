@@ -19,6 +19,7 @@ from commands.stack_control import (
 )
 from schemas.config import SwitchyardConfig
 from schemas.errors import StackError
+from streams.kafka.broker_profile import detect
 from streams.kafka.seals import cluster_key_from_env
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack, running_stack
@@ -97,6 +98,7 @@ def worker(
     bootstrap = require_bootstrap(env)
     catalogue = TopicCatalogue(env.namespace)
     cluster_key = cluster_key_from_env()  # before anything starts: no key, no worker
+    asyncio.run(detect(bootstrap))  # which broker workarounds apply (broker_profile)
     _serve_metrics(kind, config, env)
     tune_gc()
     from streams.observe.tracing import configure_tracing

@@ -29,6 +29,7 @@ from schemas.codec import dumps
 from schemas.errors import ReplyTimeout
 from schemas.messages import InferenceReply, InferenceRequest
 from sinks.kafka_out import Headers, producer_for
+from streams.kafka.broker_profile import detect
 from streams.kafka.reading import open_topic
 from streams.topics import TopicCatalogue
 
@@ -66,6 +67,7 @@ class SwitchyardClient:
         await self.stop()
 
     async def start(self, listen: bool = True) -> None:
+        await detect(self.bootstrap)  # the reply reader's fetch wait depends on the engine
         await self.producer.start()
         if listen:
             self._consumer = await _tail(self.bootstrap, self.reply_topic)

@@ -27,7 +27,7 @@ from schemas.decision import DispatchJob
 from schemas.messages import InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
 from streams.kafka.admin import ensure_topics
-from streams.kafka.quirks import FETCH_MAX_WAIT_MS
+from streams.kafka.broker_profile import profile
 from streams.kafka.reading import read_to_end
 from streams.local.broker import free_port
 from streams.local.environment import Environment
@@ -252,7 +252,7 @@ def idle_latency(
         "jobs": n,
         "p50_ms": quantile_ms(latencies, 0.5),
         "p99_ms": quantile_ms(latencies, 0.99),
-        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+        "fetch_max_wait_ms": profile(bootstrap).job_fetch_wait_ms,
         "idle_cpu_percent": idle_cpu,
     }
 

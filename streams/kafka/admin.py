@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.errors import KafkaTimeout, TopicMismatch
+from streams.kafka.broker_profile import detect
 from streams.topics import TopicSpec
 
 VISIBLE_WITHIN_S = 30.0
@@ -52,6 +53,7 @@ async def ensure_topics(
     partition a tenant's state lives on, so a mismatch is an error to fix by hand.
     ``replication_factor`` None picks one by the cluster's size (``replication_for``).
     """
+    await detect(bootstrap)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:

@@ -11,7 +11,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
 from schemas.errors import KafkaTimeout
-from streams.kafka.quirks import FETCH_MAX_WAIT_MS, FOLLOW_FETCH_WAIT_MS, true_end_offsets
+from streams.kafka.broker_profile import profile
+from streams.kafka.quirks import true_end_offsets
 from streams.kafka.reading import open_topic
 from streams.kafka.seals import SealGate
 
@@ -31,11 +32,12 @@ def group_consumer(
     topic: str | list[str],
     group_id: str,
     max_fetch_bytes: int = 4_000_000,
-    fetch_wait_ms: int = FETCH_MAX_WAIT_MS,
+    fetch_wait_ms: int | None = None,
 ) -> AIOKafkaConsumer:
     """A manually committed consumer of one topic or several.
 
-    Callers commit only after their outputs are flushed.
+    Callers commit only after their outputs are flushed. The fetch wait defaults to
+    the broker's for a job's path (``broker_profile``).
     """
     return AIOKafkaConsumer(
         *([topic] if isinstance(topic, str) else topic),
@@ -47,7 +49,7 @@ def group_consumer(
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
         max_partition_fetch_bytes=max_fetch_bytes,
-        fetch_max_wait_ms=fetch_wait_ms,
+        fetch_max_wait_ms=fetch_wait_ms or profile(bootstrap).job_fetch_wait_ms,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
     )
 
@@ -98,7 +100,7 @@ class TopicFollower:
         Raises TopicMissing if the topic does not exist (it is not created).
         """
         consumer, partitions = await open_topic(
-            self.bootstrap, self.topic, fetch_wait_ms=FOLLOW_FETCH_WAIT_MS
+            self.bootstrap, self.topic, fetch_wait_ms=profile(self.bootstrap).follow_fetch_wait_ms
         )
         if from_end_minus is None:
             await consumer.seek_to_beginning(*partitions)

@@ -45,13 +45,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.errors import KafkaTimeout
+from streams.kafka.broker_profile import EMBEDDED, profile
 
-# Chosen with the bench's idle scenario (README, "Fetch wait"): consumers on a job's
-# path (router inputs, provider dispatch and retries, clients' replies) wait 10 ms;
-# followers of shared state (health, answer ledger, cache, latency) and the telemetry
-# sink, whose readers can be a quarter second behind, wait 250 ms and cost little idle.
-FETCH_MAX_WAIT_MS = 10
-FOLLOW_FETCH_WAIT_MS = 250
+# The embedded broker's fetch waits (streams/kafka/broker_profile.py decides per engine).
+FETCH_MAX_WAIT_MS = EMBEDDED.job_fetch_wait_ms
+FOLLOW_FETCH_WAIT_MS = EMBEDDED.follow_fetch_wait_ms
 
 _applied = False
 
@@ -62,9 +60,12 @@ async def true_end_offsets(
     """Correct reported end offsets with the high watermark of a real fetch.
 
     ``reported`` maps TopicPartition-like keys (topic, partition) to the
-    ListOffsets answer; partitions reported empty need no probe.
+    ListOffsets answer; partitions reported empty need no probe, nor does a broker
+    whose ListOffsets is right (Apache Kafka).
     """
     result: dict[Any, int | None] = dict(reported)
+    if profile(bootstrap).exact_end_offsets:
+        return result
     probe_from = {tp: end for tp, end in reported.items() if end}
     if not probe_from:
         return result
@@ -118,7 +119,8 @@ def apply() -> None:
 
     def _create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = create_consumer(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+        waits = profile(consumer._client._bootstrap_servers)
+        consumer._fetch_max_wait_ms = waits.job_fetch_wait_ms  # read when the fetcher starts
         return consumer
 
     setattr(thread_cls, "_highwaters", _highwaters)  # noqa: B010 - patching a method

@@ -16,13 +16,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.errors import KafkaTimeout, StackError, TopicMissing
-from streams.kafka.quirks import FETCH_MAX_WAIT_MS
+from streams.kafka.broker_profile import detect, profile
 
 METADATA_WAIT_S = 30.0
 
 
 def standalone_consumer(
-    bootstrap: str, max_fetch_bytes: int | None = None, fetch_wait_ms: int = FETCH_MAX_WAIT_MS
+    bootstrap: str, max_fetch_bytes: int | None = None, fetch_wait_ms: int | None = None
 ) -> AIOKafkaConsumer:
     """A group-less consumer for reading or following topics the caller assigns itself.
 
@@ -38,7 +38,7 @@ def standalone_consumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=fetch_wait_ms,
+        fetch_max_wait_ms=fetch_wait_ms or profile(bootstrap).job_fetch_wait_ms,
         **sizes,
     )
 
@@ -70,13 +70,14 @@ async def open_topic(
     topic: str,
     label: str = "topic",
     max_fetch_bytes: int | None = None,
-    fetch_wait_ms: int = FETCH_MAX_WAIT_MS,
+    fetch_wait_ms: int | None = None,
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started group-less consumer with every partition of ``topic`` assigned.
 
     The caller seeks and stops it. Raises TopicMissing (the consumer stopped) if
     the topic does not exist.
     """
+    await detect(bootstrap)
     consumer = standalone_consumer(bootstrap, max_fetch_bytes, fetch_wait_ms)
     await consumer.start()
     try:

@@ -50,8 +50,8 @@ from sinks.clickhouse import (
     open_reader,
 )
 from sinks.query_service import build_query_app
+from streams.kafka.broker_profile import profile
 from streams.kafka.consumers import group_consumer
-from streams.kafka.quirks import FOLLOW_FETCH_WAIT_MS
 from streams.kafka.seals import Refusals, SealGate
 from streams.local.private_files import write_private
 from streams.observe.counting import TelemetryCounts
@@ -98,7 +98,7 @@ async def run_telemetry_worker(
         bootstrap,
         [catalogue.telemetry.name, catalogue.feedback.name, catalogue.config.name],
         f"{catalogue.namespace}-telemetry",
-        fetch_wait_ms=FOLLOW_FETCH_WAIT_MS,
+        fetch_wait_ms=profile(bootstrap).follow_fetch_wait_ms,
     )
     await consumer.start()
     observed = config.observability.metrics.enabled

@@ -1,0 +1,74 @@
+"""What the broker at a bootstrap address can do, and so which workarounds apply.
+
+Switchyard runs on two engines: the embedded broker (tansu) and Apache Kafka (or a
+Kafka-compatible service). Each workaround in ``streams/kafka/quirks.py`` is a
+decision per engine, made here from what the broker is, not taken everywhere by
+reflex:
+
+- a waiting fetch is not woken by data: short fetch waits on the embedded broker
+  (10 ms on a job's path, 250 ms for followers); 500 ms everywhere on Kafka, whose
+  fetches return as soon as data comes;
+- ListOffsets is wrong after multi-record batches: ends corrected by a fetch's high
+  watermark on the embedded broker; trusted on Kafka, no probe fetch;
+- no idempotent or transactional producers: at-least-once with effects idempotent
+  by offset and request_id on both; Kafka adds what ``transactions`` enables.
+
+A process learns the profile once per bootstrap (``detect``, at start-up) and reads it
+with ``profile``; one never detected is treated as the embedded broker, whose
+settings are correct on both engines, only costlier on Kafka.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+# tansu answers DescribeCluster with this id; Apache Kafka with a random one.
+EMBEDDED_CLUSTER_ID = "tansu_cluster"
+
+
+@dataclass(frozen=True)
+class BrokerProfile:
+    engine: Literal["embedded", "kafka"]
+    job_fetch_wait_ms: int  # consumers on a job's path: router inputs, dispatch, replies
+    follow_fetch_wait_ms: int  # followers of shared state, the telemetry sink
+    exact_end_offsets: bool  # ListOffsets gives the true end: no high-watermark probe
+    transactions: bool  # idempotent and transactional producers work
+
+
+# Chosen with the bench's idle scenario (README, "Fetch wait"): on tansu the wait is
+# the delivery latency floor, so a job's path waits 10 ms and followers, whose readers
+# can be a quarter second behind, 250 ms.
+EMBEDDED = BrokerProfile("embedded", 10, 250, exact_end_offsets=False, transactions=False)
+# Kafka answers a waiting fetch as soon as a record arrives: a long wait costs no
+# latency and saves the brokers a hundred empty fetches a second per consumer.
+APACHE_KAFKA = BrokerProfile("kafka", 500, 500, exact_end_offsets=True, transactions=True)
+
+_known: dict[str, BrokerProfile] = {}
+
+
+def profile(bootstrap: str | list[str]) -> BrokerProfile:
+    """The profile ``detect`` found for ``bootstrap``; the embedded one if never detected."""
+    return _known.get(_key(bootstrap), EMBEDDED)
+
+
+def profile_of_cluster(cluster_id: str | None) -> BrokerProfile:
+    return EMBEDDED if cluster_id == EMBEDDED_CLUSTER_ID else APACHE_KAFKA
+
+
+async def detect(bootstrap: str) -> BrokerProfile:
+    """Ask the broker what it is (one DescribeCluster), remember and return the answer."""
+    key = _key(bootstrap)
+    if key not in _known:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+        await admin.start()
+        try:
+            described = await admin.describe_cluster()
+        finally:
+            await admin.close()
+        _known[key] = profile_of_cluster(described.get("cluster_id"))
+    return _known[key]
+
+
+def _key(bootstrap: str | list[str]) -> str:
+    return bootstrap if isinstance(bootstrap, str) else ",".join(bootstrap)
