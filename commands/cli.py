@@ -10,8 +10,8 @@ import typer
 # typer vendors click: usage errors are its ClickException, which knows how to show itself.
 from typer._click.exceptions import ClickException
 
-from commands import dlq, inspect, operate, router, run, send
-from commands.app import OPERATE, ROUTER, Globals, new_app
+from commands import dlq, inspect, kafka, operate, router, run, send
+from commands.app import OPERATE, ROUTER, RUN, Globals, new_app
 from commands.console import say
 from schemas.errors import ConfigError, SwitchyardError
 
@@ -19,6 +19,7 @@ app = new_app("Switchyard routes LLM requests over Kafka. Each command has --hel
 for group in (run.app, send.app, inspect.app, operate.app):
     app.add_typer(group)  # no name: their commands join the root
 app.add_typer(dlq.app, name="dlq", rich_help_panel=OPERATE)
+app.add_typer(kafka.app, name="kafka", rich_help_panel=RUN)
 app.add_typer(router.app, name="router", rich_help_panel=ROUTER)
 
 

@@ -1,4 +1,10 @@
-"""Real parts for tests: one embedded broker and one embedded ClickHouse per session.
+"""Real parts for tests: one embedded broker and one embedded ClickHouse per session, and a
+3-node Apache Kafka cluster for the tests that run on both engines.
+
+Tests that take ``engine`` run once on the embedded broker and once on the real cluster
+(marked ``kafka``; ``-m "not kafka"`` leaves them out). The cluster starts on the first
+such test. Where the Kafka distribution or Java is missing, those runs are skipped, and
+the report's header and its summary say so, with how to enable them.
 
 The chdb engine can open one path per process, so every test in this process
 shares one path and isolates itself with its own database name. End-to-end
@@ -13,7 +19,26 @@ from typing import Any
 import pytest
 
 from streams.local.broker import EmbeddedBroker
-from tests.helpers import fresh_namespace
+from streams.local.kafka_cluster import KafkaCluster
+from streams.local.kafka_dist import distribution_available
+from tests.helpers import Engine, fresh_namespace
+
+KAFKA_MISSING = (
+    "real-Kafka tier skipped: no Kafka distribution or no java. Put Apache Kafka 3.9's "
+    "kafka_2.13-3.9.0.tgz in ../shared/engines/kafka/, or set KAFKA_HOME (or "
+    "SWITCHYARD_KAFKA_DIST) to one, with Java 17 on the PATH"
+)
+
+
+def pytest_report_header() -> str:
+    if distribution_available():
+        return "real-Kafka tier: on (a 3-node KRaft cluster from the shared distribution)"
+    return KAFKA_MISSING
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not distribution_available():
+        terminalreporter.write_line(KAFKA_MISSING, yellow=True)
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +46,25 @@ def broker() -> Iterator[EmbeddedBroker]:
     embedded = EmbeddedBroker.start()
     yield embedded
     embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A 3-node Apache Kafka cluster (RF 3, min ISR 2) on loopback, for the whole session."""
+    if not distribution_available():
+        pytest.skip(KAFKA_MISSING)
+    cluster = KafkaCluster.start(tmp_path_factory.mktemp("kafka"), nodes=3)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module", params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The embedded broker, then the real cluster: a test taking this runs on both."""
+    engine: Engine = request.getfixturevalue(
+        "broker" if request.param == "embedded" else "kafka_cluster"
+    )
+    return engine
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -20,11 +20,18 @@ from schemas.messages import ChatMessage, InferenceRequest, RoutingExplanation
 from schemas.plan import RoutePlan
 from schemas.telemetry import RequestRow, ShadowRow
 from streams.kafka.admin import ensure_topics
-from streams.local.broker import EmbeddedBroker
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack
 from streams.tenant_keys import Keyring, signing_keys
 from streams.topics import TopicCatalogue
+
+
+class Engine(Protocol):
+    """A broker the tests run on: the embedded one or a real Kafka cluster."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "switchyard.yaml"
 
@@ -181,7 +188,7 @@ def point_cli_at(env: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def stack_environment(
-    broker: EmbeddedBroker,
+    broker: Engine,
     tmp_path: Path,
     namespace: str = "unused",
     config_path: Path = SAMPLE_CONFIG,
@@ -199,7 +206,7 @@ def stack_environment(
 
 @contextlib.contextmanager
 def running_stack(
-    broker: EmbeddedBroker, namespace: str, tmp_path: Path, config_path: Path = SAMPLE_CONFIG
+    broker: Engine, namespace: str, tmp_path: Path, config_path: Path = SAMPLE_CONFIG
 ) -> Iterator[Stack]:
     """Simulator, router, provider and telemetry workers as processes, on their own topics."""
     env = stack_environment(broker, tmp_path, namespace, config_path)

@@ -16,9 +16,8 @@ import pytest
 
 from commands.chaos import SCENARIOS, run_chaos
 from schemas.config_file import load_config
-from streams.local.broker import EmbeddedBroker
 from streams.local.environment import DEFAULT_CONFIG
-from tests.helpers import stack_environment
+from tests.helpers import Engine, stack_environment
 
 SHORTENED = ("rate-limit-storm", "worker-kill", "telemetry-down", "slow-tail", "poison")
 SHORTENED_JOBS = 1500
@@ -27,8 +26,8 @@ SHORTENED_JOBS = 1500
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_chaos_scenario(scenario: str, broker: EmbeddedBroker, tmp_path: Path) -> None:
-    env = stack_environment(broker, tmp_path, config_path=DEFAULT_CONFIG)
+def test_chaos_scenario(scenario: str, engine: Engine, tmp_path: Path) -> None:
+    env = stack_environment(engine, tmp_path, config_path=DEFAULT_CONFIG)
     jobs = SHORTENED_JOBS if scenario in SHORTENED else SCENARIOS[scenario].jobs
     summary = run_chaos(env, load_config(DEFAULT_CONFIG), scenario, jobs)
 

@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaConsumer
 from commands.demo import demo_requests, publish_and_collect, wait_for_telemetry
 from schemas.messages import InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
-from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
 from tests.helpers import (
+    Engine,
     fresh_namespace,
     provider_calls,
     running_stack,
@@ -29,17 +29,17 @@ TRACE = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @pytest.fixture(scope="module")
-def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One stack for the tests that only add their own jobs (own request_ids) to it."""
     home = tmp_path_factory.mktemp("e2e")
-    with running_stack(broker, fresh_namespace(), home) as running:
+    with running_stack(engine, fresh_namespace(), home) as running:
         yield running
 
 
 @pytest.fixture
-def own_stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+def own_stack(engine: Engine, namespace: str, tmp_path: Path) -> Iterator[Stack]:
     """A stack of its own, for a test that restarts workers and counts every request."""
-    with running_stack(broker, namespace, tmp_path) as running:
+    with running_stack(engine, namespace, tmp_path) as running:
         yield running
 
 

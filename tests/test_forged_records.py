@@ -32,11 +32,11 @@ from schemas.settlement import SpendSettlement
 from schemas.telemetry import AttemptRow, TelemetryEvent
 from streams.client import SwitchyardClient
 from streams.kafka.reading import read_to_end
-from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from tests.helpers import (
     SAMPLE_CONFIG,
+    Engine,
     dispatch_job,
     provider_calls,
     request_row,
@@ -51,13 +51,13 @@ Record = tuple[str, bytes, BaseModel, list[tuple[str, bytes]] | None]
 
 
 @pytest.fixture
-def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(engine: Engine, namespace: str, tmp_path: Path) -> Iterator[Stack]:
     # acme caches answers, so a forged cache entry would serve if it were believed.
     raw: dict[str, Any] = yaml.safe_load(SAMPLE_CONFIG.read_text())
     raw["tenants"]["acme"]["cache"] = {"enabled": True, "ttl_s": 600}
     config = tmp_path / "forged.yaml"
     config.write_text(yaml.safe_dump(raw))
-    with running_stack(broker, namespace, tmp_path, config) as running:
+    with running_stack(engine, namespace, tmp_path, config) as running:
         yield running
 
 

@@ -22,10 +22,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from processors.authenticate import sign
-from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import running_stack, sample_keys
+from tests.helpers import Engine, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -190,8 +189,8 @@ async def topic_names(bootstrap: str) -> set[str]:
 
 
 @pytest.fixture
-def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(broker, namespace, tmp_path) as running:
+def stack(engine: Engine, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(engine, namespace, tmp_path) as running:
         yield running
 
 

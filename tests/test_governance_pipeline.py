@@ -38,11 +38,12 @@ from schemas.errors import AccessDenied
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
 from streams.kafka.reading import read_to_end
-from streams.local.broker import EmbeddedBroker, free_port
+from streams.local.broker import free_port
 from streams.local.stack import Stack
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue
 from tests.helpers import (
     SAMPLE_CONFIG,
+    Engine,
     fresh_namespace,
     point_cli_at,
     running_stack,
@@ -65,7 +66,7 @@ TENANTS = ("acme", "globex")
 
 
 @pytest.fixture(scope="module")
-def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("governance")
     raw: dict[str, Any] = yaml.safe_load(SAMPLE_CONFIG.read_text())
     tenants = raw["tenants"]
@@ -90,7 +91,7 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
     }
     config = home / "governance.yaml"
     config.write_text(yaml.safe_dump(raw))
-    with running_stack(broker, fresh_namespace(), home, config) as running:
+    with running_stack(engine, fresh_namespace(), home, config) as running:
         yield running
 
 

@@ -11,11 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from commands.demo import demo_requests, publish_and_collect, wait_for_telemetry
-from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.observe.endpoint import endpoints
 from streams.topics import TopicCatalogue
-from tests.helpers import fresh_namespace, running_stack, sample_config, sample_keys
+from tests.helpers import Engine, fresh_namespace, running_stack, sample_config, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +23,8 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
-def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(broker, fresh_namespace(), tmp_path_factory.mktemp("metrics")) as s:
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(engine, fresh_namespace(), tmp_path_factory.mktemp("metrics")) as s:
         yield s
 
 

@@ -15,17 +15,16 @@ from processors.authenticate import SigningKey, sign
 from schemas.codec import dumps
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
-from streams.local.broker import EmbeddedBroker
 from streams.local.stack import Stack
 from streams.topics import TopicCatalogue
-from tests.helpers import provider_calls, running_stack, sample_keys
+from tests.helpers import Engine, provider_calls, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(broker, namespace, tmp_path) as running:
+def stack(engine: Engine, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(engine, namespace, tmp_path) as running:
         yield running
 
 

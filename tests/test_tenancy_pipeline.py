@@ -21,10 +21,10 @@ from processors.authenticate import sign
 from schemas.errors import AccessDenied
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
-from streams.local.broker import EmbeddedBroker, free_port
+from streams.local.broker import free_port
 from streams.local.stack import Stack, read_budget_page
 from streams.topics import ROUTING_PARTITIONS, TopicCatalogue, home_partition
-from tests.helpers import SAMPLE_CONFIG, running_stack, sample_keys
+from tests.helpers import SAMPLE_CONFIG, Engine, running_stack, sample_keys
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +36,13 @@ def prompt_of(tenant: str) -> str:
 
 
 @pytest.fixture
-def stack(broker: EmbeddedBroker, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(engine: Engine, namespace: str, tmp_path: Path) -> Iterator[Stack]:
     # initech can afford no job at all; acme and globex keep the sample budgets.
     raw: dict[str, Any] = yaml.safe_load(SAMPLE_CONFIG.read_text())
     raw["tenants"]["initech"]["budget_usd"] = 1e-9
     config = tmp_path / "tenancy.yaml"
     config.write_text(yaml.safe_dump(raw))
-    with running_stack(broker, namespace, tmp_path, config) as running:
+    with running_stack(engine, namespace, tmp_path, config) as running:
         yield running
 
 

@@ -71,4 +71,6 @@ async def detect(bootstrap: str) -> BrokerProfile:
 
 
 def _key(bootstrap: str | list[str]) -> str:
-    return bootstrap if isinstance(bootstrap, str) else ",".join(bootstrap)
+    """One spelling of an address list (faust hands aiokafka a list, users a string)."""
+    servers = bootstrap.split(",") if isinstance(bootstrap, str) else bootstrap
+    return ",".join(s.strip() for s in servers)

@@ -30,7 +30,8 @@ def faust_app(
 ) -> faust.App:
     return faust.App(
         catalogue.router_app_id,
-        broker=f"kafka://{bootstrap}",
+        # faust takes several brokers as URLs separated by ';', not a comma list.
+        broker=";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",")),
         store="memory://",
         datadir=str(state_dir / "faust"),
         processing_guarantee="at_least_once",
