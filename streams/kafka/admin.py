@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.protocol.metadata import MetadataRequest
 
 from schemas.errors import KafkaTimeout, TopicMismatch
 from streams.kafka.broker_profile import detect
@@ -95,12 +96,21 @@ def _partition_counts(described: list[dict[str, Any]]) -> dict[str, int]:
 
 
 async def _wait_visible(admin: AIOKafkaAdminClient, partitions: dict[str, int]) -> None:
+    """Until every broker's metadata has each topic with all its partitions led: a
+    client asks whichever broker it likes, so one broker knowing is not enough."""
+    nodes = [int(b["node_id"]) for b in (await admin.describe_cluster())["brokers"]]
     deadline = time.monotonic() + VISIBLE_WITHIN_S
-    while True:
-        counts = _partition_counts(await admin.describe_topics(list(partitions)))
-        late = sorted(name for name, n in partitions.items() if counts.get(name) != n)
-        if not late:
-            return
-        if time.monotonic() > deadline:
-            raise KafkaTimeout(f"topics created but not led within {VISIBLE_WITHIN_S:g}s: {late}")
-        await asyncio.sleep(0.1)
+    for node in nodes:
+        while True:
+            # aiokafka's admin describes topics on a random broker only; ask each one.
+            response = await admin._send_request_to_node(node, MetadataRequest(list(partitions)))
+            counts = _partition_counts(response.to_object()["topics"])
+            late = sorted(name for name, n in partitions.items() if counts.get(name) != n)
+            if not late:
+                break
+            if time.monotonic() > deadline:
+                raise KafkaTimeout(
+                    f"topics created but not led on broker {node} within "
+                    f"{VISIBLE_WITHIN_S:g}s: {late}"
+                )
+            await asyncio.sleep(0.1)

@@ -150,8 +150,11 @@ def new_layout(home: Path, nodes: int, sasl: bool = False) -> ClusterLayout:
     ports = [
         NodePorts(free_port(), free_port(), free_port() if sasl else None) for _ in range(nodes)
     ]
-    # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding; one
+    # starting with '-' would be read as an option by kafka-storage.
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     password = base64.urlsafe_b64encode(os.urandom(18)).decode() if sasl else ""
     return ClusterLayout(home, ports, cluster_id, sasl, password)
 

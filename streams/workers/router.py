@@ -56,7 +56,13 @@ from streams.workers.route_state import (
     load_learned,
     reload_learned,
 )
-from streams.workers.router_app import BATCH_MAX, BATCH_WITHIN_S, add_budget_page, faust_app
+from streams.workers.router_app import (
+    BATCH_MAX,
+    BATCH_WITHIN_S,
+    add_budget_page,
+    faust_app,
+    owned_partitions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +110,7 @@ def build_router_app(
     live = LiveConfig(bootstrap, catalogue.config.name, gate, config, hops.use)
     app.task(_follower(config, state, live))
     _add_agents(app, catalogue, hops)
-    add_budget_page(app, book)
+    add_budget_page(app, book, owned_partitions(app, catalogue))
     return app
 
 
@@ -117,11 +123,7 @@ def _observed(
     agents = {names[t.name] for t in (catalogue.requests, catalogue.interactive,
               catalogue.prepared, catalogue.settlements)}  # fmt: skip
     metrics.state.attach(faust_lag(app, names, agents))
-
-    def owned() -> set[int]:
-        actives = app.assignor.assigned_actives()
-        return {tp.partition for tp in actives if tp.topic == catalogue.requests.name}
-
+    owned = owned_partitions(app, catalogue)
     metrics.state.attach(
         budget_state(hops.book.get, lambda: hops.config, owned, ROUTING_PARTITIONS)
     )
