@@ -31,7 +31,9 @@ class Output:
 
     ``topic`` overrides the role's topic (a reply_to, a pre-step topic);
     ``partition`` overrides the producer's partitioner; ``headers`` says whether
-    the job's Kafka headers travel with it (a ``rekey`` keeps its signature too).
+    the job's Kafka headers travel with it (a ``rekey`` keeps its signature too);
+    ``origin`` (a ``rekey``'s) is where the job was first read, as (partition, offset),
+    sent sealed (``processors.origin``).
     """
 
     kind: OutputKind
@@ -41,3 +43,4 @@ class Output:
     retry_tier: int = 0
     headers: bool = False
     partition: int | None = None
+    origin: tuple[int, int] | None = None

@@ -33,6 +33,7 @@ from processors.authenticate import Headers, SecretLookup, admit, no_secrets
 from processors.budget import Position
 from processors.cache import cache_key, within_ttl
 from processors.dispatch import retry_tier
+from processors.origin import sealed_origin
 from processors.outputs import Output
 from processors.redact import redactor_for
 from processors.reply import cached_reply, rejected_reply, telemetry_event
@@ -75,6 +76,8 @@ class RouterView:
     secrets: SecretLookup = no_secrets  # (tenant, key id) -> the signing key's secret
     # tenant -> the partition its budget lives on; None: one router sees every tenant
     home: Callable[[str], int] | None = None
+    # checks the sealed origin of a forwarded job (``processors.origin``); None: not read
+    cluster_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,28 @@ def route_hop(
         # Only the router that owns the tenant's home partition holds its budget: a job
         # that arrived elsewhere (unkeyed, wrongly keyed) goes there first, as written.
         moved = Output(
-            "rekey", request.tenant, raw or b"", topic=position.topic, headers=True, partition=home
+            "rekey",
+            request.tenant,
+            raw or b"",
+            topic=position.topic,
+            headers=True,
+            partition=home,
+            origin=(position.partition, position.offset),
         )
         return HopResult([moved])
     pre_step = tenant.pre_step_topic if prepared else None
-    return _route(request, position, pre_step, config, view, now, elapsed_ms)
+    read_at = _origin(headers, view, position, request.tenant, raw or b"") or position
+    return _route(request, read_at, pre_step, config, view, now, elapsed_ms)
+
+
+def _origin(
+    headers: Headers, view: RouterView, position: Position, tenant: str, raw: bytes
+) -> Position | None:
+    """Where a forwarded copy was first read, if a key holder sealed it: the job counts
+    as read there, so a second copy of one forward is a replay (``processors.origin``)."""
+    if view.cluster_key is None:
+        return None
+    return sealed_origin(headers, view.cluster_key, position.topic, tenant.encode(), raw)
 
 
 def _route(

@@ -21,6 +21,8 @@ back on the reply. A ``sy-traceparent`` a producer wrote is dropped like a lane 
 from collections.abc import Iterable, Sequence
 
 from processors.authenticate import SIGNATURE_HEADERS
+from processors.budget import Position
+from processors.origin import ORIGIN_HEADER, origin_header
 from processors.outputs import Output, OutputKind
 from processors.seal import AnyHeaders, seal_header, without_seal
 from schemas.codec import dumps
@@ -37,7 +39,8 @@ UNSEALED: frozenset[OutputKind] = frozenset({"reply", "pre_step", "rekey"})
 LANE_TENANT, LANE_PRIORITY = "sy-lane-tenant", "sy-lane-priority"
 LANE_HEADERS = frozenset({LANE_TENANT, LANE_PRIORITY})
 TRACE_HEADER = "sy-traceparent"
-INTERNAL_HEADERS = LANE_HEADERS | {TRACE_HEADER}
+# Never passed on as written: each hop sets its own (a forward's origin included).
+INTERNAL_HEADERS = LANE_HEADERS | {TRACE_HEADER, ORIGIN_HEADER}
 # Outputs that carry a job to the next hop, so its trace context with it.
 TRACED: frozenset[OutputKind] = frozenset({"dispatch", "retry"})
 
@@ -96,6 +99,9 @@ def _record(
     if isinstance(o.message, DispatchJob):
         decided = o.message.decision
         sent += [(LANE_TENANT, decided.tenant.encode()), (LANE_PRIORITY, decided.priority.encode())]
+    if o.origin is not None:
+        where = Position(topic, *o.origin)
+        sent.append(origin_header(cluster_key, topic, (o.key or "").encode(), value, where))
     if o.kind not in UNSEALED:
         sent.append(seal_header(cluster_key, topic, o.key.encode() if o.key else None, value))
     return topic, o.key, value, sent or None

@@ -11,6 +11,7 @@ shares one path and isolates itself with its own database name. End-to-end
 tests start their own workers as subprocesses, each with its own state folder.
 """
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,14 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture(scope="session")
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
-    """A 3-node Apache Kafka cluster (RF 3, min ISR 2) on loopback, for the whole session."""
+    """A 3-node Apache Kafka cluster (RF 3, min ISR 2) on loopback, for the whole session.
+
+    ``SWITCHYARD_TEST_KAFKA_HOME`` names the folder of a cluster started with
+    ``switchyard kafka start --dir``, to reuse it across runs (it is left running)."""
+    reused = os.environ.get("SWITCHYARD_TEST_KAFKA_HOME")
+    if reused:
+        yield KafkaCluster.attach(Path(reused))
+        return
     if not distribution_available():
         pytest.skip(KAFKA_MISSING)
     cluster = KafkaCluster.start(tmp_path_factory.mktemp("kafka"), nodes=3)

@@ -247,6 +247,7 @@ class _Hops:
                 self.replies,
                 self.keyring,
                 home_partition,
+                self.gate.cluster_key,
             )
             if self.primes:  # featurise the batch's prompts at once (a speed-up only)
                 texts = (raw_last_user_text(event.value) for event in events)
