@@ -19,7 +19,7 @@ from schemas.decision import CandidateVerdict, DispatchJob, RoutingDecision, Sou
 from schemas.messages import ChatMessage, InferenceRequest, RoutingExplanation
 from schemas.plan import RoutePlan
 from schemas.telemetry import RequestRow, ShadowRow
-from streams.kafka.admin import ensure_topics
+from streams.kafka.admin import delete_namespace, ensure_topics
 from streams.local.environment import Environment
 from streams.local.stack import WORKERS, Stack
 from streams.tenant_keys import Keyring, signing_keys
@@ -220,6 +220,7 @@ def running_stack(
         yield stack
     finally:
         stack.stop()
+        asyncio.run(delete_namespace(broker.bootstrap, namespace))
 
 
 def shadow_row(request_id: str, finished_at: datetime, **fields: Any) -> ShadowRow:

@@ -19,7 +19,7 @@ from commands.progress import Progress, say
 from schemas.config import REVEAL_SECRETS, SwitchyardConfig
 from schemas.messages import ChatMessage, InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
-from streams.kafka.admin import ensure_topics
+from streams.kafka.admin import delete_namespace, ensure_topics
 from streams.local.environment import Environment
 from streams.local.stack import Stack
 from streams.tenant_keys import signing_keys
@@ -62,6 +62,8 @@ def run_chaos(
         return asyncio.run(_drive(run, catalogue, jobs or scenario.jobs))
     finally:
         stack.stop()
+        if stack.broker is None:  # a broker that outlives the run keeps none of its topics
+            asyncio.run(delete_namespace(stack.bootstrap, run_id))
 
 
 def _running_broker(env: Environment) -> str | None:

@@ -32,12 +32,17 @@ def group_consumer(
     group_id: str,
     max_fetch_bytes: int = 4_000_000,
     fetch_wait_ms: int | None = None,
+    batched: bool = False,
 ) -> AIOKafkaConsumer:
     """A manually committed consumer of one topic or several.
 
     Callers commit only after their outputs are flushed. The fetch wait defaults to
-    the broker's for a job's path (``broker_profile``).
+    the broker's for a job's path (``broker_profile``); ``batched`` reads like a
+    follower instead (the follower's wait, and what a fetch gathers before it returns).
     """
+    engine = profile(bootstrap)
+    if batched:
+        fetch_wait_ms = fetch_wait_ms or engine.follow_fetch_wait_ms
     return AIOKafkaConsumer(
         *([topic] if isinstance(topic, str) else topic),
         bootstrap_servers=bootstrap,
@@ -48,7 +53,8 @@ def group_consumer(
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         rebalance_timeout_ms=profile(bootstrap).rebalance_timeout_ms,
         max_partition_fetch_bytes=max_fetch_bytes,
-        fetch_max_wait_ms=fetch_wait_ms or profile(bootstrap).job_fetch_wait_ms,
+        fetch_max_wait_ms=fetch_wait_ms or engine.job_fetch_wait_ms,
+        fetch_min_bytes=engine.follow_fetch_min_bytes if batched else 1,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
     )
 
@@ -98,9 +104,7 @@ class TopicFollower:
 
         Raises TopicMissing if the topic does not exist (it is not created).
         """
-        consumer, partitions = await open_topic(
-            self.bootstrap, self.topic, fetch_wait_ms=profile(self.bootstrap).follow_fetch_wait_ms
-        )
+        consumer, partitions = await open_topic(self.bootstrap, self.topic, batched=True)
         if from_end_minus is None:
             await consumer.seek_to_beginning(*partitions)
         else:

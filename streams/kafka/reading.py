@@ -22,13 +22,20 @@ METADATA_WAIT_S = 30.0
 
 
 def standalone_consumer(
-    bootstrap: str, max_fetch_bytes: int | None = None, fetch_wait_ms: int | None = None
+    bootstrap: str,
+    max_fetch_bytes: int | None = None,
+    fetch_wait_ms: int | None = None,
+    batched: bool = False,
 ) -> AIOKafkaConsumer:
     """A group-less consumer for reading or following topics the caller assigns itself.
 
     ``max_fetch_bytes`` must fit the largest record when records can exceed the
     default fetch size. A position that falls off the log restarts at its oldest record.
+    ``batched`` reads like a follower of shared state (``broker_profile``): a longer
+    wait, and what a fetch gathers before it returns.
     """
+    engine = profile(bootstrap)
+    wait = fetch_wait_ms or (engine.follow_fetch_wait_ms if batched else engine.job_fetch_wait_ms)
     sizes = (
         {}
         if max_fetch_bytes is None
@@ -38,7 +45,8 @@ def standalone_consumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=fetch_wait_ms or profile(bootstrap).job_fetch_wait_ms,
+        fetch_max_wait_ms=wait,
+        fetch_min_bytes=engine.follow_fetch_min_bytes if batched else 1,
         **sizes,
     )
 
@@ -71,6 +79,7 @@ async def open_topic(
     label: str = "topic",
     max_fetch_bytes: int | None = None,
     fetch_wait_ms: int | None = None,
+    batched: bool = False,
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started group-less consumer with every partition of ``topic`` assigned.
 
@@ -78,7 +87,7 @@ async def open_topic(
     the topic does not exist.
     """
     await detect(bootstrap)
-    consumer = standalone_consumer(bootstrap, max_fetch_bytes, fetch_wait_ms)
+    consumer = standalone_consumer(bootstrap, max_fetch_bytes, fetch_wait_ms, batched)
     await consumer.start()
     try:
         return consumer, await assign_whole_topic(consumer, topic, label)

@@ -50,7 +50,6 @@ from sinks.clickhouse import (
     open_reader,
 )
 from sinks.query_service import build_query_app
-from streams.kafka.broker_profile import profile
 from streams.kafka.consumers import group_consumer
 from streams.kafka.seals import Refusals, SealGate
 from streams.local.private_files import write_private
@@ -64,6 +63,7 @@ log = logging.getLogger(__name__)
 
 BATCH_RECORDS = 2000
 FLUSH_INTERVAL_MS = 500
+MIN_FLUSH_S = 0.25  # what the embedded broker's follower fetch wait gave by itself
 
 
 def service_file(state_dir: Path) -> Path:
@@ -98,13 +98,16 @@ async def run_telemetry_worker(
         bootstrap,
         [catalogue.telemetry.name, catalogue.feedback.name, catalogue.config.name],
         f"{catalogue.namespace}-telemetry",
-        fetch_wait_ms=profile(bootstrap).follow_fetch_wait_ms,
+        batched=True,
     )
     await consumer.start()
     observed = config.observability.metrics.enabled
     counts = TelemetryCounts(telemetry_metrics() if observed else None, catalogue)
     committed: dict[TopicPartition, int] = {}
     unwatch = counts.watch(consumer, committed)
+    pending: dict[TopicPartition, int] = {}  # read, not yet inserted: offset to commit
+    read = 0  # records read since the last insert
+    flushed_at = time.monotonic()
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
@@ -112,10 +115,15 @@ async def run_telemetry_worker(
                 for record in records:
                     intake.add(sink, record)
                 counts.fetched(tp.topic, len(records))
-            if batch:
+                pending[tp] = records[-1].offset + 1
+                read += len(records)
+            # One insert per MIN_FLUSH_S at most (or per BATCH_RECORDS): a broker that
+            # answers fetches as records come (Kafka) would otherwise make one per fetch.
+            if pending and (read >= BATCH_RECORDS or time.monotonic() - flushed_at >= MIN_FLUSH_S):
                 await _flush_until_written(sink, stop, counts)
                 await consumer.commit()
-                committed.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                committed.update(pending)
+                pending, read, flushed_at = {}, 0, time.monotonic()
     finally:
         unwatch()
         await consumer.stop()

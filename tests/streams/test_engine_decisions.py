@@ -90,6 +90,7 @@ async def test_fetch_waits_and_group_timeouts_follow_the_engine(
     try:
         assert follower._consumer is not None
         assert follower._consumer._fetch_max_wait_ms == profile.follow_fetch_wait_ms
+        assert follower._consumer._fetch_min_bytes == profile.follow_fetch_min_bytes
     finally:
         await follower.stop()
 
