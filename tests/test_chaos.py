@@ -10,6 +10,7 @@ provider-outage keeps 2,000, because its circuit closes only when jobs still com
 after the outage and the breaker's open time (a CI run with 1,500 ended it open).
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,15 @@ _SATURATED = (
     "below this scenario's 100/s (README, Chaos)"
 )
 NOT_YET_ON_KAFKA = {"slow-tail": _SATURATED, "rate-limit-storm": _SATURATED}
+# The rest pass on the cluster but take 30-113 s each there; within the suite's 35 minutes
+# three run on it (a worker's crash, a handover mid-call, a shared provider limit), the
+# others when SWITCHYARD_TEST_KAFKA_CHAOS=all.
+KAFKA_IN_SUITE = ("worker-kill", "handover", "provider-limit")
+if os.environ.get("SWITCHYARD_TEST_KAFKA_CHAOS") != "all":
+    for _name in set(SCENARIOS) - set(KAFKA_IN_SUITE) - set(NOT_YET_ON_KAFKA):
+        NOT_YET_ON_KAFKA[_name] = (
+            "on Kafka outside the suite's time budget: SWITCHYARD_TEST_KAFKA_CHAOS=all runs it"
+        )
 
 
 @pytest.mark.slow

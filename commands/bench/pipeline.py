@@ -26,7 +26,7 @@ from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.messages import InferenceReply, InferenceRequest
 from streams.client import SwitchyardClient
-from streams.kafka.admin import delete_namespace, ensure_topics
+from streams.kafka.admin import ensure_topics
 from streams.kafka.broker_profile import profile
 from streams.kafka.reading import read_to_end
 from streams.local.broker import free_port
@@ -127,7 +127,6 @@ def bench_stack(
         yield stack
     finally:
         stack.stop()
-        asyncio.run(delete_namespace(bootstrap, env.namespace))
 
 
 async def publish_and_collect(

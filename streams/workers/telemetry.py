@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 from aiohttp import web
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from processors.config_change import config_row
@@ -105,25 +105,8 @@ async def run_telemetry_worker(
     counts = TelemetryCounts(telemetry_metrics() if observed else None, catalogue)
     committed: dict[TopicPartition, int] = {}
     unwatch = counts.watch(consumer, committed)
-    pending: dict[TopicPartition, int] = {}  # read, not yet inserted: offset to commit
-    read = 0  # records read since the last insert
-    flushed_at = time.monotonic()
     try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
-            for tp, records in batch.items():
-                for record in records:
-                    intake.add(sink, record)
-                counts.fetched(tp.topic, len(records))
-                pending[tp] = records[-1].offset + 1
-                read += len(records)
-            # One insert per MIN_FLUSH_S at most (or per BATCH_RECORDS): a broker that
-            # answers fetches as records come (Kafka) would otherwise make one per fetch.
-            if pending and (read >= BATCH_RECORDS or time.monotonic() - flushed_at >= MIN_FLUSH_S):
-                await _flush_until_written(sink, stop, counts)
-                await consumer.commit()
-                committed.update(pending)
-                pending, read, flushed_at = {}, 0, time.monotonic()
+        await _consume(consumer, intake, sink, stop, counts, committed)
     finally:
         unwatch()
         await consumer.stop()
@@ -132,6 +115,35 @@ async def run_telemetry_worker(
             await runner.cleanup()
             with contextlib.suppress(FileNotFoundError):
                 service_file(state_dir).unlink()
+
+
+async def _consume(
+    consumer: AIOKafkaConsumer,
+    intake: "_Intake",
+    sink: TelemetrySink,
+    stop: asyncio.Event,
+    counts: TelemetryCounts,
+    committed: dict[TopicPartition, int],
+) -> None:
+    """Read, insert, commit until ``stop``: at most one insert per ``MIN_FLUSH_S`` (or per
+    ``BATCH_RECORDS``), since a broker that answers fetches as records come (Kafka) would
+    otherwise make one per fetch; offsets commit only after their rows are inserted."""
+    pending: dict[TopicPartition, int] = {}  # read, not yet inserted: offset to commit
+    read = 0  # records read since the last insert
+    flushed_at = time.monotonic()
+    while not stop.is_set():
+        batch = await consumer.getmany(timeout_ms=FLUSH_INTERVAL_MS, max_records=BATCH_RECORDS)
+        for tp, records in batch.items():
+            for record in records:
+                intake.add(sink, record)
+            counts.fetched(tp.topic, len(records))
+            pending[tp] = records[-1].offset + 1
+            read += len(records)
+        if pending and (read >= BATCH_RECORDS or time.monotonic() - flushed_at >= MIN_FLUSH_S):
+            await _flush_until_written(sink, stop, counts)
+            await consumer.commit()
+            committed.update(pending)
+            pending, read, flushed_at = {}, 0, time.monotonic()
 
 
 class _Intake:

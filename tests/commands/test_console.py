@@ -10,13 +10,17 @@ from commands.console import Column, print_table
 from commands.progress import Progress
 
 PANELS = {
-    "Run": ["up", "demo", "worker", "simulate", "broker"],
+    "Run": ["up", "demo", "worker", "simulate", "broker", "kafka"],
     "Send": ["send"],
     "Inspect": ["topics", "query", "metrics", "report", "drift", "budget", "config", "schema"],
     "Operate": ["bench", "chaos", "whatif", "feedback", "dlq"],
     "Router": ["router"],
 }
-SUBCOMMANDS = {"dlq": ["list", "replay"], "router": ["train", "eval", "crossval", "predict"]}
+SUBCOMMANDS = {
+    "dlq": ["list", "replay"],
+    "router": ["train", "eval", "crossval", "predict"],
+    "kafka": ["start", "stop", "status"],
+}
 
 
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

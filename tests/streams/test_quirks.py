@@ -112,40 +112,6 @@ async def test_client_refuses_missing_reply_topic_without_creating_it(
         await admin.close()
 
 
-@pytest.mark.asyncio
-async def test_fetch_wait_is_short_everywhere(broker: EmbeddedBroker, namespace: str) -> None:
-    # tansu answers a waiting fetch only when fetch_max_wait_ms runs out, so that
-    # wait is the delivery latency floor: consumers on a job's path (faust's, the
-    # provider's group consumer, a client's reply reader) use the short one, followers
-    # of shared state a longer one that still keeps them within a second.
-    from faust.transport.drivers import aiokafka as faust_aiokafka
-
-    from streams.kafka.consumers import TopicFollower, group_consumer
-    from streams.kafka.reading import open_topic
-    from streams.kafka.seals import SealGate
-
-    quirks.apply()
-    assert faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer.__module__ == (
-        quirks.__name__
-    )
-    assert quirks.FETCH_MAX_WAIT_MS <= 20 and quirks.FOLLOW_FETCH_WAIT_MS <= 500
-    consumer = group_consumer(broker.bootstrap, f"{namespace}.x", f"{namespace}-g")
-    assert consumer._fetch_max_wait_ms == quirks.FETCH_MAX_WAIT_MS
-    await consumer.stop()
-    health = TopicCatalogue(namespace).health
-    await ensure_topics(broker.bootstrap, [health])
-    reader, _ = await open_topic(broker.bootstrap, health.name)
-    assert reader._fetch_max_wait_ms == quirks.FETCH_MAX_WAIT_MS
-    await reader.stop()
-    follower = TopicFollower(broker.bootstrap, health.name, SealGate(b"k" * 32, "t"), print)
-    await follower.start()
-    try:
-        assert follower._consumer is not None
-        assert follower._consumer._fetch_max_wait_ms == quirks.FOLLOW_FETCH_WAIT_MS
-    finally:
-        await follower.stop()
-
-
 def test_budget_changelog_is_not_watched_like_an_agent_input(tmp_path: Path) -> None:
     # faust's livelock check logs "Stream has not started processing" for every
     # acked partition whose end is past a position no stream moves, which is the
