@@ -2,9 +2,9 @@
 
 On a real cluster a topic is created by the controller and reaches each broker's
 metadata a moment later: a consumer that assigns a just-created topic can see no
-partitions yet. ``ensure_topics`` therefore returns only once every topic it
-created is described with all its partitions led, so nothing started after it
-meets a half-known topic.
+partitions yet. ``ensure_topics`` therefore returns only once every broker's
+metadata has every topic it created with all its partitions led, so nothing
+started after it meets a half-known topic.
 """
 
 import asyncio
@@ -39,10 +39,13 @@ async def cluster_replication(bootstrap: str, configured: int | None) -> tuple[i
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:
-        brokers = len((await admin.describe_cluster())["brokers"])
+        return replication_for(len(await _broker_ids(admin)), configured)
     finally:
         await admin.close()
-    return replication_for(brokers, configured)
+
+
+async def _broker_ids(admin: AIOKafkaAdminClient) -> list[int]:
+    return [int(b["node_id"]) for b in (await admin.describe_cluster())["brokers"]]
 
 
 async def ensure_topics(
@@ -62,10 +65,10 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         if missing:
-            brokers = len((await admin.describe_cluster())["brokers"])
-            factor, min_isr = replication_for(brokers, replication_factor)
+            brokers = await _broker_ids(admin)
+            factor, min_isr = replication_for(len(brokers), replication_factor)
             await admin.create_topics([_new_topic(s, factor, min_isr) for s in missing])
-            await _wait_visible(admin, {s.name: s.partitions for s in missing})
+            await _wait_visible(admin, brokers, {s.name: s.partitions for s in missing})
         present = [s for s in specs if s.name in existing]
         if present:
             counts = _partition_counts(await admin.describe_topics([s.name for s in present]))
@@ -95,10 +98,11 @@ def _partition_counts(described: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-async def _wait_visible(admin: AIOKafkaAdminClient, partitions: dict[str, int]) -> None:
+async def _wait_visible(
+    admin: AIOKafkaAdminClient, nodes: list[int], partitions: dict[str, int]
+) -> None:
     """Until every broker's metadata has each topic with all its partitions led: a
     client asks whichever broker it likes, so one broker knowing is not enough."""
-    nodes = [int(b["node_id"]) for b in (await admin.describe_cluster())["brokers"]]
     deadline = time.monotonic() + VISIBLE_WITHIN_S
     for node in nodes:
         while True:

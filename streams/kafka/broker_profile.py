@@ -43,6 +43,16 @@ class BrokerProfile:
     transactions: bool  # idempotent and transactional producers work
     rebalance_timeout_ms: int  # how long a group waits for a member to rejoin
 
+    def fetch_settings(self, batched: bool = False) -> dict[str, int]:
+        """A consumer's fetch wait and minimum: a job's path's, or (``batched``) a
+        follower's or the telemetry sink's, which read in batches."""
+        if batched:
+            return {
+                "fetch_max_wait_ms": self.follow_fetch_wait_ms,
+                "fetch_min_bytes": self.follow_fetch_min_bytes,
+            }
+        return {"fetch_max_wait_ms": self.job_fetch_wait_ms, "fetch_min_bytes": 1}
+
 
 # Chosen with the bench's idle scenario (README, "Fetch wait"): on tansu the wait is
 # the delivery latency floor, so a job's path waits 10 ms and followers, whose readers

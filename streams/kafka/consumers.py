@@ -31,18 +31,14 @@ def group_consumer(
     topic: str | list[str],
     group_id: str,
     max_fetch_bytes: int = 4_000_000,
-    fetch_wait_ms: int | None = None,
     batched: bool = False,
 ) -> AIOKafkaConsumer:
     """A manually committed consumer of one topic or several.
 
-    Callers commit only after their outputs are flushed. The fetch wait defaults to
-    the broker's for a job's path (``broker_profile``); ``batched`` reads like a
-    follower instead (the follower's wait, and what a fetch gathers before it returns).
+    Callers commit only after their outputs are flushed. Fetches wait as the broker's
+    job path wants (``broker_profile``), or with ``batched`` as its followers do.
     """
     engine = profile(bootstrap)
-    if batched:
-        fetch_wait_ms = fetch_wait_ms or engine.follow_fetch_wait_ms
     return AIOKafkaConsumer(
         *([topic] if isinstance(topic, str) else topic),
         bootstrap_servers=bootstrap,
@@ -51,11 +47,10 @@ def group_consumer(
         auto_offset_reset="earliest",
         session_timeout_ms=SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-        rebalance_timeout_ms=profile(bootstrap).rebalance_timeout_ms,
+        rebalance_timeout_ms=engine.rebalance_timeout_ms,
         max_partition_fetch_bytes=max_fetch_bytes,
-        fetch_max_wait_ms=fetch_wait_ms or engine.job_fetch_wait_ms,
-        fetch_min_bytes=engine.follow_fetch_min_bytes if batched else 1,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
+        **engine.fetch_settings(batched),
     )
 
 

@@ -14,9 +14,9 @@ Each has a test in tests/streams/test_quirks.py that fails if it stops working.
    speaks record-batch (v2) message formats, which always carry headers.
 3. Fetch wait (tansu 0.6): a fetch waiting for data is not woken when data
    arrives; it returns only at ``fetch_max_wait_ms``. Measured delivery latency
-   is up to that wait (faust hard-codes 1.5 s). Consumers on a job's path wait
-   at most ``FETCH_MAX_WAIT_MS``, followers ``FOLLOW_FETCH_WAIT_MS``, trading
-   idle fetches for latency.
+   is up to that wait (faust hard-codes 1.5 s). On this broker consumers on a
+   job's path wait 10 ms and followers 250 ms, trading idle fetches for latency
+   (``broker_profile``; Kafka wakes fetches on data and waits longer).
 4. Idempotent and transactional producers fail on tansu (InitProducerId answers
    an unknown error). Nothing here enables them: the router runs faust's
    at_least_once guarantee and makes its effects idempotent instead.
@@ -45,11 +45,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.errors import KafkaTimeout
-from streams.kafka.broker_profile import EMBEDDED, profile
-
-# The embedded broker's fetch waits (streams/kafka/broker_profile.py decides per engine).
-FETCH_MAX_WAIT_MS = EMBEDDED.job_fetch_wait_ms
-FOLLOW_FETCH_WAIT_MS = EMBEDDED.follow_fetch_wait_ms
+from streams.kafka.broker_profile import profile
 
 _applied = False
 

@@ -22,10 +22,7 @@ METADATA_WAIT_S = 30.0
 
 
 def standalone_consumer(
-    bootstrap: str,
-    max_fetch_bytes: int | None = None,
-    fetch_wait_ms: int | None = None,
-    batched: bool = False,
+    bootstrap: str, max_fetch_bytes: int | None = None, batched: bool = False
 ) -> AIOKafkaConsumer:
     """A group-less consumer for reading or following topics the caller assigns itself.
 
@@ -34,8 +31,6 @@ def standalone_consumer(
     ``batched`` reads like a follower of shared state (``broker_profile``): a longer
     wait, and what a fetch gathers before it returns.
     """
-    engine = profile(bootstrap)
-    wait = fetch_wait_ms or (engine.follow_fetch_wait_ms if batched else engine.job_fetch_wait_ms)
     sizes = (
         {}
         if max_fetch_bytes is None
@@ -45,9 +40,8 @@ def standalone_consumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=wait,
-        fetch_min_bytes=engine.follow_fetch_min_bytes if batched else 1,
         **sizes,
+        **profile(bootstrap).fetch_settings(batched),
     )
 
 
@@ -78,7 +72,6 @@ async def open_topic(
     topic: str,
     label: str = "topic",
     max_fetch_bytes: int | None = None,
-    fetch_wait_ms: int | None = None,
     batched: bool = False,
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started group-less consumer with every partition of ``topic`` assigned.
@@ -87,7 +80,7 @@ async def open_topic(
     the topic does not exist.
     """
     await detect(bootstrap)
-    consumer = standalone_consumer(bootstrap, max_fetch_bytes, fetch_wait_ms, batched)
+    consumer = standalone_consumer(bootstrap, max_fetch_bytes, batched)
     await consumer.start()
     try:
         return consumer, await assign_whole_topic(consumer, topic, label)

@@ -234,12 +234,12 @@ class KafkaCluster:
         return args
 
     def _tool(self, script: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.layout.home / "format.log").open("ab")
         tools_log = self.dist / "config" / "log4j2-tools.properties"
         env = dict(os.environ, KAFKA_LOG4J_OPTS=f"-Dlog4j2.configurationFile=file:{tools_log}")
-        return subprocess.Popen(  # noqa: S603 - the distribution's own scripts
-            [str(self.dist / "bin" / script), *args], stdout=log, stderr=log, env=env
-        )
+        with (self.layout.home / "format.log").open("ab") as log:  # the child keeps its copy
+            return subprocess.Popen(  # noqa: S603 - the distribution's own scripts
+                [str(self.dist / "bin" / script), *args], stdout=log, stderr=log, env=env
+            )
 
     def _config_path(self, node_id: int) -> Path:
         return self.layout.home / f"node-{node_id}.properties"
@@ -256,14 +256,14 @@ class KafkaCluster:
             KAFKA_LOG4J_OPTS=f"-Dlog4j2.configurationFile=file:{server_log}",
             LOG_DIR=str(self.layout.home / "logs"),
         )
-        log = self.node_log(node_id).open("ab")
-        process = subprocess.Popen(  # noqa: S603 - the distribution's own script
-            [str(self.dist / "bin" / "kafka-server-start.sh"), str(self._config_path(node_id))],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # outlives `switchyard kafka start`
-        )
+        with self.node_log(node_id).open("ab") as log:  # the child keeps its copy
+            process = subprocess.Popen(  # noqa: S603 - the distribution's own script
+                [str(self.dist / "bin" / "kafka-server-start.sh"), str(self._config_path(node_id))],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # outlives `switchyard kafka start`
+            )
         self.pids[node_id] = process.pid
         self._write_state()
 
