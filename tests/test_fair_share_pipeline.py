@@ -6,9 +6,14 @@ the simulator's 40 ms), so the burst is a backlog of about 100 s at the provider
 worker: ``max_in_flight`` (4,096) of it waiting at sim-small's gate, the rest in the
 read-ahead. The jobs that must overtake it are sent once acme's first answers are
 back, that is once the backlog is in place. What is measured is how many of acme's
-batch answers arrive between a job's send and its answer: a count, not a time, so the
-test says the same on a slow machine. Before fair share (a FIFO gate), globex's job
-queued behind every acme job already fetched: thousands.
+batch answers arrive between a job's dispatch (its send plus the queueing and routing
+its reply's timings report) and its answer: a count, not a time, so the test says the
+same on a slow machine. Before fair share (a FIFO gate), globex's job queued behind
+every acme job already fetched: thousands.
+
+Counted from the send instead, a job also waits in the router's requests stream behind
+the acme jobs fetched before it, which is router CPU time, not fair share: CI's two busy
+cores counted 1,172 and 1,432 answers that way, the build machine 250 and 400.
 """
 
 import asyncio
@@ -30,12 +35,10 @@ pytestmark = pytest.mark.slow
 
 BURST = 20_000
 SLOTS = 8
-# With fair share an interactive job waits for the router's batch in hand and a slot
-# or two; globex's batch job also waits for the acme jobs already in the router's
-# requests stream (at most its buffer of 1,000 and one poll of 500). On the build
-# machine that was about 250 and 400 answers; CI runs counted up to 633 (interactive)
-# and 613 (batch). A FIFO gate put each behind 2,000-3,000.
-OVERTAKEN_AT_MOST = {"globex interactive": 1200, "acme interactive": 1200, "globex batch": 1200}
+# With fair share a dispatched job waits for a slot or two and its partition's next
+# fetch (paused while the read-ahead is full): 18-20 answers on 2026-12-07. A FIFO gate
+# put each behind 2,000-3,000.
+OVERTAKEN_AT_MOST = {"globex interactive": 500, "acme interactive": 500, "globex batch": 500}
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +102,17 @@ async def _burst_then_overtakers(stack: Stack) -> dict[str, int]:
             overtakers, "ok"
         )
         assert all(reply.model == "sim-small" for reply in replies.values())
+        dispatched = {
+            name: sent + (reply.timings.queued_ms + reply.timings.routing_ms) / 1000
+            for name, reply in replies.items()
+        }
+        print(
+            "from the send:",
+            {n: sum(sent <= t <= at for t in answered) for n, at in arrived.items()},
+        )
         return {
-            name: sum(1 for t in answered if sent <= t <= at) for name, at in arrived.items()
+            name: sum(1 for t in answered if dispatched[name] <= t <= at)
+            for name, at in arrived.items()
         } | {"backlog answered": len(answered)}
 
 
@@ -109,7 +121,7 @@ def test_a_burst_delays_other_tenants_and_interactive_jobs_by_a_bounded_amount(
 ) -> None:
     overtaken = asyncio.run(_burst_then_overtakers(stack))
     backlog_answered = overtaken.pop("backlog answered")
-    print(f"acme batch answers while each job was under way: {overtaken}")
+    print(f"acme batch answers from each job's dispatch to its answer: {overtaken}")
     assert backlog_answered < BURST // 4, "the backlog drained: nothing was overtaken"
     for name, count in overtaken.items():
         assert count <= OVERTAKEN_AT_MOST[name], f"{name} waited for {count} acme answers"

@@ -76,21 +76,29 @@ async def _worker_kill(run: Run) -> None:
     run.restart("provider-2", "provider")
 
 
-def _kill_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
+def _kill_checks(run: Run, s: dict[str, Any], stops: int | None = None) -> dict[str, bool]:
     # Calls the simulator served whose outcome no reply records: lost in a crash.
     extra = s["provider_calls"] - s["calls_in_replies"]
     s["unrecorded_provider_calls"] = extra
-    # A crash repeats at most the calls it interrupted: what one worker may have open.
+    # A worker stopped repeats at most the calls it interrupted: what one worker may
+    # have open, once per stop (on Kafka, worker-kill's two stops repeated 193 and 227
+    # calls against one worker's 176).
     calls_open = sum(m.max_concurrency for m in run.config.models)
     in_flight = min(run.config.dispatch.max_in_flight, calls_open)
+    stops = stops or max(1, sum(run.restarts.values()))
+    s["repeated_calls_bound"] = stops * in_flight
     return {
         "every job answered ok": s["statuses"].get("ok", 0) == s["sent"],
-        "repeated calls bounded by jobs in flight": 0 <= extra <= in_flight,
+        "repeated calls bounded by jobs in flight, per worker stopped": (
+            0 <= extra <= stops * in_flight
+        ),
     }
 
 
 KILL_AT_IN_FLIGHT = 4000
-IN_FLIGHT_LATENCY_S = 6.0
+# Long enough for a restarted worker on two busy cores to open 4,000 calls before the
+# first of them ends (6 s was not, on CI).
+IN_FLIGHT_LATENCY_S = 12.0
 
 
 async def _kill_in_flight(run: Run) -> None:
@@ -126,7 +134,8 @@ def _in_flight_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
         f"SIGKILL hit {KILL_AT_IN_FLIGHT:,} calls in flight": (
             s["in_flight_at_kill"] >= KILL_AT_IN_FLIGHT
         ),
-        **_kill_checks(run, s),
+        # One stop interrupts calls: the SIGTERM comes before the first job is routed.
+        **_kill_checks(run, s, stops=1),
     }
 
 

@@ -19,7 +19,9 @@ reflex:
   partition (faust waits for it, the provider up to 2 s) is never expelled for being
   slow and its partition never handed over while it still writes;
 - no idempotent or transactional producers: at-least-once with effects idempotent
-  by offset and request_id on both; Kafka adds what ``transactions`` enables.
+  by offset and request_id on the embedded broker; on Kafka the provider writes each
+  job's records in a transaction (``streams.workers.provider_outputs``) and every
+  consumer reads committed records only.
 
 A process learns the profile once per bootstrap (``detect``, at start-up) and reads it
 with ``profile``; one never detected is treated as the embedded broker, whose
@@ -43,15 +45,22 @@ class BrokerProfile:
     transactions: bool  # idempotent and transactional producers work
     rebalance_timeout_ms: int  # how long a group waits for a member to rejoin
 
-    def fetch_settings(self, batched: bool = False) -> dict[str, int]:
+    def fetch_settings(self, batched: bool = False) -> dict[str, int | str]:
         """A consumer's fetch wait and minimum: a job's path's, or (``batched``) a
-        follower's or the telemetry sink's, which read in batches."""
+        follower's or the telemetry sink's, which read in batches. Where producers write
+        in transactions, every reader reads committed records only."""
+        isolation = {"isolation_level": self.isolation_level}
         if batched:
             return {
                 "fetch_max_wait_ms": self.follow_fetch_wait_ms,
                 "fetch_min_bytes": self.follow_fetch_min_bytes,
+                **isolation,
             }
-        return {"fetch_max_wait_ms": self.job_fetch_wait_ms, "fetch_min_bytes": 1}
+        return {"fetch_max_wait_ms": self.job_fetch_wait_ms, "fetch_min_bytes": 1, **isolation}
+
+    @property
+    def isolation_level(self) -> str:
+        return "read_committed" if self.transactions else "read_uncommitted"
 
 
 # Chosen with the bench's idle scenario (README, "Fetch wait"): on tansu the wait is

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from pydantic import BaseModel, ValidationError
 
 from schemas.errors import KafkaTimeout
@@ -32,13 +34,17 @@ def group_consumer(
     group_id: str,
     max_fetch_bytes: int = 4_000_000,
     batched: bool = False,
+    co_partitioned: bool = False,
 ) -> AIOKafkaConsumer:
     """A manually committed consumer of one topic or several.
 
     Callers commit only after their outputs are flushed. Fetches wait as the broker's
     job path wants (``broker_profile``), or with ``batched`` as its followers do.
+    ``co_partitioned``: topics with equal partition counts, partition p of each given to
+    one member together (the range assignor); otherwise round robin over all of them.
     """
     engine = profile(bootstrap)
+    strategy = RangePartitionAssignor if co_partitioned else RoundRobinPartitionAssignor
     return AIOKafkaConsumer(
         *([topic] if isinstance(topic, str) else topic),
         bootstrap_servers=bootstrap,
@@ -50,6 +56,7 @@ def group_consumer(
         rebalance_timeout_ms=engine.rebalance_timeout_ms,
         max_partition_fetch_bytes=max_fetch_bytes,
         fetch_max_bytes=max(max_fetch_bytes, 52_428_800),
+        partition_assignment_strategy=(strategy,),
         **engine.fetch_settings(batched),
     )
 

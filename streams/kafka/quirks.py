@@ -18,8 +18,10 @@ Each has a test in tests/streams/test_quirks.py that fails if it stops working.
    job's path wait 10 ms and followers 250 ms, trading idle fetches for latency
    (``broker_profile``; Kafka wakes fetches on data and waits longer).
 4. Idempotent and transactional producers fail on tansu (InitProducerId answers
-   an unknown error). Nothing here enables them: the router runs faust's
-   at_least_once guarantee and makes its effects idempotent instead.
+   an unknown error). On tansu nothing enables them: the router runs faust's
+   at_least_once guarantee and makes its effects idempotent instead. On Kafka the
+   provider writes in transactions (``streams.workers.provider_outputs``), and the
+   router's faust consumer is made to read committed records only.
 5. Changelog acks (faust 0.15.3): a table changelog topic declared with
    ``app.topic(...)`` acks by default, so faust's livelock check watches it like
    an agent's input; nothing streams from it after recovery, its end moves past
@@ -115,8 +117,12 @@ def apply() -> None:
 
     def _create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = create_consumer(self, transport)
-        waits = profile(consumer._client._bootstrap_servers)
-        consumer._fetch_max_wait_ms = waits.job_fetch_wait_ms  # read when the fetcher starts
+        engine = profile(consumer._client._bootstrap_servers)
+        # Both read when the fetcher starts. faust reads committed records only in its
+        # own exactly_once mode; the router needs it wherever providers write settlements
+        # in transactions, or an aborted one would be counted.
+        consumer._fetch_max_wait_ms = engine.job_fetch_wait_ms
+        consumer._isolation_level = engine.isolation_level
         return consumer
 
     setattr(thread_cls, "_highwaters", _highwaters)  # noqa: B010 - patching a method

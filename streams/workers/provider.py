@@ -13,8 +13,11 @@ Delivery: a job counts as finished once its outputs are acknowledged by the
 broker (reply, telemetry, settlement and answer-ledger entry, or the parked
 copy), and offsets are committed up to the oldest unfinished job of each
 partition. A crash replays everything after the last commit; the answer
-ledger (written in the same produce request as the reply) turns a replay of
-an answered job into a no-op, so the producer sees one reply per submission.
+ledger (written with the reply: in one produce request on the embedded broker, in
+one transaction on Kafka, ``provider_outputs``) turns a replay of an answered job
+into a no-op, so the producer sees one reply per submission. A rebalance's new
+partitions start no job before their producers fenced the previous owner's and the
+ledger caught up (``assignment_ready``).
 
 Fair share: fetched jobs wait in a read-ahead (``dispatch.read_ahead_mb`` of raw
 records) queued by lane and tenant (``processors.fair_share``: interactive first,
@@ -46,7 +49,7 @@ from collections.abc import Coroutine
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 from opentelemetry.trace import TracerProvider
 
 from processors.fair_share import FairQueue
@@ -54,6 +57,7 @@ from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.errors import InternalError
 from sinks.kafka_out import KafkaPublisher, producer_for
+from streams.kafka.broker_profile import profile
 from streams.kafka.consumers import group_consumer
 from streams.kafka.leases import Lease, Leases
 from streams.kafka.offsets import CommitTracker
@@ -68,6 +72,7 @@ from streams.workers.health import HealthBoard
 from streams.workers.live_config import LiveConfig
 from streams.workers.provider_calls import ModelCaller
 from streams.workers.provider_job import JobRunner
+from streams.workers.provider_outputs import JobOutputs
 from streams.workers.provider_rebalance import Rebalance
 from streams.workers.read_ahead import FETCH_RECORDS, Waiting, decoded, lane_of
 from streams.workers.route_state import load_judge
@@ -107,6 +112,9 @@ class ProviderWorker:
         self.waiting_bytes = 0
         self.read_ahead_bytes = int(config.dispatch.read_ahead_mb * 1_000_000)
         self.accepting = True  # False once draining: waiting jobs are left to the next owner
+        # Set once a rebalance's assignment is taken in (``provider_rebalance``). aiokafka
+        # fetches from new partitions while the listener still runs: their jobs wait.
+        self.assignment_ready = asyncio.Event()
         observed = config.observability.metrics.enabled
         self.counts = ProviderCounts(provider_metrics() if observed else None, catalogue, config)
 
@@ -141,6 +149,10 @@ class ProviderWorker:
         await topics.refresh()
         listing = asyncio.create_task(topics.follow())
         publisher = KafkaPublisher(producer)
+        self.outputs = JobOutputs(
+            publisher, self.bootstrap, self.catalogue, 4 * limit,
+            profile(self.bootstrap).transactions,
+        )  # fmt: skip
         self.jobs = JobRunner(
             self.config, self.catalogue, caller, board, self.ledger, publisher, self.rng,
             topics, self.gate.cluster_key, self.counts, self.tracing, load_judge(self.config),
@@ -156,6 +168,7 @@ class ProviderWorker:
             await live.stop()
             await self._drain(consumer)
             await consumer.stop()
+            await self.outputs.stop()
             await self.ledger.stop()
             await board.stop()
             await producer.stop()
@@ -178,6 +191,7 @@ class ProviderWorker:
             self.catalogue.dispatch.name,
             f"{self.catalogue.namespace}-providers",
             max_fetch_bytes=max_fetch_bytes,
+            co_partitioned=True,  # retry topics' partition p to one worker (provider_outputs)
         )
         consumer.subscribe(
             [self.catalogue.dispatch.name, *self.retry_topics],
@@ -257,6 +271,8 @@ class ProviderWorker:
     def _start_waiting(self) -> None:
         """Start waiting jobs, next by fair share, while there are slots."""
         limit = self.config.dispatch.max_in_flight
+        if not self.assignment_ready.is_set():
+            return
         while self.accepting and len(self.running) < limit:
             waiting = self.waiting.pop()
             if waiting is None:
@@ -264,7 +280,7 @@ class ProviderWorker:
             self.waiting_bytes -= waiting.size
             tp, offset, value = waiting.tp, waiting.offset, waiting.value
             job = waiting.job if waiting.job is not None else decoded(value)
-            lease = self.leases.of(tp)
+            lease, out = self.leases.of(tp), self.outputs.of(tp)
             work = (
                 self.jobs.handle_or_dead_letter(
                     job,
@@ -272,10 +288,13 @@ class ProviderWorker:
                     (tp.topic, tp.partition, offset),
                     value,
                     lease,
+                    out,
                     waiting.parked_at_ms,
                 )
                 if job is not None
-                else self.jobs.dead_letter_undecodable(tp.topic, tp.partition, offset, value, lease)
+                else self.jobs.dead_letter_undecodable(
+                    tp.topic, tp.partition, offset, value, lease, out
+                )
             )
             self._start(tp, offset, lease, work)
 
@@ -297,6 +316,10 @@ class ProviderWorker:
         if task.cancelled():
             return  # cancelled by the drain: not finished, so its offset is replayed
         error = task.exception()
+        if isinstance(error, ProducerFenced):
+            # Its partition's new owner fenced this worker's writes: it replays the job.
+            log.warning("%s:%d@%d fenced: %s", tp.topic, tp.partition, offset, error)
+            return
         if error is not None:
             # Not marked finished: its offset is never committed, so it is replayed.
             self.failures.append(error)

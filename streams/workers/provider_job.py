@@ -2,8 +2,9 @@
 
 ``processors.provider_hop`` decides; this module does its I/O: the model calls
 it asks for (``ModelCaller``), each call's outcome fed to the health board,
-and the job's outputs sent with ``KafkaPublisher.deliver`` in one produce
-request, whose return means the broker acknowledged all of them. The shadow
+and the job's outputs sent with its partition's publisher (``provider_outputs``: one
+produce request on the embedded broker, one transaction on Kafka), whose return means
+the broker acknowledged all of them. The shadow
 call, when the decision asks for one, runs after that in its own task.
 
 A job whose handling raises anything but a broker error is answered with code
@@ -38,7 +39,7 @@ from processors.provider_hop import (
 from schemas.config import SwitchyardConfig
 from schemas.decision import DispatchJob
 from schemas.errors import RetryableError
-from sinks.kafka_out import Headers, KafkaPublisher
+from sinks.kafka_out import Headers, KafkaPublisher, Publisher
 from streams.kafka.leases import Lease
 from streams.kafka.topic_directory import TopicDirectory
 from streams.observe.counting import ProviderCounts
@@ -94,12 +95,18 @@ class JobRunner:
         self.context = dataclasses.replace(self.context, config=config)
 
     async def handle(
-        self, job: DispatchJob, headers: Headers, lease: Lease, parked_at_ms: int | None = None
+        self,
+        job: DispatchJob,
+        headers: Headers,
+        lease: Lease,
+        out: Publisher,
+        parked_at_ms: int | None = None,
     ) -> None:
         """Decide and answer one job; returns once its outputs are acknowledged.
 
-        Its outputs go out only while ``lease`` holds its partition: a job whose
-        partition moved while it ran is answered by the next owner's replay.
+        Its outputs go out through ``out`` (its partition's: ``provider_outputs``) only
+        while ``lease`` holds its partition: a job whose partition moved while it ran is
+        answered by the next owner's replay.
         ``parked_at_ms`` is when a job read from a retry topic was parked (its trace)."""
         job_key = (job.request.tenant, job.request.request_id)
         running = self.in_flight.get(job_key)
@@ -112,7 +119,7 @@ class JobRunner:
             await self.topics.recheck(job.request.reply_to)
             flow = provider_hop(job, self.ledger.get(*job_key), self.context)
             result = await self._drive(flow, job, trace)
-            answered = await self._send(result, headers, lease, job.request.tenant, trace)
+            answered = await self._send(result, headers, lease, out, job.request.tenant, trace)
             if answered and result.shadow is not None:
                 self._start_shadow(job, result.shadow)
         finally:
@@ -128,12 +135,13 @@ class JobRunner:
         source: tuple[str, int, int],
         raw: bytes | None,
         lease: Lease,
+        out: Publisher,
         parked_at_ms: int | None = None,
     ) -> None:
         """``handle``, and if it raises anything a replay cannot fix, answer the job with
         an error and dead-letter it; ``source`` is its record's (topic, partition, offset)."""
         try:
-            await self.handle(job, headers, lease, parked_at_ms)
+            await self.handle(job, headers, lease, out, parked_at_ms)
         except (KafkaError, RetryableError):
             raise  # the broker or a sink: left uncommitted, replayed
         except Exception as exc:
@@ -141,14 +149,20 @@ class JobRunner:
                 "%s:%d@%d dead-lettered: handling it raised %s", *source, type(exc).__name__
             )
             outputs = failed_job(job, raw, exc, source, self.config, datetime.now(UTC))
-            await self._deliver_held(outputs, headers, lease, job.request.tenant)
+            await self._deliver_held(outputs, headers, lease, out, job.request.tenant)
 
     async def dead_letter_undecodable(
-        self, topic: str, partition: int, offset: int, raw: bytes | None, lease: Lease
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        raw: bytes | None,
+        lease: Lease,
+        out: Publisher,
     ) -> None:
         limit = self.config.limits.max_message_bytes
         outputs = undecodable(raw, topic, partition, offset, limit, datetime.now(UTC))
-        await self._deliver_held(outputs, None, lease)
+        await self._deliver_held(outputs, None, lease, out)
 
     def cancel_shadows(self) -> None:
         for task in list(self.shadows):
@@ -174,11 +188,19 @@ class JobRunner:
         return step
 
     async def _send(
-        self, result: HopResult, headers: Headers, lease: Lease, tenant: str, trace: JobTrace
+        self,
+        result: HopResult,
+        headers: Headers,
+        lease: Lease,
+        out: Publisher,
+        tenant: str,
+        trace: JobTrace,
     ) -> bool:
         """Send the job's outputs; False if its partition was handed over meanwhile."""
         with trace.sending(result.outputs):
-            held = await self._deliver_held(result.outputs, headers, lease, tenant, trace.header())
+            held = await self._deliver_held(
+                result.outputs, headers, lease, out, tenant, trace.header()
+            )
         if held and result.remember is not None:
             self.ledger.remember(result.remember)
         return held
@@ -188,28 +210,34 @@ class JobRunner:
         outputs: list[Output],
         headers: Headers | None,
         lease: Lease,
+        out: Publisher,
         tenant: str = "",
         trace: TraceHeaders = (),
     ) -> bool:
-        """Deliver ``outputs`` if ``lease`` still holds the partition, else only their cost;
-        ``tenant`` is the job's, for the metrics."""
+        """Deliver ``outputs`` through ``out`` if ``lease`` still holds the partition, else
+        only their cost (through the worker's own producer); ``tenant`` is the job's, for
+        the metrics."""
         if not await lease.begin_send():
             if kept := handed_over(outputs):
                 await self._deliver(kept, None)
             return False
         try:
             if outputs:
-                await self._deliver(outputs, headers, trace)
+                await self._deliver(outputs, headers, trace, out)
                 self.counts.sent(outputs, tenant)
         finally:
             lease.end_send()
         return True
 
     async def _deliver(
-        self, outputs: list[Output], headers: Headers | None, trace: TraceHeaders = ()
+        self,
+        outputs: list[Output],
+        headers: Headers | None,
+        trace: TraceHeaders = (),
+        out: Publisher | None = None,
     ) -> None:
         sent = records(outputs, self.catalogue, headers, self.cluster_key, trace)
-        await self.publisher.deliver(*sent)
+        await (out or self.publisher).deliver(*sent)
 
     def _start_shadow(self, job: DispatchJob, shadow: ShadowCall) -> None:
         task = asyncio.create_task(self._shadow(job, shadow))

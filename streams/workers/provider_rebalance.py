@@ -17,6 +17,7 @@ from streams.kafka.offsets import CommitTracker
 from streams.topics import TopicCatalogue
 from streams.workers.answers import AnswerLedger
 from streams.workers.health import HealthBoard
+from streams.workers.provider_outputs import JobOutputs
 from streams.workers.read_ahead import Waiting
 
 log = logging.getLogger("streams.workers.provider")
@@ -38,6 +39,9 @@ class ProviderWorker(Protocol):
     resume_at: dict[TopicPartition, float]
     board: HealthBoard
     ledger: AnswerLedger
+    outputs: JobOutputs
+    assignment_ready: asyncio.Event
+    failures: list[BaseException]
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None: ...
 
@@ -55,6 +59,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         worker = self.worker
+        worker.assignment_ready.clear()
         gone = set(revoked)
         # Jobs still waiting are the next owner's: dropped unstarted, offsets uncommitted.
         dropped = worker.waiting.drop(lambda waiting: waiting.tp in gone)
@@ -86,8 +91,15 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         lost = self.worker.leases.settle(assigned)
         if lost:
             log.info("%d partitions went to another worker with jobs in flight", len(lost))
-        # Answers the previous owner wrote must be known before its jobs replay.
-        await self.worker.ledger.catch_up()
+        # The previous owners' producers fenced (their open transactions aborted), then
+        # the answers they wrote known, before their jobs replay.
+        try:
+            await self.worker.outputs.assign(assigned)
+            await self.worker.ledger.catch_up()
+        except Exception as exc:  # aiokafka would only log it: the worker stops instead
+            self.worker.failures.append(exc)
+            raise
+        self.worker.assignment_ready.set()
         log.info("assigned %d partitions", len(assigned))
 
 
