@@ -86,22 +86,34 @@ class KafkaPublisher:
         return future
 
 
-def producer_for(bootstrap: str, max_request_bytes: int) -> AIOKafkaProducer:
-    """Plain at-least-once producer: idempotence stays off (the embedded broker rejects it)."""
+# The broker aborts a transaction left open this long (its writer died and nobody took
+# its transactional id over): until then read_committed readers of the partitions it
+# wrote wait at it. Ours last one produce and one commit (about 0.1 s on 3 brokers).
+TRANSACTION_TIMEOUT_MS = 20_000
+
+
+def producer_for(
+    bootstrap: str, max_request_bytes: int, transactional_id: str | None = None
+) -> AIOKafkaProducer:
+    """Plain at-least-once producer: idempotence stays off (the embedded broker rejects it),
+    unless ``transactional_id`` makes it a transactional one (Apache Kafka only)."""
+    transactional = (
+        {}
+        if transactional_id is None
+        else {
+            "transactional_id": transactional_id,
+            "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS,
+        }
+    )
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=LINGER_MS,
         max_request_size=max_request_bytes,
         max_batch_size=min(MAX_BATCH_BYTES, max_request_bytes),
-        enable_idempotence=False,
+        enable_idempotence=transactional_id is not None,
         acks="all",
+        **transactional,
     )
-
-
-# The broker aborts a transaction left open this long (its writer died and nobody took
-# its transactional id over): until then read_committed readers of the partitions it
-# wrote wait at it. Ours last one produce and one commit (about 0.1 s on 3 brokers).
-TRANSACTION_TIMEOUT_MS = 20_000
 
 
 class TransactionalPublisher:
@@ -117,16 +129,7 @@ class TransactionalPublisher:
 
     def __init__(self, bootstrap: str, transactional_id: str, max_request_bytes: int) -> None:
         self.transactional_id = transactional_id
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            transactional_id=transactional_id,
-            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=LINGER_MS,
-            max_request_size=max_request_bytes,
-            max_batch_size=min(MAX_BATCH_BYTES, max_request_bytes),
-        )
+        self.producer = producer_for(bootstrap, max_request_bytes, transactional_id)
         self._pending: list[tuple[tuple[Message, ...], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
