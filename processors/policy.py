@@ -12,6 +12,9 @@ from schemas.config import ModelSpec, TenantSpec
 from schemas.decision import CandidateVerdict
 from schemas.messages import DataClass, InferenceRequest
 
+# How a model excluded by the request's deadline ends its reason (``RoutingExplanation``).
+DEADLINE_REASON = "to the deadline"
+
 
 @dataclass(frozen=True)
 class PolicyContext:
@@ -69,6 +72,7 @@ def _first_violation(
     mean = ctx.mean_latency_ms.get(model.name, model.typical_latency_ms)
     if ctx.time_left_ms is not None and mean > ctx.time_left_ms:
         return (
-            f"expected latency {mean:.0f} ms exceeds the {ctx.time_left_ms:.0f} ms to the deadline"
+            f"expected latency {mean:.0f} ms exceeds the {ctx.time_left_ms:.0f} ms "
+            f"{DEADLINE_REASON}"
         )
     return None

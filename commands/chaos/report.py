@@ -10,6 +10,7 @@ import httpx
 from commands.chaos.run import Run
 from commands.console import Column, print_table, say
 from commands.telemetry_reader import run_query, telemetry_table
+from processors.policy import DEADLINE_REASON
 from schemas.dead_letter import DeadLetter
 from schemas.errors import TopicMissing
 from schemas.health import EndpointHealth
@@ -69,6 +70,7 @@ def _attempt_counts(
         "fallbacks": sum(1 for r in ok if r.routing is not None and r.model != r.routing.chosen),
         "retried": sum(1 for r in replies.values() if any(a.round > 0 for a in r.attempts)),
         "expired": sum(1 for r in replies.values() if r.status == "expired"),
+        "deadline_refused": sum(1 for r in replies.values() if _refused_for_deadline(r)),
         "late_ok": sum(1 for r in ok if _late(r, requests[r.request_id])),
         "p50_ms": _quantile([r.timings.total_ms for r in ok], 0.5),
         "p99_ms": _quantile([r.timings.total_ms for r in ok], 0.99),
@@ -201,3 +203,13 @@ CIRCUIT_COLUMNS = (
 )
 EVENT_COLUMNS = (Column("at", right=True), Column("event"))
 CHECK_COLUMNS = (Column("check"), Column("what"))
+
+
+def _refused_for_deadline(reply: InferenceReply) -> bool:
+    """Refused by the router because its deadline left no model time to answer."""
+    return (
+        reply.status == "rejected"
+        and reply.routing is not None
+        and reply.routing.chosen is None
+        and any(reason.endswith(DEADLINE_REASON) for reason in reply.routing.rejected.values())
+    )

@@ -226,7 +226,10 @@ def _slow_tune(config: SwitchyardConfig) -> SwitchyardConfig:
 def _slow_checks(run: Run, s: dict[str, Any]) -> dict[str, bool]:
     statuses = s["statuses"]
     return {
-        "every job answered ok or expired": statuses.get("ok", 0) + s["expired"] == s["sent"],
+        # A router refusing a job whose deadline leaves no model time is its expiry, early.
+        "every job answered ok or expired": (
+            statuses.get("ok", 0) + s["expired"] + s["deadline_refused"] == s["sent"]
+        ),
         "no answer later than its deadline": s["late_ok"] == 0,
         "timeouts shifted traffic to fallbacks": s["fallbacks"] > 0,
     }

@@ -54,3 +54,26 @@ def test_a_run_whose_checks_hold_is_ok(capsys: pytest.CaptureFixture[str]) -> No
     out, err = capsys.readouterr()
     assert "scenario provider-outage: OK" in err
     assert "FAILED" not in out
+
+
+def test_a_refusal_counts_as_the_deadlines_only_when_the_deadline_excluded_a_model() -> None:
+    from datetime import UTC, datetime
+
+    from commands.chaos.report import _refused_for_deadline
+    from processors.policy import DEADLINE_REASON
+    from schemas.messages import InferenceReply, RoutingExplanation
+
+    def refused(reasons: dict[str, str], status: str = "rejected") -> InferenceReply:
+        routing = RoutingExplanation(
+            strategy="rules", task="chat", task_source="default", quality="balanced",
+            chosen=None, reason="no model satisfies the request's constraints", rejected=reasons,
+        )  # fmt: skip
+        return InferenceReply(
+            request_id="r", tenant="acme", status=status, routing=routing,  # type: ignore[arg-type]
+            finished_at=datetime.now(UTC),
+        )  # fmt: skip
+
+    late = f"expected latency 900 ms exceeds the 300 ms {DEADLINE_REASON}"
+    assert _refused_for_deadline(refused({"sim-small": late, "sim-large": "region eu"}))
+    assert not _refused_for_deadline(refused({"sim-small": "region eu"}))
+    assert not _refused_for_deadline(refused({"sim-small": late}, status="error"))
