@@ -61,29 +61,15 @@ class KafkaPublisher:
             acks, unsent = [], []
             for message in pending:
                 try:
-                    acks.append(await self._send(*message))
+                    acks.append(await send(self.producer, message))
                 except KafkaTimeoutError:
                     unsent.append(message)
-            # Every ack is awaited, so none is left unretrieved when one failed.
-            for result in await asyncio.gather(*acks, return_exceptions=True):
-                if isinstance(result, BaseException):
-                    raise result
+            await acknowledged(acks)
             if not unsent:
                 return
             pending = unsent
             await asyncio.sleep(APPEND_PAUSE_S * 2**attempt)
         raise KafkaTimeout(f"{len(pending)} record(s) found no room in the producer's buffer")
-
-    async def _send(
-        self, topic: str, key: str | None, value: bytes, headers: Headers | None
-    ) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = await self.producer.send(
-            topic,
-            value=value,
-            key=key.encode() if key is not None else None,
-            headers=list(headers) if headers else None,
-        )
-        return future
 
 
 # The broker aborts a transaction left open this long (its writer died and nobody took
@@ -128,7 +114,6 @@ class TransactionalPublisher:
     """
 
     def __init__(self, bootstrap: str, transactional_id: str, max_request_bytes: int) -> None:
-        self.transactional_id = transactional_id
         self.producer = producer_for(bootstrap, max_request_bytes, transactional_id)
         self._pending: list[tuple[tuple[Message, ...], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -186,20 +171,8 @@ class TransactionalPublisher:
 
     async def _commit(self, messages: list[Message]) -> None:
         async with self.producer.transaction():
-            acks = []
-            for topic, key, value, headers in messages:
-                acks.append(
-                    await self.producer.send(
-                        topic,
-                        value=value,
-                        key=key.encode() if key is not None else None,
-                        headers=list(headers) if headers else None,
-                    )
-                )
-            # Every ack is awaited, so none is left unretrieved when one failed.
-            for result in await asyncio.gather(*acks, return_exceptions=True):
-                if isinstance(result, BaseException):
-                    raise result
+            acks = [await send(self.producer, message) for message in messages]
+            await acknowledged(acks)
 
 
 def _settle(
@@ -213,3 +186,22 @@ def _settle(
             done.set_result(None)
         else:
             done.set_exception(error)
+
+
+async def send(producer: AIOKafkaProducer, message: Message) -> "asyncio.Future[Any]":
+    """Buffer one ``(topic, key, value, headers)`` message; its acknowledgement to await."""
+    topic, key, value, headers = message
+    future: asyncio.Future[Any] = await producer.send(
+        topic,
+        value=value,
+        key=key.encode() if key is not None else None,
+        headers=list(headers) if headers else None,
+    )
+    return future
+
+
+async def acknowledged(acks: list["asyncio.Future[Any]"]) -> None:
+    """Wait for every ack, then raise the first failure: none is left unretrieved."""
+    for result in await asyncio.gather(*acks, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
